@@ -1,0 +1,285 @@
+/*-------------------------------------------------------------------------
+ *
+ * json_write.c
+ *	  Low-level JSON text writing: strings, numbers, LSNs, timestamps,
+ *	  base64, validation and pretty-printing.
+ *
+ * Everything here appends to a caller's StringInfo and allocates nothing
+ * else except short-lived scratch in the current memory context, which the
+ * callers reset per change.  String escaping copies runs of characters that
+ * need no escape in one memcpy: on typical data that is the hot path of the
+ * whole output plugin.
+ *
+ * src/common/json_write.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/base64.h"
+#include "common/jsonapi.h"
+#include "miscadmin.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+
+#include "json_write.h"
+
+/*
+ * needs_escape[c] is non-zero for the bytes that cannot appear raw inside a
+ * JSON string: the control characters, the quote and the backslash.  Bytes
+ * of multibyte UTF-8 characters pass through unchanged.
+ */
+static const unsigned char needs_escape[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+	/* the rest, 0x60 to 0xff, never needs an escape */
+};
+
+/* es_json_string appends s[0..len) as a quoted, escaped JSON string. */
+void
+es_json_string(StringInfo out, const char *s, int len)
+{
+	const char *run = s;
+	const char *end = s + len;
+	const char *p;
+
+	enlargeStringInfo(out, len + 2);
+	out->data[out->len++] = '"';
+
+	for (p = s; p < end; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (likely(!needs_escape[c]))
+			continue;
+
+		if (p > run)
+			appendBinaryStringInfo(out, run, p - run);
+		run = p + 1;
+
+		switch (c)
+		{
+			case '"':
+				appendBinaryStringInfo(out, "\\\"", 2);
+				break;
+			case '\\':
+				appendBinaryStringInfo(out, "\\\\", 2);
+				break;
+			case '\b':
+				appendBinaryStringInfo(out, "\\b", 2);
+				break;
+			case '\f':
+				appendBinaryStringInfo(out, "\\f", 2);
+				break;
+			case '\n':
+				appendBinaryStringInfo(out, "\\n", 2);
+				break;
+			case '\r':
+				appendBinaryStringInfo(out, "\\r", 2);
+				break;
+			case '\t':
+				appendBinaryStringInfo(out, "\\t", 2);
+				break;
+			default:
+				appendStringInfo(out, "\\u%04x", c);
+				break;
+		}
+	}
+	if (end > run)
+		appendBinaryStringInfo(out, run, end - run);
+	appendStringInfoCharMacro(out, '"');
+}
+
+/* es_json_cstring appends a NUL-terminated string as a JSON string. */
+void
+es_json_cstring(StringInfo out, const char *s)
+{
+	es_json_string(out, s, strlen(s));
+}
+
+/*
+ * es_json_embed appends text that is already valid JSON (a json datum, a
+ * message that parsed as JSON).  Raw line breaks can only be insignificant
+ * white space in valid JSON, so they become blanks: one event stays one
+ * line for line-oriented consumers such as pg_recvlogical -f.
+ */
+void
+es_json_embed(StringInfo out, const char *json, int len)
+{
+	int			start = out->len;
+	int			i;
+
+	appendBinaryStringInfo(out, json, len);
+	for (i = start; i < out->len; i++)
+	{
+		if (out->data[i] == '\n' || out->data[i] == '\r')
+			out->data[i] = ' ';
+	}
+}
+
+/* es_json_base64 appends binary data as a quoted base64 string. */
+void
+es_json_base64(StringInfo out, const char *data, int len)
+{
+	int			enclen = pg_b64_enc_len(len);
+	int			written;
+
+	enlargeStringInfo(out, enclen + 2);
+	out->data[out->len++] = '"';
+	written = pg_b64_encode(data, len, out->data + out->len, enclen);
+	if (written < 0)
+		elog(ERROR, "could not encode %d bytes as base64", len);
+	out->len += written;
+	out->data[out->len++] = '"';
+	out->data[out->len] = '\0';
+}
+
+/* es_json_lsn appends an LSN in PostgreSQL's text form, "0/16B37C0". */
+void
+es_json_lsn(StringInfo out, XLogRecPtr lsn)
+{
+	appendStringInfo(out, "\"%X/%X\"", LSN_FORMAT_ARGS(lsn));
+}
+
+/* es_json_int64 appends a signed integer as a JSON number. */
+void
+es_json_int64(StringInfo out, int64 value)
+{
+	enlargeStringInfo(out, MAXINT8LEN + 1);
+	out->len += pg_lltoa(value, out->data + out->len);
+}
+
+/* es_json_uint64 appends an unsigned integer as a JSON number. */
+void
+es_json_uint64(StringInfo out, uint64 value)
+{
+	enlargeStringInfo(out, MAXINT8LEN + 1);
+	out->len += pg_ulltoa_n(value, out->data + out->len);
+	out->data[out->len] = '\0';
+}
+
+/*
+ * es_json_timestamp appends a timestamp in ISO 8601 form,
+ * "2026-11-24T08:49:33.905123", with a "Z" when utc is set (timestamptz
+ * values are always written in UTC, whatever the session's TimeZone).
+ * Infinite values become "infinity" and "-infinity".
+ */
+void
+es_json_timestamp(StringInfo out, Timestamp ts, bool utc)
+{
+	char		buf[MAXDATELEN + 2];
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts))
+		EncodeSpecialTimestamp(ts, buf);
+	else if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) == 0)
+	{
+		EncodeDateTime(&tm, fsec, false, 0, NULL, USE_XSD_DATES, buf);
+		if (utc)
+			strcat(buf, "Z");
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+
+	appendStringInfoCharMacro(out, '"');
+	appendStringInfoString(out, buf);
+	appendStringInfoCharMacro(out, '"');
+}
+
+/* es_json_is_valid tells whether s[0..len) is one valid JSON document. */
+bool
+es_json_is_valid(const char *s, int len)
+{
+	JsonLexContext *lex;
+
+	/* the JSON lexer expects text in the database encoding, without NULs */
+	if (memchr(s, '\0', len) != NULL ||
+		!pg_verifymbstr(s, len, true))
+		return false;
+
+	lex = makeJsonLexContextCstringLen((char *) s, len,
+									   GetDatabaseEncoding(), false);
+	return pg_parse_json(lex, &nullSemAction) == JSON_SUCCESS;
+}
+
+/* append a newline and the indentation of the given depth */
+static void
+pretty_newline(StringInfo out, int depth)
+{
+	appendStringInfoCharMacro(out, '\n');
+	appendStringInfoSpaces(out, depth * 2);
+}
+
+/*
+ * es_json_pretty appends a compact JSON document re-indented, two spaces a
+ * level, one member a line.  It only tracks whether it is inside a string,
+ * so it is linear and allocation-free; the input must be valid JSON.
+ */
+void
+es_json_pretty(StringInfo out, const char *json, int len)
+{
+	int			depth = 0;
+	bool		in_string = false;
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		char		c = json[i];
+
+		if (in_string)
+		{
+			appendStringInfoCharMacro(out, c);
+			if (c == '\\' && i + 1 < len)
+				appendStringInfoCharMacro(out, json[++i]);
+			else if (c == '"')
+				in_string = false;
+			continue;
+		}
+
+		switch (c)
+		{
+			case '"':
+				in_string = true;
+				appendStringInfoCharMacro(out, c);
+				break;
+			case '{':
+			case '[':
+				appendStringInfoCharMacro(out, c);
+				/* keep empty containers on one line */
+				if (i + 1 < len && (json[i + 1] == '}' || json[i + 1] == ']'))
+					appendStringInfoCharMacro(out, json[++i]);
+				else
+					pretty_newline(out, ++depth);
+				break;
+			case '}':
+			case ']':
+				pretty_newline(out, --depth);
+				appendStringInfoCharMacro(out, c);
+				break;
+			case ',':
+				appendStringInfoCharMacro(out, c);
+				pretty_newline(out, depth);
+				break;
+			case ':':
+				appendBinaryStringInfo(out, ": ", 2);
+				break;
+			case ' ':
+			case '\t':
+			case '\n':
+			case '\r':
+				break;
+			default:
+				appendStringInfoCharMacro(out, c);
+				break;
+		}
+	}
+}

@@ -1,0 +1,74 @@
+/*-------------------------------------------------------------------------
+ *
+ * value_encode.h
+ *	  The value encoding of SPEC.md section 1: how one SQL datum becomes
+ *	  JSON, independent of session settings.
+ *
+ * A caller resolves an EsTypeInfo once per column (at relation-cache build
+ * time) and then encodes values with no catalog access: the type's kind
+ * picks a fast path, and only types without one call their output
+ * function.  The plugin uses it today; the worker that fills the event log
+ * must use the very same code so that both agree on every value.
+ *
+ * src/common/value_encode.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ES_VALUE_ENCODE_H
+#define ES_VALUE_ENCODE_H
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+
+typedef enum EsValueKind
+{
+	ES_KIND_INT2,
+	ES_KIND_INT4,
+	ES_KIND_INT8,
+	ES_KIND_OID,
+	ES_KIND_FLOAT4,
+	ES_KIND_FLOAT8,
+	ES_KIND_NUMERIC,
+	ES_KIND_BOOL,
+	ES_KIND_JSON,
+	ES_KIND_JSONB,
+	ES_KIND_TIMESTAMPTZ,
+	ES_KIND_TIMESTAMP,
+	ES_KIND_DATE,
+	ES_KIND_TIME,
+	ES_KIND_TIMETZ,
+	ES_KIND_INTERVAL,
+	ES_KIND_BYTEA,
+	ES_KIND_UUID,
+	ES_KIND_TEXT,				/* varlena whose bytes are its text: text,
+								 * varchar, bpchar, xml */
+	ES_KIND_NAME,
+	ES_KIND_ARRAY,
+	ES_KIND_OUTPUT,				/* output function, known not to depend on
+								 * settings */
+	ES_KIND_OUTPUT_FIXED		/* output function, run under fixed settings */
+} EsValueKind;
+
+typedef struct EsTypeInfo
+{
+	Oid			typid;			/* the column's type (maybe a domain) */
+	EsValueKind kind;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	FmgrInfo	outfunc;		/* for the ES_KIND_OUTPUT* kinds */
+	struct EsTypeInfo *elem;	/* element type, for ES_KIND_ARRAY */
+} EsTypeInfo;
+
+/* encoding switches that come from output plugin options */
+typedef struct EsEncodeOptions
+{
+	bool		numeric_as_string;
+} EsEncodeOptions;
+
+extern void es_typeinfo_init(EsTypeInfo *info, Oid typid, MemoryContext mcxt);
+extern void es_encode_value(StringInfo out, const EsTypeInfo *info,
+							Datum value, const EsEncodeOptions *opts);
+extern bool es_datum_is_unchanged_toast(const EsTypeInfo *info, Datum value);
+
+#endif							/* ES_VALUE_ENCODE_H */

@@ -1,0 +1,233 @@
+/*-------------------------------------------------------------------------
+ *
+ * decoder.h
+ *	  Shared declarations of the pg_eventstream output plugin.
+ *
+ * The plugin is split by concern:
+ *	  plugin.c		the logical decoding callbacks and transaction state
+ *	  options.c		parsing and checking of the plugin options
+ *	  table_filter.c	schema.table patterns of the tables/exclude-tables options
+ *	  relinfo.c		per-relation cache (names, columns, types, key, filter)
+ *	  row.c			a tuple as a JSON object, shared by all formats
+ *	  format_*.c	the native, Debezium and CloudEvents envelopes
+ *
+ * A decoding session owns one EsDecodingData.  Callbacks turn what logical
+ * decoding hands them into an EsEvent and pass it to the chosen format;
+ * everything allocated while doing so lives in a per-change memory context
+ * that is reset after every event, so memory stays flat however large the
+ * transaction.
+ *
+ * src/decoder/decoder.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ES_DECODER_H
+#define ES_DECODER_H
+
+#include "access/htup.h"
+#include "access/tupconvert.h"
+#include "replication/logical.h"
+#include "utils/relcache.h"
+
+#include "../common/value_encode.h"
+#include "../pg_eventstream.h"
+
+/* change kinds, as a bit mask for the "operations" option */
+#define ES_OP_INSERT	0x01
+#define ES_OP_UPDATE	0x02
+#define ES_OP_DELETE	0x04
+#define ES_OP_TRUNCATE	0x08
+#define ES_OP_ALL		(ES_OP_INSERT | ES_OP_UPDATE | ES_OP_DELETE | ES_OP_TRUNCATE)
+
+typedef enum EsFormatKind
+{
+	ES_FORMAT_JSON,
+	ES_FORMAT_DEBEZIUM,
+	ES_FORMAT_CLOUDEVENTS
+} EsFormatKind;
+
+/* one schema.table pattern of the tables/exclude-tables options */
+typedef struct EsTablePattern
+{
+	char	   *schema;			/* with '*' as wildcard, escapes removed */
+	char	   *table;
+	bool	   *schema_wild;	/* schema_wild[i]: schema[i] is a wildcard */
+	bool	   *table_wild;
+} EsTablePattern;
+
+/* the plugin options of SPEC.md section 1, parsed */
+typedef struct EsOptions
+{
+	EsFormatKind format;
+	bool		include_transaction;
+	bool		skip_empty_xacts;
+	bool		include_xids;
+	bool		include_lsn;
+	bool		include_timestamp;
+	bool		include_schema;
+	bool		include_changed_columns;
+	List	   *tables;			/* EsTablePattern list; NIL means all */
+	List	   *exclude_tables; /* EsTablePattern list */
+	int			operations;		/* ES_OP_* mask */
+	bool		messages;
+	List	   *message_prefixes;	/* char * list; NIL means all */
+	bool		only_local;
+	bool		publish_via_root;
+	bool		pretty;
+	bool		stream_changes;
+	bool		two_phase;
+	char	   *source;			/* cloudevents "source" */
+	char	   *type_prefix;	/* cloudevents "type" prefix */
+	EsEncodeOptions encode;
+} EsOptions;
+
+/* one column of a relation as reported (the root's, with publish-via-root) */
+typedef struct EsColumn
+{
+	char	   *name;			/* NULL for a dropped column */
+	char	   *json_key;		/* the name escaped and followed by ':' */
+	int			json_key_len;
+	bool		is_key;
+	bool		not_null;
+	EsTypeInfo type;
+} EsColumn;
+
+/* the relation cache entry: all per-relation work done once */
+typedef struct EsRelInfo
+{
+	Oid			relid;			/* hash key: the relation changed */
+	bool		valid;			/* false after a relcache invalidation */
+	MemoryContext mcxt;			/* everything below is allocated here */
+
+	bool		publish;		/* passes the tables/exclude-tables filter */
+	Oid			report_relid;	/* relation the changes are reported under */
+	char	   *schema_name;
+	char	   *table_name;
+	char	   *names_json;		/* "schema":"...","table":"..." */
+	char	   *subject_json;	/* "schema.table" as a JSON string */
+	char	   *type_names_json;	/* [{"name":..,"type":..},..] */
+	char		identity;		/* replica identity of the changed relation */
+
+	TupleDesc	desc;			/* reported tuple descriptor */
+	TupleConversionMap *map;	/* leaf to root, or NULL */
+	int			natts;
+	EsColumn   *columns;		/* natts entries */
+	int			nkeys;
+
+	uint32		schema_hash;	/* identifies the column list and types */
+	uint32		schema_sent_hash;	/* last hash a schema event announced;
+									 * kept across rebuilds */
+} EsRelInfo;
+
+/* what kind of event an EsEvent is */
+typedef enum EsEventKind
+{
+	ES_EV_INSERT,
+	ES_EV_UPDATE,
+	ES_EV_DELETE,
+	ES_EV_TRUNCATE,
+	ES_EV_MESSAGE,
+	ES_EV_SCHEMA,
+	ES_EV_BEGIN,
+	ES_EV_COMMIT,
+	ES_EV_PREPARE,
+	ES_EV_COMMIT_PREPARED,
+	ES_EV_ROLLBACK_PREPARED,
+	ES_EV_STREAM_START,
+	ES_EV_STREAM_STOP,
+	ES_EV_STREAM_ABORT,
+	ES_EV_STREAM_COMMIT
+} EsEventKind;
+
+extern const char *const es_event_op_names[];
+
+/*
+ * One event to write.  Unknown LSNs are InvalidXLogRecPtr, an unknown
+ * commit time is 0, seq 0 means "not a change of a transaction".
+ */
+typedef struct EsEvent
+{
+	EsEventKind kind;
+	EsRelInfo  *rel;			/* row changes, truncate, schema */
+	TransactionId xid;
+	TransactionId subxid;		/* streamed changes of a subtransaction */
+	XLogRecPtr	lsn;
+	XLogRecPtr	commit_lsn;
+	TimestampTz commit_time;
+	int64		seq;
+	const char *gid;			/* two-phase events */
+	int64		event_count;	/* commit, prepare, stream_commit */
+
+	/* row changes: tuples in the reported layout */
+	HeapTuple	oldtuple;
+	HeapTuple	newtuple;
+
+	/* truncate */
+	bool		cascade;
+	bool		restart_seqs;
+
+	/* message */
+	bool		transactional;
+	const char *prefix;
+	const char *content;
+	Size		content_size;
+} EsEvent;
+
+/* per-transaction state, in ReorderBufferTXN.output_plugin_private */
+typedef struct EsTxnState
+{
+	bool		begin_sent;		/* a begin event was written */
+	int64		seq;			/* events emitted so far */
+} EsTxnState;
+
+/* state of one decoding session */
+typedef struct EsDecodingData
+{
+	EsOptions	opts;
+	MemoryContext change_cxt;	/* reset after every event */
+	MemoryContext cache_cxt;	/* relation cache */
+	char	   *database_name;
+	char	   *slot_name;
+	StringInfoData scratch;		/* pretty-printing and nested documents */
+} EsDecodingData;
+
+/* options.c */
+extern void es_parse_options(EsOptions *opts, List *options);
+
+/* table_filter.c */
+extern List *es_parse_table_patterns(const char *option, const char *value);
+extern bool es_table_patterns_match(List *patterns, const char *schema,
+									const char *table);
+
+/* relinfo.c */
+extern void es_relinfo_init(EsDecodingData *data);
+extern EsRelInfo *es_relinfo_get(EsDecodingData *data, Relation relation);
+extern EsRelInfo *es_relinfo_get_by_oid(EsDecodingData *data, Oid relid);
+extern void es_relinfo_shutdown(void);
+
+/* row.c */
+typedef enum EsToastMode
+{
+	ES_TOAST_OMIT,				/* leave unchanged TOAST values out */
+	ES_TOAST_PLACEHOLDER		/* Debezium's placeholder string */
+} EsToastMode;
+
+extern void es_write_row(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
+						 HeapTuple tuple, bool keys_only, EsToastMode toast);
+extern bool es_write_key(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
+						 HeapTuple tuple);
+extern void es_write_row_fields(StringInfo out, EsDecodingData *data,
+								const EsEvent *ev);
+extern void es_write_message_content(StringInfo out, const EsEvent *ev);
+
+/* format_native.c, format_debezium.c, format_cloudevents.c */
+extern void es_write_event_body(StringInfo out, EsDecodingData *data,
+								const EsEvent *ev, bool with_meta);
+extern void es_format_native(StringInfo out, EsDecodingData *data,
+							 const EsEvent *ev);
+extern void es_format_debezium(StringInfo out, EsDecodingData *data,
+							   const EsEvent *ev);
+extern void es_format_cloudevents(StringInfo out, EsDecodingData *data,
+								  const EsEvent *ev);
+
+#endif							/* ES_DECODER_H */

@@ -1,0 +1,209 @@
+/*-------------------------------------------------------------------------
+ *
+ * options.c
+ *	  Parse the options a client passes to the pg_eventstream plugin.
+ *
+ * Options arrive as a list of DefElems (pg_logical_slot_get_changes'
+ * variadic pairs, or START_REPLICATION's option list).  Each one is checked
+ * here, at startup, so a typo fails at once with an error that names the
+ * option and what it accepts instead of silently changing the output.
+ *
+ * src/decoder/options.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/varlena.h"
+
+#include "decoder.h"
+
+static const char *option_value(DefElem *elem);
+
+/* the names of the options, for the error on an unknown one */
+#define ES_OPTION_NAMES \
+	"format, include-transaction, skip-empty-xacts, include-xids, " \
+	"include-lsn, include-timestamp, include-schema, " \
+	"include-changed-columns, tables, exclude-tables, operations, " \
+	"messages, message-prefixes, only-local, publish-via-root, " \
+	"numeric-as-string, pretty, stream-changes, two-phase, source, type-prefix"
+
+/* parse a boolean option; a bare option name means true */
+static bool
+bool_option(DefElem *elem)
+{
+	bool		result;
+
+	if (elem->arg == NULL)
+		return true;
+	if (!parse_bool(strVal(elem->arg), &result))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value \"%s\" for option \"%s\"",
+						strVal(elem->arg), elem->defname),
+				 errhint("Valid values are true and false.")));
+	return result;
+}
+
+/* the value of an option that needs one */
+static const char *
+option_value(DefElem *elem)
+{
+	if (elem->arg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" requires a value", elem->defname)));
+	return strVal(elem->arg);
+}
+
+/* split a comma-separated list of plain words, trimming blanks */
+static List *
+word_list(DefElem *elem)
+{
+	char	   *raw = pstrdup(option_value(elem));
+	List	   *words = NIL;
+
+	if (!SplitGUCList(raw, ',', &words))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid list syntax in option \"%s\"", elem->defname)));
+	return words;
+}
+
+static int
+operations_option(DefElem *elem)
+{
+	List	   *words = word_list(elem);
+	ListCell   *lc;
+	int			mask = 0;
+
+	foreach(lc, words)
+	{
+		const char *w = lfirst(lc);
+
+		if (pg_strcasecmp(w, "insert") == 0)
+			mask |= ES_OP_INSERT;
+		else if (pg_strcasecmp(w, "update") == 0)
+			mask |= ES_OP_UPDATE;
+		else if (pg_strcasecmp(w, "delete") == 0)
+			mask |= ES_OP_DELETE;
+		else if (pg_strcasecmp(w, "truncate") == 0)
+			mask |= ES_OP_TRUNCATE;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value \"%s\" in option \"%s\"",
+							w, elem->defname),
+					 errhint("Valid values are insert, update, delete and truncate.")));
+	}
+	return mask;
+}
+
+static EsFormatKind
+format_option(DefElem *elem)
+{
+	const char *v = option_value(elem);
+
+	if (strcmp(v, "json") == 0)
+		return ES_FORMAT_JSON;
+	if (strcmp(v, "debezium") == 0)
+		return ES_FORMAT_DEBEZIUM;
+	if (strcmp(v, "cloudevents") == 0)
+		return ES_FORMAT_CLOUDEVENTS;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value \"%s\" for option \"%s\"", v, elem->defname),
+			 errhint("Valid values are json, debezium and cloudevents.")));
+	return ES_FORMAT_JSON;		/* keep compiler quiet */
+}
+
+/*
+ * es_parse_options fills opts from the client's option list, with the
+ * defaults of SPEC.md for what the client left out.
+ */
+void
+es_parse_options(EsOptions *opts, List *options)
+{
+	ListCell   *lc;
+
+	memset(opts, 0, sizeof(EsOptions));
+	opts->format = ES_FORMAT_JSON;
+	opts->skip_empty_xacts = true;
+	opts->include_xids = true;
+	opts->include_lsn = true;
+	opts->include_timestamp = true;
+	opts->operations = ES_OP_ALL;
+	opts->messages = true;
+	opts->type_prefix = "eventstream";
+
+	foreach(lc, options)
+	{
+		DefElem    *elem = lfirst(lc);
+		const char *name = elem->defname;
+
+		Assert(elem->arg == NULL || IsA(elem->arg, String));
+
+		if (strcmp(name, "format") == 0)
+			opts->format = format_option(elem);
+		else if (strcmp(name, "include-transaction") == 0)
+			opts->include_transaction = bool_option(elem);
+		else if (strcmp(name, "skip-empty-xacts") == 0)
+			opts->skip_empty_xacts = bool_option(elem);
+		else if (strcmp(name, "include-xids") == 0)
+			opts->include_xids = bool_option(elem);
+		else if (strcmp(name, "include-lsn") == 0)
+			opts->include_lsn = bool_option(elem);
+		else if (strcmp(name, "include-timestamp") == 0)
+			opts->include_timestamp = bool_option(elem);
+		else if (strcmp(name, "include-schema") == 0)
+			opts->include_schema = bool_option(elem);
+		else if (strcmp(name, "include-changed-columns") == 0)
+			opts->include_changed_columns = bool_option(elem);
+		else if (strcmp(name, "tables") == 0)
+			opts->tables = es_parse_table_patterns(name, option_value(elem));
+		else if (strcmp(name, "exclude-tables") == 0)
+			opts->exclude_tables = es_parse_table_patterns(name,
+														   option_value(elem));
+		else if (strcmp(name, "operations") == 0)
+			opts->operations = operations_option(elem);
+		else if (strcmp(name, "messages") == 0)
+			opts->messages = bool_option(elem);
+		else if (strcmp(name, "message-prefixes") == 0)
+			opts->message_prefixes = word_list(elem);
+		else if (strcmp(name, "only-local") == 0)
+			opts->only_local = bool_option(elem);
+		else if (strcmp(name, "publish-via-root") == 0)
+			opts->publish_via_root = bool_option(elem);
+		else if (strcmp(name, "numeric-as-string") == 0)
+			opts->encode.numeric_as_string = bool_option(elem);
+		else if (strcmp(name, "pretty") == 0)
+			opts->pretty = bool_option(elem);
+		else if (strcmp(name, "stream-changes") == 0)
+			opts->stream_changes = bool_option(elem);
+		else if (strcmp(name, "two-phase") == 0)
+			opts->two_phase = bool_option(elem);
+		else if (strcmp(name, "source") == 0)
+			opts->source = pstrdup(option_value(elem));
+		else if (strcmp(name, "type-prefix") == 0)
+		{
+			opts->type_prefix = pstrdup(option_value(elem));
+			if (opts->type_prefix[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" must not be empty", name)));
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown option \"%s\" for output plugin \"pg_eventstream\"",
+							name),
+					 errhint("Valid options are: %s.", ES_OPTION_NAMES)));
+	}
+
+	if (opts->operations == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"operations\" must name at least one operation")));
+}

@@ -1,0 +1,671 @@
+/*-------------------------------------------------------------------------
+ *
+ * plugin.c
+ *	  The logical decoding callbacks of the pg_eventstream output plugin.
+ *
+ * Logical decoding calls these as it replays each committed transaction
+ * (or, with stream-changes, blocks of a transaction still in progress, and
+ * with two-phase, a prepared transaction at PREPARE).  Each callback builds
+ * an EsEvent and hands it to the session's format; every event is one
+ * write, so a transaction of any size never becomes one huge document.
+ *
+ * Per-transaction state (has a begin event been written, how many events
+ * so far) hangs off ReorderBufferTXN.output_plugin_private; everything
+ * else allocated while writing an event lives in data->change_cxt, which
+ * is reset after each event.
+ *
+ * Event order inside a transaction: begin (include-transaction, deferred
+ * to the first emitted event with skip-empty-xacts), then for each change
+ * an optional schema event and the change itself numbered by seq, then
+ * commit with event_count.  Streamed transactions are framed by
+ * stream_start / stream_stop blocks and end in stream_commit or
+ * stream_abort; prepared ones end in prepare and are later followed by
+ * commit_prepared or rollback_prepared.  These framing events are written
+ * whenever streaming or two-phase decoding is on, because a consumer
+ * cannot use streamed or prepared changes without them.
+ *
+ * src/decoder/plugin.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "replication/logical.h"
+#include "replication/origin.h"
+#include "replication/output_plugin.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "../common/json_write.h"
+#include "decoder.h"
+
+/* report progress to the walsender after this many skipped changes */
+#define ES_SKIPPED_PROGRESS_INTERVAL 100
+
+extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
+
+/* extra per-transaction state for streamed transactions */
+typedef struct EsStreamState
+{
+	EsTxnState	txn;
+	bool		in_block;		/* between stream_start and stream_stop */
+	bool		start_sent;		/* stream_start of this block written */
+	bool		any_sent;		/* anything written for this transaction */
+	int			skipped;		/* changes filtered out since last progress */
+} EsStreamState;
+
+static EsStreamState *
+txn_state(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	if (txn->output_plugin_private == NULL)
+		txn->output_plugin_private =
+			MemoryContextAllocZero(ctx->context, sizeof(EsStreamState));
+	return (EsStreamState *) txn->output_plugin_private;
+}
+
+static void
+txn_state_free(ReorderBufferTXN *txn)
+{
+	if (txn->output_plugin_private != NULL)
+		pfree(txn->output_plugin_private);
+	txn->output_plugin_private = NULL;
+}
+
+/* the top-level transaction of a (sub)transaction */
+static inline ReorderBufferTXN *
+top_txn(ReorderBufferTXN *txn)
+{
+	return txn->toptxn ? txn->toptxn : txn;
+}
+
+/* initialize ev for an event of txn; streamed changes have no commit yet */
+static void
+event_init(EsEvent *ev, EsEventKind kind, ReorderBufferTXN *txn, bool streamed)
+{
+	memset(ev, 0, sizeof(EsEvent));
+	ev->kind = kind;
+	if (txn != NULL)
+	{
+		ev->xid = txn->xid;
+		if (!streamed)
+		{
+			ev->commit_lsn = txn->final_lsn;
+			ev->commit_time = txn->xact_time.commit_time;
+		}
+		ev->gid = txn->gid;	/* NULL unless prepared */
+	}
+}
+
+/* write one event, in the session's format, as one output message */
+static void
+emit(LogicalDecodingContext *ctx, const EsEvent *ev)
+{
+	EsDecodingData *data = ctx->output_plugin_private;
+	MemoryContext oldcxt = MemoryContextSwitchTo(data->change_cxt);
+	int			start;
+
+	OutputPluginPrepareWrite(ctx, true);
+	start = ctx->out->len;
+
+	switch (data->opts.format)
+	{
+		case ES_FORMAT_JSON:
+			es_format_native(ctx->out, data, ev);
+			break;
+		case ES_FORMAT_DEBEZIUM:
+			es_format_debezium(ctx->out, data, ev);
+			break;
+		case ES_FORMAT_CLOUDEVENTS:
+			es_format_cloudevents(ctx->out, data, ev);
+			break;
+	}
+
+	if (data->opts.pretty)
+	{
+		int			len = ctx->out->len - start;
+		char	   *compact = palloc(len);
+
+		memcpy(compact, ctx->out->data + start, len);
+		ctx->out->len = start;
+		es_json_pretty(ctx->out, compact, len);
+	}
+
+	OutputPluginWrite(ctx, true);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(data->change_cxt);
+}
+
+/* emit a control event that carries only the transaction's identity */
+static void
+emit_txn_event(LogicalDecodingContext *ctx, EsEventKind kind,
+			   ReorderBufferTXN *txn, bool streamed)
+{
+	EsEvent		ev;
+
+	event_init(&ev, kind, txn, streamed);
+	emit(ctx, &ev);
+}
+
+/*
+ * Called before every emitted event of a transaction: writes the deferred
+ * begin (or stream_start) first and numbers the event.
+ */
+static int64
+next_seq(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, bool streamed)
+{
+	EsDecodingData *data = ctx->output_plugin_private;
+	EsStreamState *st = txn_state(ctx, txn);
+
+	if (streamed)
+	{
+		if (!st->start_sent)
+		{
+			emit_txn_event(ctx, ES_EV_STREAM_START, txn, true);
+			st->start_sent = true;
+		}
+	}
+	else if (data->opts.include_transaction && !st->txn.begin_sent)
+	{
+		emit_txn_event(ctx, ES_EV_BEGIN, txn, false);
+		st->txn.begin_sent = true;
+	}
+	st->any_sent = true;
+	return ++st->txn.seq;
+}
+
+/* let the walsender know we are alive while filtering out many changes */
+static void
+note_skipped(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	EsStreamState *st = txn_state(ctx, txn);
+
+	if (++st->skipped >= ES_SKIPPED_PROGRESS_INTERVAL)
+	{
+		st->skipped = 0;
+		OutputPluginUpdateProgress(ctx, false);
+	}
+}
+
+/* the schema event before a relation's first change, and after it changes */
+static void
+maybe_emit_schema(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				  EsRelInfo *rel, XLogRecPtr lsn, bool streamed)
+{
+	EsDecodingData *data = ctx->output_plugin_private;
+	EsEvent		ev;
+
+	if (!data->opts.include_schema || rel->schema_sent_hash == rel->schema_hash)
+		return;
+
+	event_init(&ev, ES_EV_SCHEMA, txn, streamed);
+	ev.rel = rel;
+	ev.lsn = lsn;
+	emit(ctx, &ev);
+	rel->schema_sent_hash = rel->schema_hash;
+}
+
+/* convert a tuple to the reported (root) layout when needed */
+static HeapTuple
+report_tuple(EsRelInfo *rel, ReorderBufferTupleBuf *buf)
+{
+	if (buf == NULL)
+		return NULL;
+	if (rel->map == NULL)
+		return &buf->tuple;
+	return execute_attr_map_tuple(&buf->tuple, rel->map);
+}
+
+/* ---------------------------------------------------------------------
+ * Startup and shutdown
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The current database's name, in mcxt.  Catalog access needs a
+ * transaction, which a walsender starting to decode does not have.
+ */
+static char *
+database_name(MemoryContext mcxt)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	char	   *name;
+
+	if (IsTransactionState())
+		return MemoryContextStrdup(mcxt, get_database_name(MyDatabaseId));
+
+	StartTransactionCommand();
+	name = MemoryContextStrdup(mcxt, get_database_name(MyDatabaseId));
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(oldcxt);
+	return name;
+}
+
+static void
+es_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+{
+	EsDecodingData *data = palloc0(sizeof(EsDecodingData));
+
+	data->change_cxt = AllocSetContextCreate(ctx->context,
+											 "pg_eventstream change",
+											 ALLOCSET_DEFAULT_SIZES);
+	data->cache_cxt = AllocSetContextCreate(ctx->context,
+											"pg_eventstream cache",
+											ALLOCSET_DEFAULT_SIZES);
+	initStringInfo(&data->scratch);
+
+	es_parse_options(&data->opts, ctx->output_plugin_options);
+
+	data->database_name = database_name(ctx->context);
+	data->slot_name = pstrdup(NameStr(ctx->slot->data.name));
+	if (data->opts.source == NULL)
+		data->opts.source = psprintf("/postgresql/%s", data->database_name);
+
+	opt->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
+	opt->receive_rewrites = false;
+
+	ctx->streaming &= data->opts.stream_changes;
+	if (data->opts.two_phase)
+		ctx->twophase_opt_given = true;
+	else
+		ctx->twophase = false;
+
+	ctx->output_plugin_private = data;
+	es_relinfo_init(data);
+}
+
+static void
+es_shutdown(LogicalDecodingContext *ctx)
+{
+	/* the memory goes with ctx->context */
+	es_relinfo_shutdown();
+}
+
+static bool
+es_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+	EsDecodingData *data = ctx->output_plugin_private;
+
+	return data->opts.only_local && origin_id != InvalidRepOriginId;
+}
+
+/* ---------------------------------------------------------------------
+ * Transactions
+ * ---------------------------------------------------------------------
+ */
+
+static void
+es_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	EsDecodingData *data = ctx->output_plugin_private;
+	EsStreamState *st = txn_state(ctx, txn);
+
+	if (data->opts.include_transaction && !data->opts.skip_empty_xacts)
+	{
+		emit_txn_event(ctx, ES_EV_BEGIN, txn, false);
+		st->txn.begin_sent = true;
+	}
+}
+
+static void
+es_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+		  XLogRecPtr commit_lsn)
+{
+	EsDecodingData *data = ctx->output_plugin_private;
+	EsStreamState *st = txn_state(ctx, txn);
+	bool		skipped = st->txn.seq == 0;
+
+	OutputPluginUpdateProgress(ctx, skipped);
+
+	if (data->opts.include_transaction && st->txn.begin_sent)
+	{
+		EsEvent		ev;
+
+		event_init(&ev, ES_EV_COMMIT, txn, false);
+		ev.commit_lsn = commit_lsn;
+		ev.event_count = st->txn.seq;
+		emit(ctx, &ev);
+	}
+	txn_state_free(txn);
+}
+
+/* ---------------------------------------------------------------------
+ * Changes
+ * ---------------------------------------------------------------------
+ */
+
+static void
+decode_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+			  Relation relation, ReorderBufferChange *change, bool streamed)
+{
+	EsDecodingData *data = ctx->output_plugin_private;
+	EsRelInfo  *rel;
+	EsEvent		ev;
+	MemoryContext oldcxt;
+	EsEventKind kind;
+	int			opmask;
+
+	switch (change->action)
+	{
+		case REORDER_BUFFER_CHANGE_INSERT:
+			kind = ES_EV_INSERT;
+			opmask = ES_OP_INSERT;
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			kind = ES_EV_UPDATE;
+			opmask = ES_OP_UPDATE;
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			kind = ES_EV_DELETE;
+			opmask = ES_OP_DELETE;
+			break;
+		default:
+			elog(ERROR, "unexpected change action %d", (int) change->action);
+	}
+
+	rel = es_relinfo_get(data, relation);
+	if (!rel->publish || (data->opts.operations & opmask) == 0)
+	{
+		note_skipped(ctx, txn);
+		return;
+	}
+
+	maybe_emit_schema(ctx, txn, rel, change->lsn, streamed);
+
+	oldcxt = MemoryContextSwitchTo(data->change_cxt);
+	event_init(&ev, kind, txn, streamed);
+	ev.rel = rel;
+	ev.lsn = change->lsn;
+	if (streamed)
+		ev.subxid = change->txn->xid;
+	ev.oldtuple = report_tuple(rel, change->data.tp.oldtuple);
+	ev.newtuple = report_tuple(rel, change->data.tp.newtuple);
+	MemoryContextSwitchTo(oldcxt);
+
+	ev.seq = next_seq(ctx, txn, streamed);
+	emit(ctx, &ev);
+}
+
+static void
+decode_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				int nrelations, Relation relations[],
+				ReorderBufferChange *change, bool streamed)
+{
+	EsDecodingData *data = ctx->output_plugin_private;
+	Oid		   *reported = palloc(sizeof(Oid) * nrelations);
+	int			nreported = 0;
+	int			i;
+
+	if ((data->opts.operations & ES_OP_TRUNCATE) == 0)
+		return;
+
+	for (i = 0; i < nrelations; i++)
+	{
+		EsRelInfo  *rel = es_relinfo_get(data, relations[i]);
+		EsEvent		ev;
+		int			j;
+
+		if (!rel->publish)
+			continue;
+
+		/* with publish-via-root, one event per root, not per partition */
+		for (j = 0; j < nreported; j++)
+		{
+			if (reported[j] == rel->report_relid)
+				break;
+		}
+		if (j < nreported)
+			continue;
+		reported[nreported++] = rel->report_relid;
+
+		event_init(&ev, ES_EV_TRUNCATE, txn, streamed);
+		ev.rel = rel;
+		ev.lsn = change->lsn;
+		if (streamed)
+			ev.subxid = change->txn->xid;
+		ev.cascade = change->data.truncate.cascade;
+		ev.restart_seqs = change->data.truncate.restart_seqs;
+		ev.seq = next_seq(ctx, txn, streamed);
+		emit(ctx, &ev);
+	}
+	pfree(reported);
+}
+
+static void
+decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+			   XLogRecPtr lsn, bool transactional, const char *prefix,
+			   Size size, const char *message, bool streamed)
+{
+	EsDecodingData *data = ctx->output_plugin_private;
+	EsEvent		ev;
+
+	if (!data->opts.messages)
+		return;
+	if (data->opts.message_prefixes != NIL)
+	{
+		ListCell   *lc;
+		bool		wanted = false;
+
+		foreach(lc, data->opts.message_prefixes)
+		{
+			if (strcmp(lfirst(lc), prefix) == 0)
+			{
+				wanted = true;
+				break;
+			}
+		}
+		if (!wanted)
+			return;
+	}
+
+	event_init(&ev, ES_EV_MESSAGE, transactional ? txn : NULL, streamed);
+	if (!transactional && txn != NULL)
+		ev.xid = txn->xid;
+	ev.lsn = lsn;
+	ev.transactional = transactional;
+	ev.prefix = prefix;
+	ev.content = message;
+	ev.content_size = size;
+	if (transactional)
+		ev.seq = next_seq(ctx, txn, streamed);
+	emit(ctx, &ev);
+}
+
+static void
+es_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+		  Relation relation, ReorderBufferChange *change)
+{
+	decode_change(ctx, txn, relation, change, false);
+}
+
+static void
+es_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+			int nrelations, Relation relations[], ReorderBufferChange *change)
+{
+	decode_truncate(ctx, txn, nrelations, relations, change, false);
+}
+
+static void
+es_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+		   XLogRecPtr lsn, bool transactional, const char *prefix,
+		   Size size, const char *message)
+{
+	decode_message(ctx, txn, lsn, transactional, prefix, size, message, false);
+}
+
+/* ---------------------------------------------------------------------
+ * Two-phase: a prepared transaction decoded at PREPARE
+ * ---------------------------------------------------------------------
+ */
+
+static void
+es_begin_prepare(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	es_begin(ctx, txn);
+}
+
+static void
+es_prepare(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+		   XLogRecPtr prepare_lsn)
+{
+	EsStreamState *st = txn_state(ctx, txn);
+	EsEvent		ev;
+
+	event_init(&ev, ES_EV_PREPARE, txn, false);
+	ev.lsn = prepare_lsn;
+	ev.commit_lsn = InvalidXLogRecPtr;
+	ev.event_count = st->txn.seq;
+	emit(ctx, &ev);
+	txn_state_free(txn);
+}
+
+static void
+es_commit_prepared(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				   XLogRecPtr commit_lsn)
+{
+	EsEvent		ev;
+
+	event_init(&ev, ES_EV_COMMIT_PREPARED, txn, false);
+	ev.commit_lsn = commit_lsn;
+	emit(ctx, &ev);
+	txn_state_free(txn);
+}
+
+static void
+es_rollback_prepared(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					 XLogRecPtr prepare_end_lsn, TimestampTz prepare_time)
+{
+	EsEvent		ev;
+
+	event_init(&ev, ES_EV_ROLLBACK_PREPARED, txn, false);
+	ev.lsn = txn->final_lsn;
+	ev.commit_lsn = InvalidXLogRecPtr;
+	ev.commit_time = 0;
+	emit(ctx, &ev);
+	txn_state_free(txn);
+}
+
+/* ---------------------------------------------------------------------
+ * Streaming of in-progress transactions
+ * ---------------------------------------------------------------------
+ */
+
+static void
+es_stream_start(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	EsStreamState *st = txn_state(ctx, txn);
+
+	st->in_block = true;
+	st->start_sent = false;
+}
+
+static void
+es_stream_stop(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	EsStreamState *st = txn_state(ctx, txn);
+
+	if (st->start_sent)
+		emit_txn_event(ctx, ES_EV_STREAM_STOP, txn, true);
+	st->in_block = false;
+	st->start_sent = false;
+}
+
+static void
+es_stream_abort(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				XLogRecPtr abort_lsn)
+{
+	ReorderBufferTXN *top = top_txn(txn);
+	EsStreamState *st = txn_state(ctx, top);
+
+	if (st->any_sent)
+	{
+		EsEvent		ev;
+
+		event_init(&ev, ES_EV_STREAM_ABORT, top, true);
+		ev.subxid = txn->xid;
+		ev.lsn = abort_lsn;
+		emit(ctx, &ev);
+	}
+	if (top == txn)
+		txn_state_free(txn);
+}
+
+static void
+es_stream_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				 XLogRecPtr commit_lsn)
+{
+	EsDecodingData *data = ctx->output_plugin_private;
+	EsStreamState *st = txn_state(ctx, txn);
+
+	OutputPluginUpdateProgress(ctx, !st->any_sent);
+	if (st->any_sent || !data->opts.skip_empty_xacts)
+	{
+		EsEvent		ev;
+
+		event_init(&ev, ES_EV_STREAM_COMMIT, txn, false);
+		ev.commit_lsn = commit_lsn;
+		ev.event_count = st->txn.seq;
+		emit(ctx, &ev);
+	}
+	txn_state_free(txn);
+}
+
+static void
+es_stream_prepare(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				  XLogRecPtr prepare_lsn)
+{
+	es_prepare(ctx, txn, prepare_lsn);
+}
+
+static void
+es_stream_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				 Relation relation, ReorderBufferChange *change)
+{
+	decode_change(ctx, txn, relation, change, true);
+}
+
+static void
+es_stream_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				   int nrelations, Relation relations[],
+				   ReorderBufferChange *change)
+{
+	decode_truncate(ctx, txn, nrelations, relations, change, true);
+}
+
+static void
+es_stream_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				  XLogRecPtr lsn, bool transactional, const char *prefix,
+				  Size size, const char *message)
+{
+	decode_message(ctx, txn, lsn, transactional, prefix, size, message, true);
+}
+
+/* _PG_output_plugin_init registers the callbacks of the plugin */
+void
+_PG_output_plugin_init(OutputPluginCallbacks *cb)
+{
+	cb->startup_cb = es_startup;
+	cb->begin_cb = es_begin;
+	cb->change_cb = es_change;
+	cb->truncate_cb = es_truncate;
+	cb->commit_cb = es_commit;
+	cb->message_cb = es_message;
+	cb->filter_by_origin_cb = es_filter_by_origin;
+	cb->shutdown_cb = es_shutdown;
+
+	cb->begin_prepare_cb = es_begin_prepare;
+	cb->prepare_cb = es_prepare;
+	cb->commit_prepared_cb = es_commit_prepared;
+	cb->rollback_prepared_cb = es_rollback_prepared;
+
+	cb->stream_start_cb = es_stream_start;
+	cb->stream_stop_cb = es_stream_stop;
+	cb->stream_abort_cb = es_stream_abort;
+	cb->stream_prepare_cb = es_stream_prepare;
+	cb->stream_commit_cb = es_stream_commit;
+	cb->stream_change_cb = es_stream_change;
+	cb->stream_message_cb = es_stream_message;
+	cb->stream_truncate_cb = es_stream_truncate;
+}

@@ -1,0 +1,252 @@
+/*-------------------------------------------------------------------------
+ *
+ * row.c
+ *	  Write a decoded tuple as a JSON object, and the key/old/new fields
+ *	  that the native and CloudEvents formats share.
+ *
+ * A tuple is deformed once and each column written through its cached
+ * EsColumn: the pre-escaped JSON key, then the value through the shared
+ * value encoder.  Unchanged TOAST values of an update are never silently
+ * dropped: they are either left out and named (native, CloudEvents) or
+ * replaced by Debezium's placeholder.
+ *
+ * src/decoder/row.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/heaptoast.h"
+#include "mb/pg_wchar.h"
+#include "utils/datum.h"
+
+#include "../common/json_write.h"
+#include "decoder.h"
+
+#define DEBEZIUM_UNAVAILABLE "\"__debezium_unavailable_value\""
+
+/* a deformed tuple */
+typedef struct EsRow
+{
+	Datum	   *values;
+	bool	   *nulls;
+} EsRow;
+
+static void
+deform_row(EsRelInfo *rel, HeapTuple tuple, EsRow *row)
+{
+	row->values = palloc(sizeof(Datum) * Max(rel->natts, 1));
+	row->nulls = palloc(sizeof(bool) * Max(rel->natts, 1));
+	heap_deform_tuple(tuple, rel->desc, row->values, row->nulls);
+}
+
+/* is column i of row an unchanged TOAST value that decoding cannot show? */
+static inline bool
+is_unchanged_toast(EsRelInfo *rel, EsRow *row, int i)
+{
+	return !row->nulls[i] &&
+		es_datum_is_unchanged_toast(&rel->columns[i].type, row->values[i]);
+}
+
+/*
+ * Write row as {"col":value,...}.  keys_only limits it to the key columns.
+ * Unchanged TOAST values are left out and their names appended to
+ * toast_names (as ,"name" items) or, in ES_TOAST_PLACEHOLDER mode, written
+ * as Debezium's placeholder.
+ */
+static void
+write_row(StringInfo out, EsDecodingData *data, EsRelInfo *rel, EsRow *row,
+		  bool keys_only, EsToastMode toast, StringInfo toast_names)
+{
+	bool		first = true;
+	int			i;
+
+	appendStringInfoCharMacro(out, '{');
+	for (i = 0; i < rel->natts; i++)
+	{
+		EsColumn   *col = &rel->columns[i];
+
+		if (col->name == NULL || (keys_only && !col->is_key))
+			continue;
+
+		if (is_unchanged_toast(rel, row, i) && toast == ES_TOAST_OMIT)
+		{
+			if (toast_names != NULL)
+			{
+				appendStringInfoCharMacro(toast_names, ',');
+				es_json_cstring(toast_names, col->name);
+			}
+			continue;
+		}
+
+		if (!first)
+			appendStringInfoCharMacro(out, ',');
+		first = false;
+		appendBinaryStringInfo(out, col->json_key, col->json_key_len);
+
+		if (row->nulls[i])
+			appendBinaryStringInfo(out, "null", 4);
+		else if (is_unchanged_toast(rel, row, i))
+			appendStringInfoString(out, DEBEZIUM_UNAVAILABLE);
+		else
+			es_encode_value(out, &col->type, row->values[i],
+							&data->opts.encode);
+	}
+	appendStringInfoCharMacro(out, '}');
+}
+
+/*
+ * es_write_row writes tuple as a JSON object, deforming it first; see
+ * write_row.
+ */
+void
+es_write_row(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
+			 HeapTuple tuple, bool keys_only, EsToastMode toast)
+{
+	EsRow		row;
+
+	deform_row(rel, tuple, &row);
+	write_row(out, data, rel, &row, keys_only, toast, NULL);
+}
+
+/*
+ * es_write_key writes the key columns of tuple as a JSON object; it
+ * returns false, writing nothing, when the relation has no key.
+ */
+bool
+es_write_key(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
+			 HeapTuple tuple)
+{
+	if (rel->nkeys == 0 || tuple == NULL)
+		return false;
+	es_write_row(out, data, rel, tuple, true, ES_TOAST_PLACEHOLDER);
+	return true;
+}
+
+/* did column i change between old and new? */
+static bool
+column_changed(EsRelInfo *rel, EsRow *old, EsRow *new, int i)
+{
+	EsTypeInfo *type = &rel->columns[i].type;
+
+	if (is_unchanged_toast(rel, new, i))
+		return false;
+	if (old->nulls[i] || new->nulls[i])
+		return old->nulls[i] != new->nulls[i];
+	if (is_unchanged_toast(rel, old, i))
+		return true;
+	if (type->typlen == -1)
+	{
+		struct varlena *a = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(old->values[i]));
+		struct varlena *b = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(new->values[i]));
+
+		return VARSIZE_ANY_EXHDR(a) != VARSIZE_ANY_EXHDR(b) ||
+			memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) != 0;
+	}
+	return !datumIsEqual(old->values[i], new->values[i],
+						 type->typbyval, type->typlen);
+}
+
+/*
+ * es_write_row_fields writes the row part of a change event, each field
+ * preceded by a comma:
+ *	 "key"		the new key (insert, update) or the old key (delete), when
+ *				the relation has a replica identity key;
+ *	 "old"		the old row when the WAL has it: the whole row with REPLICA
+ *				IDENTITY FULL, else (an update that changed the key) the
+ *				old key columns;
+ *	 "new"		the new row (insert, update);
+ *	 "unchanged_toast"	columns left out of "new" because decoding does not
+ *				carry their unchanged TOASTed value;
+ *	 "changed"	with include-changed-columns, the columns whose value
+ *				differs between old and new, when the old row is known.
+ */
+void
+es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
+{
+	EsRelInfo  *rel = ev->rel;
+	bool		full = rel->identity == REPLICA_IDENTITY_FULL;
+	EsRow		old;
+	EsRow		new;
+	bool		have_old = ev->oldtuple != NULL;
+	bool		have_new = ev->newtuple != NULL;
+	bool		show_old;
+	StringInfoData toast_names;
+
+	if (have_old)
+		deform_row(rel, ev->oldtuple, &old);
+	if (have_new)
+		deform_row(rel, ev->newtuple, &new);
+
+	/* a delete without REPLICA IDENTITY FULL has only the key in the WAL */
+	show_old = have_old && (full || ev->kind == ES_EV_UPDATE);
+
+	if (rel->nkeys > 0 && (have_new || have_old))
+	{
+		appendStringInfoString(out, ",\"key\":");
+		write_row(out, data, rel, have_new ? &new : &old, true,
+				  ES_TOAST_PLACEHOLDER, NULL);
+	}
+
+	if (show_old)
+	{
+		appendStringInfoString(out, ",\"old\":");
+		write_row(out, data, rel, &old, !full, ES_TOAST_OMIT, NULL);
+	}
+
+	if (have_new)
+	{
+		initStringInfo(&toast_names);
+		appendStringInfoString(out, ",\"new\":");
+		write_row(out, data, rel, &new, false, ES_TOAST_OMIT, &toast_names);
+		if (toast_names.len > 0)
+		{
+			/* the list starts with a comma: turn it into the opening '[' */
+			toast_names.data[0] = '[';
+			appendStringInfoString(out, ",\"unchanged_toast\":");
+			appendBinaryStringInfo(out, toast_names.data, toast_names.len);
+			appendStringInfoCharMacro(out, ']');
+		}
+	}
+
+	if (data->opts.include_changed_columns && show_old && full && have_new)
+	{
+		bool		first = true;
+		int			i;
+
+		appendStringInfoString(out, ",\"changed\":[");
+		for (i = 0; i < rel->natts; i++)
+		{
+			if (rel->columns[i].name == NULL ||
+				!column_changed(rel, &old, &new, i))
+				continue;
+			if (!first)
+				appendStringInfoCharMacro(out, ',');
+			first = false;
+			es_json_cstring(out, rel->columns[i].name);
+		}
+		appendStringInfoCharMacro(out, ']');
+	}
+}
+
+/*
+ * es_write_message_content writes ,"content":... for a logical message:
+ * embedded JSON when the content parses as JSON, a JSON string when it is
+ * text, else base64 followed by ,"encoding":"base64".
+ */
+void
+es_write_message_content(StringInfo out, const EsEvent *ev)
+{
+	appendStringInfoString(out, ",\"content\":");
+	if (es_json_is_valid(ev->content, ev->content_size))
+		es_json_embed(out, ev->content, ev->content_size);
+	else if (memchr(ev->content, '\0', ev->content_size) == NULL &&
+			 pg_verifymbstr(ev->content, ev->content_size, true))
+		es_json_string(out, ev->content, ev->content_size);
+	else
+	{
+		es_json_base64(out, ev->content, ev->content_size);
+		appendStringInfoString(out, ",\"encoding\":\"base64\"");
+	}
+}
