@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
@@ -165,9 +166,43 @@ es_json_uint64(StringInfo out, uint64 value)
 }
 
 /*
+ * Format the date part of tm as ISO 8601, "2026-11-24".  Years before 1 AD
+ * use astronomical numbering as ISO 8601 does (1 BC is 0000, 44 BC is
+ * -0043); PostgreSQL's own output appends " BC" instead, which is not ISO.
+ */
+static int
+format_iso_date(char *buf, const struct pg_tm *tm)
+{
+	return sprintf(buf, "%s%04d-%02d-%02d", tm->tm_year < 0 ? "-" : "",
+				   abs(tm->tm_year), tm->tm_mon, tm->tm_mday);
+}
+
+/*
+ * es_json_date appends a date as "2026-11-24"; infinite dates become
+ * "infinity" and "-infinity".
+ */
+void
+es_json_date(StringInfo out, DateADT date)
+{
+	char		buf[MAXDATELEN + 1];
+	struct pg_tm tm;
+
+	if (DATE_NOT_FINITE(date))
+		EncodeSpecialDate(date, buf);
+	else
+	{
+		j2date(date + POSTGRES_EPOCH_JDATE, &tm.tm_year, &tm.tm_mon,
+			   &tm.tm_mday);
+		format_iso_date(buf, &tm);
+	}
+	es_json_cstring(out, buf);
+}
+
+/*
  * es_json_timestamp appends a timestamp in ISO 8601 form,
  * "2026-11-24T08:49:33.905123", with a "Z" when utc is set (timestamptz
  * values are always written in UTC, whatever the session's TimeZone).
+ * Fractional seconds lose their trailing zeros, as in PostgreSQL's output.
  * Infinite values become "infinity" and "-infinity".
  */
 void
@@ -176,22 +211,37 @@ es_json_timestamp(StringInfo out, Timestamp ts, bool utc)
 	char		buf[MAXDATELEN + 2];
 	struct pg_tm tm;
 	fsec_t		fsec;
+	int			len;
 
 	if (TIMESTAMP_NOT_FINITE(ts))
-		EncodeSpecialTimestamp(ts, buf);
-	else if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) == 0)
 	{
-		EncodeDateTime(&tm, fsec, false, 0, NULL, USE_XSD_DATES, buf);
-		if (utc)
-			strcat(buf, "Z");
+		EncodeSpecialTimestamp(ts, buf);
+		es_json_cstring(out, buf);
+		return;
 	}
-	else
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));
 
+	/* timestamp2tm numbers years before 1 AD from 0 downwards already */
+	len = format_iso_date(buf, &tm);
+	len += sprintf(buf + len, "T%02d:%02d:%02d", tm.tm_hour, tm.tm_min,
+				   tm.tm_sec);
+	if (fsec != 0)
+	{
+		int			digits = 6;
+
+		len += sprintf(buf + len, ".%06d", (int) fsec);
+		while (buf[len - 1] == '0' && digits-- > 0)
+			len--;
+	}
+	if (utc)
+		buf[len++] = 'Z';
+	buf[len] = '\0';
+
 	appendStringInfoCharMacro(out, '"');
-	appendStringInfoString(out, buf);
+	appendBinaryStringInfo(out, buf, len);
 	appendStringInfoCharMacro(out, '"');
 }
 

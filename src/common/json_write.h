@@ -18,6 +18,7 @@
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "utils/date.h"
 
 extern void es_json_string(StringInfo out, const char *s, int len);
 extern void es_json_cstring(StringInfo out, const char *s);
@@ -27,6 +28,7 @@ extern void es_json_lsn(StringInfo out, XLogRecPtr lsn);
 extern void es_json_int64(StringInfo out, int64 value);
 extern void es_json_uint64(StringInfo out, uint64 value);
 extern void es_json_timestamp(StringInfo out, Timestamp ts, bool utc);
+extern void es_json_date(StringInfo out, DateADT date);
 extern bool es_json_is_valid(const char *s, int len);
 extern void es_json_pretty(StringInfo out, const char *json, int len);
 

@@ -211,7 +211,7 @@ encode_numeric(StringInfo out, Datum value, const EsEncodeOptions *opts)
 	pfree(s);
 }
 
-/* date, time, timetz and interval in their ISO 8601 forms */
+/* time, timetz and interval in their ISO 8601 forms */
 static void
 encode_datetime(StringInfo out, EsValueKind kind, Datum value)
 {
@@ -222,20 +222,6 @@ encode_datetime(StringInfo out, EsValueKind kind, Datum value)
 
 	switch (kind)
 	{
-		case ES_KIND_DATE:
-			{
-				DateADT		date = DatumGetDateADT(value);
-
-				if (DATE_NOT_FINITE(date))
-					EncodeSpecialDate(date, buf);
-				else
-				{
-					j2date(date + POSTGRES_EPOCH_JDATE,
-						   &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
-					EncodeDateOnly(&tm, USE_ISO_DATES, buf);
-				}
-				break;
-			}
 		case ES_KIND_TIME:
 			time2tm(DatumGetTimeADT(value), &tm, &fsec);
 			EncodeTimeOnly(&tm, fsec, false, 0, USE_ISO_DATES, buf);
@@ -386,6 +372,8 @@ es_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,
 			es_json_timestamp(out, DatumGetTimestamp(value), false);
 			break;
 		case ES_KIND_DATE:
+			es_json_date(out, DatumGetDateADT(value));
+			break;
 		case ES_KIND_TIME:
 		case ES_KIND_TIMETZ:
 		case ES_KIND_INTERVAL:
