@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "common/base64.h"
 #include "common/jsonapi.h"
 #include "miscadmin.h"
@@ -108,14 +110,25 @@ es_json_cstring(StringInfo out, const char *s)
  * es_json_embed appends text that is already valid JSON (a json datum, a
  * message that parsed as JSON).  Raw line breaks can only be insignificant
  * white space in valid JSON, so they become blanks: one event stays one
- * line for line-oriented consumers such as pg_recvlogical -f.
+ * line for line-oriented consumers such as pg_recvlogical -f.  White space
+ * around the document is dropped.
  */
 void
 es_json_embed(StringInfo out, const char *json, int len)
 {
-	int			start = out->len;
+	int			start;
 	int			i;
 
+	/* leading and trailing white space says nothing */
+	while (len > 0 && isspace((unsigned char) json[0]))
+	{
+		json++;
+		len--;
+	}
+	while (len > 0 && isspace((unsigned char) json[len - 1]))
+		len--;
+
+	start = out->len;
 	appendBinaryStringInfo(out, json, len);
 	for (i = start; i < out->len; i++)
 	{

@@ -114,9 +114,7 @@ typedef struct EsRelInfo
 	EsColumn   *columns;		/* natts entries */
 	int			nkeys;
 
-	uint32		schema_hash;	/* identifies the column list and types */
-	uint32		schema_sent_hash;	/* last hash a schema event announced;
-									 * kept across rebuilds */
+	uint32		schema_hash;	/* identifies names, columns and types */
 } EsRelInfo;
 
 /* what kind of event an EsEvent is */
@@ -203,6 +201,7 @@ extern bool es_table_patterns_match(List *patterns, const char *schema,
 extern void es_relinfo_init(EsDecodingData *data);
 extern EsRelInfo *es_relinfo_get(EsDecodingData *data, Relation relation);
 extern EsRelInfo *es_relinfo_get_by_oid(EsDecodingData *data, Oid relid);
+extern bool es_relinfo_schema_announced(EsRelInfo *rel);
 extern void es_relinfo_shutdown(void);
 
 /* row.c */

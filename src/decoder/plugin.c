@@ -31,6 +31,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "replication/logical.h"
@@ -197,14 +198,13 @@ maybe_emit_schema(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	EsDecodingData *data = ctx->output_plugin_private;
 	EsEvent		ev;
 
-	if (!data->opts.include_schema || rel->schema_sent_hash == rel->schema_hash)
+	if (!data->opts.include_schema || es_relinfo_schema_announced(rel))
 		return;
 
 	event_init(&ev, ES_EV_SCHEMA, txn, streamed);
 	ev.rel = rel;
 	ev.lsn = lsn;
 	emit(ctx, &ev);
-	rel->schema_sent_hash = rel->schema_hash;
 }
 
 /* convert a tuple to the reported (root) layout when needed */
@@ -407,7 +407,13 @@ decode_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		EsEvent		ev;
 		int			j;
 
-		if (!rel->publish)
+		/*
+		 * A partitioned table has no rows of its own: without
+		 * publish-via-root its partitions report the truncate.
+		 */
+		if (!rel->publish ||
+			(!data->opts.publish_via_root &&
+			 relations[i]->rd_rel->relkind == RELKIND_PARTITIONED_TABLE))
 			continue;
 
 		/* with publish-via-root, one event per root, not per partition */

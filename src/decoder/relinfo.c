@@ -48,6 +48,19 @@
 
 static HTAB *RelInfoCache = NULL;
 
+/*
+ * The schema each reported relation was last announced with (include-schema),
+ * keyed by the reported relation: with publish-via-root all partitions share
+ * one announcement.  Survives invalidations, so only real changes re-announce.
+ */
+typedef struct SchemaAnnounced
+{
+	Oid			report_relid;
+	uint32		schema_hash;
+} SchemaAnnounced;
+
+static HTAB *SchemaAnnouncedCache = NULL;
+
 /* does any entry report its changes under another relation (a root)? */
 static bool RelInfoCacheRerouted = false;
 
@@ -102,6 +115,13 @@ es_relinfo_init(EsDecodingData *data)
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	RelInfoCacheRerouted = false;
 
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(SchemaAnnounced);
+	ctl.hcxt = data->cache_cxt;
+	SchemaAnnouncedCache = hash_create("pg_eventstream announced schemas", 128,
+									   &ctl,
+									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
 	if (!callbacks_registered)
 	{
 		CacheRegisterRelcacheCallback(relinfo_invalidate_cb, (Datum) 0);
@@ -116,6 +136,25 @@ void
 es_relinfo_shutdown(void)
 {
 	RelInfoCache = NULL;
+	SchemaAnnouncedCache = NULL;
+}
+
+/*
+ * es_relinfo_schema_announced tells whether the relation's current schema
+ * was announced already, and records it as announced.
+ */
+bool
+es_relinfo_schema_announced(EsRelInfo *rel)
+{
+	SchemaAnnounced *entry;
+	bool		found;
+
+	entry = hash_search(SchemaAnnouncedCache, &rel->report_relid, HASH_ENTER,
+						&found);
+	if (found && entry->schema_hash == rel->schema_hash)
+		return true;
+	entry->schema_hash = rel->schema_hash;
+	return false;
 }
 
 /* does the relation, or any of its partition ancestors, match patterns? */
@@ -287,8 +326,11 @@ build_entry(EsDecodingData *data, EsRelInfo *entry, Relation relation)
 	entry->subject_json = buf.data;
 
 	build_columns(entry, key_column_names(relation));
-	entry->schema_hash = hash_bytes((const unsigned char *) entry->type_names_json,
-									strlen(entry->type_names_json)) ^
+	entry->schema_hash =
+		hash_combine(hash_bytes((const unsigned char *) entry->names_json,
+								strlen(entry->names_json)),
+					 hash_bytes((const unsigned char *) entry->type_names_json,
+								strlen(entry->type_names_json))) ^
 		(uint32) entry->identity;
 
 	if (report != relation)
@@ -314,7 +356,6 @@ es_relinfo_get(EsDecodingData *data, Relation relation)
 	{
 		entry->valid = false;
 		entry->mcxt = NULL;
-		entry->schema_sent_hash = 0;
 	}
 	if (!entry->valid)
 		build_entry(data, entry, relation);
