@@ -34,7 +34,7 @@ es_base_packages() {
 		"postgresql-server-dev-$ES_PG_MAJOR" libipc-run-perl
 	# Debian's package starts a cluster of its own; we never use it.
 	PGBIN=$("$PG_CONFIG" --bindir)
-	PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/..
+	PGXS_DIR=$(dirname "$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")")
 	export PATH="$PGBIN:$PATH"
 }
 
@@ -70,8 +70,9 @@ es_workdir() {
 # output_plugin_libraries setting (older minor releases refuse to start
 # with it in postgresql.conf).
 es_has_plugin_list() {
-	"$PGBIN/postgres" --describe-config 2>/dev/null |
-		cut -f1 | grep -qx output_plugin_libraries
+	local settings
+	settings=$("$PGBIN/postgres" --describe-config 2>/dev/null | cut -f1)
+	grep -qx output_plugin_libraries <<<"$settings"
 }
 
 # es_server_conf prints the settings every test and demo cluster uses.

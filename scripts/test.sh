@@ -30,7 +30,9 @@ count_regress() {
 }
 
 echo "== regression tests (pg_regress)"
-regress_tests=$(cd "$ES_ROOT/sql" && ls ./*.sql | sed 's|^\./||; s|\.sql$||' | sort)
+# setup defines the helpers the other tests use, so it runs first
+regress_tests="setup $(cd "$ES_ROOT/sql" && ls ./*.sql | sed 's|^\./||; s|\.sql$||' |
+	grep -vx setup | sort)"
 mkdir -p "$work/regress"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$work/regress"
 set +e

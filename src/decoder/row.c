@@ -52,8 +52,8 @@ is_unchanged_toast(EsRelInfo *rel, EsRow *row, int i)
 /*
  * Write row as {"col":value,...}.  keys_only limits it to the key columns.
  * Unchanged TOAST values are left out and their names appended to
- * toast_names (as ,"name" items) or, in ES_TOAST_PLACEHOLDER mode, written
- * as Debezium's placeholder.
+ * toast_names (as ,"name" items; toast_names->data is NULL until the first)
+ * or, in ES_TOAST_PLACEHOLDER mode, written as Debezium's placeholder.
  */
 static void
 write_row(StringInfo out, EsDecodingData *data, EsRelInfo *rel, EsRow *row,
@@ -74,6 +74,9 @@ write_row(StringInfo out, EsDecodingData *data, EsRelInfo *rel, EsRow *row,
 		{
 			if (toast_names != NULL)
 			{
+				/* made on first use: most changes have no such column */
+				if (toast_names->data == NULL)
+					initStringInfo(toast_names);
 				appendStringInfoCharMacro(toast_names, ',');
 				es_json_cstring(toast_names, col->name);
 			}
@@ -197,10 +200,10 @@ es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 
 	if (have_new)
 	{
-		initStringInfo(&toast_names);
+		toast_names.data = NULL;
 		appendStringInfoString(out, ",\"new\":");
 		write_row(out, data, rel, &new, false, ES_TOAST_OMIT, &toast_names);
-		if (toast_names.len > 0)
+		if (toast_names.data != NULL)
 		{
 			/* the list starts with a comma: turn it into the opening '[' */
 			toast_names.data[0] = '[';

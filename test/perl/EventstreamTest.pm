@@ -1,0 +1,104 @@
+# EventstreamTest.pm - helpers shared by the pg_eventstream TAP tests.
+#
+# es_node() makes and starts a cluster with the server settings that
+# scripts/test.sh wrote (wal_level=logical, output_plugin_libraries when
+# this server build has it, ...).  read_events() parses a file of one JSON
+# event per line, failing the test on a line that is not valid JSON.
+
+package EventstreamTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(es_node read_events wait_for_events proc_status_kb);
+
+sub es_node
+{
+	my ($name) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(allows_streaming => 'logical');
+	my $conf = $ENV{ES_SERVER_CONF}
+	  or die "ES_SERVER_CONF is not set: run the TAP tests through scripts/test.sh";
+	$node->append_conf('postgresql.conf', slurp_file($conf));
+	$node->start;
+	return $node;
+}
+
+# the events in a file, as decoded JSON; every line must parse
+sub read_events
+{
+	my ($file) = @_;
+	my @events;
+	my $bad = 0;
+	return [] unless -e $file;
+	open my $fh, '<', $file or die "could not open $file: $!";
+	while (my $line = <$fh>)
+	{
+		chomp $line;
+		next if $line eq '';
+		my $ev = eval { decode_json($line) };
+		if (!defined $ev)
+		{
+			diag "not JSON: $line" if $bad++ < 3;
+			next;
+		}
+		push @events, $ev;
+	}
+	close $fh;
+	is($bad, 0, "every line of $file is one JSON document") if $bad;
+	return \@events;
+}
+
+# poll a file until $cond->(events) holds, for at most the default timeout
+sub wait_for_events
+{
+	my ($file, $cond, $what) = @_;
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (time < $deadline)
+	{
+		my $events = eval { read_events_quiet($file) };
+		return $events if $events && $cond->($events);
+		select(undef, undef, undef, 0.1);
+	}
+	fail("timed out waiting for $what");
+	return read_events($file);
+}
+
+# like read_events, skipping a last line still being written
+sub read_events_quiet
+{
+	my ($file) = @_;
+	my @events;
+	return [] unless -e $file;
+	open my $fh, '<', $file or return [];
+	while (my $line = <$fh>)
+	{
+		last unless $line =~ /\n\z/;
+		chomp $line;
+		next if $line eq '';
+		my $ev = eval { decode_json($line) };
+		push @events, $ev if defined $ev;
+	}
+	close $fh;
+	return \@events;
+}
+
+# a field of /proc/<pid>/status in kB (VmHWM, RssAnon, ...)
+sub proc_status_kb
+{
+	my ($pid, $field) = @_;
+	open my $fh, '<', "/proc/$pid/status" or return undef;
+	while (<$fh>)
+	{
+		return $1 if /^\Q$field\E:\s+(\d+)\s+kB/;
+	}
+	return undef;
+}
+
+1;
