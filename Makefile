@@ -28,3 +28,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Werror
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: rebuild everything when one changes,
+# or objects built against an old struct layout would be linked together.
+$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)

@@ -154,11 +154,40 @@ es_json_base64(StringInfo out, const char *data, int len)
 	out->data[out->len] = '\0';
 }
 
+/* write v in upper-case hex without leading zeros; returns the length */
+static int
+format_hex(char *buf, uint32 v)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char		tmp[8];
+	int			n = 0;
+	int			i;
+
+	do
+	{
+		tmp[n++] = hex[v & 0xF];
+		v >>= 4;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	return n;
+}
+
 /* es_json_lsn appends an LSN in PostgreSQL's text form, "0/16B37C0". */
 void
 es_json_lsn(StringInfo out, XLogRecPtr lsn)
 {
-	appendStringInfo(out, "\"%X/%X\"", LSN_FORMAT_ARGS(lsn));
+	char	   *p;
+
+	enlargeStringInfo(out, 20);
+	p = out->data + out->len;
+	*p++ = '"';
+	p += format_hex(p, (uint32) (lsn >> 32));
+	*p++ = '/';
+	p += format_hex(p, (uint32) lsn);
+	*p++ = '"';
+	*p = '\0';
+	out->len = p - out->data;
 }
 
 /* es_json_int64 appends a signed integer as a JSON number. */
@@ -178,6 +207,20 @@ es_json_uint64(StringInfo out, uint64 value)
 	out->data[out->len] = '\0';
 }
 
+/* write value as exactly ndigits decimal digits, zero-padded */
+static inline char *
+put_digits(char *p, int value, int ndigits)
+{
+	int			i;
+
+	for (i = ndigits - 1; i >= 0; i--)
+	{
+		p[i] = '0' + value % 10;
+		value /= 10;
+	}
+	return p + ndigits;
+}
+
 /*
  * Format the date part of tm as ISO 8601, "2026-11-24".  Years before 1 AD
  * use astronomical numbering as ISO 8601 does (1 BC is 0000, 44 BC is
@@ -186,8 +229,24 @@ es_json_uint64(StringInfo out, uint64 value)
 static int
 format_iso_date(char *buf, const struct pg_tm *tm)
 {
-	return sprintf(buf, "%s%04d-%02d-%02d", tm->tm_year < 0 ? "-" : "",
-				   abs(tm->tm_year), tm->tm_mon, tm->tm_mday);
+	char	   *p = buf;
+	int			year = tm->tm_year;
+
+	if (year < 0)
+	{
+		*p++ = '-';
+		year = -year;
+	}
+	if (year > 9999)
+		p += pg_ultoa_n((uint32) year, p);
+	else
+		p = put_digits(p, year, 4);
+	*p++ = '-';
+	p = put_digits(p, tm->tm_mon, 2);
+	*p++ = '-';
+	p = put_digits(p, tm->tm_mday, 2);
+	*p = '\0';
+	return p - buf;
 }
 
 /*
@@ -224,6 +283,7 @@ es_json_timestamp(StringInfo out, Timestamp ts, bool utc)
 	char		buf[MAXDATELEN + 2];
 	struct pg_tm tm;
 	fsec_t		fsec;
+	char	   *p;
 	int			len;
 
 	if (TIMESTAMP_NOT_FINITE(ts))
@@ -238,20 +298,23 @@ es_json_timestamp(StringInfo out, Timestamp ts, bool utc)
 				 errmsg("timestamp out of range")));
 
 	/* timestamp2tm numbers years before 1 AD from 0 downwards already */
-	len = format_iso_date(buf, &tm);
-	len += sprintf(buf + len, "T%02d:%02d:%02d", tm.tm_hour, tm.tm_min,
-				   tm.tm_sec);
+	p = buf + format_iso_date(buf, &tm);
+	*p++ = 'T';
+	p = put_digits(p, tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_sec, 2);
 	if (fsec != 0)
 	{
-		int			digits = 6;
-
-		len += sprintf(buf + len, ".%06d", (int) fsec);
-		while (buf[len - 1] == '0' && digits-- > 0)
-			len--;
+		*p++ = '.';
+		p = put_digits(p, fsec, 6);
+		while (p[-1] == '0')
+			p--;
 	}
 	if (utc)
-		buf[len++] = 'Z';
-	buf[len] = '\0';
+		*p++ = 'Z';
+	len = p - buf;
 
 	appendStringInfoCharMacro(out, '"');
 	appendBinaryStringInfo(out, buf, len);

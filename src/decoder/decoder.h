@@ -115,6 +115,10 @@ typedef struct EsRelInfo
 	int			nkeys;
 
 	uint32		schema_hash;	/* identifies names, columns and types */
+
+	/* room to deform an old and a new tuple, reused by every change */
+	Datum	   *values[2];
+	bool	   *nulls[2];
 } EsRelInfo;
 
 /* what kind of event an EsEvent is */
@@ -186,7 +190,15 @@ typedef struct EsDecodingData
 	MemoryContext cache_cxt;	/* relation cache */
 	char	   *database_name;
 	char	   *slot_name;
-	StringInfoData scratch;		/* pretty-printing and nested documents */
+	StringInfoData scratch;		/* nested documents (cloudevents key) */
+	char	   *dbz_source_head;	/* ,"source":{"version":..,"name":.. */
+	char	   *dbz_source_db;	/* ,"snapshot":"false","db":".." */
+	char	   *ce_source_type;	/* ,"source":"..","type":"<prefix>. */
+
+	/* ,"commit_lsn":..,"commit_time":.. of the last transaction written */
+	XLogRecPtr	meta_commit_lsn;
+	TimestampTz meta_commit_time;
+	StringInfoData commit_meta;
 } EsDecodingData;
 
 /* options.c */
@@ -222,6 +234,8 @@ extern void es_write_message_content(StringInfo out, const EsEvent *ev);
 /* format_native.c, format_debezium.c, format_cloudevents.c */
 extern void es_write_event_body(StringInfo out, EsDecodingData *data,
 								const EsEvent *ev, bool with_meta);
+extern void es_format_debezium_init(EsDecodingData *data);
+extern void es_format_cloudevents_init(EsDecodingData *data);
 extern void es_format_native(StringInfo out, EsDecodingData *data,
 							 const EsEvent *ev);
 extern void es_format_debezium(StringInfo out, EsDecodingData *data,

@@ -43,6 +43,25 @@ write_id(StringInfo out, const EsEvent *ev)
 		appendStringInfo(out, "\"xid-%u:%s\"", ev->xid, op);
 }
 
+/*
+ * es_format_cloudevents_init formats the "source" attribute and the start
+ * of "type", the same for the whole session, once.
+ */
+void
+es_format_cloudevents_init(EsDecodingData *data)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, ",\"source\":");
+	es_json_cstring(&buf, data->opts.source);
+	appendStringInfoString(&buf, ",\"type\":");
+	/* the prefix and a dot, as the start of a JSON string left open */
+	es_json_cstring(&buf, psprintf("%s.", data->opts.type_prefix));
+	buf.data[--buf.len] = '\0';
+	data->ce_source_type = buf.data;
+}
+
 /* es_format_cloudevents writes one event as a CloudEvent */
 void
 es_format_cloudevents(StringInfo out, EsDecodingData *data, const EsEvent *ev)
@@ -52,15 +71,10 @@ es_format_cloudevents(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 	appendStringInfoString(out, "{\"specversion\":\"1.0\",\"id\":");
 	write_id(out, ev);
 
-	appendStringInfoString(out, ",\"source\":");
-	if (opts->source != NULL)
-		es_json_cstring(out, opts->source);
-	else
-		es_json_cstring(out, psprintf("/postgresql/%s", data->database_name));
-
-	appendStringInfoString(out, ",\"type\":");
-	es_json_cstring(out, psprintf("%s.%s", opts->type_prefix,
-								  es_event_op_names[ev->kind]));
+	/* ,"source":"..","type":"<prefix>.<op>" */
+	appendStringInfoString(out, data->ce_source_type);
+	appendStringInfoString(out, es_event_op_names[ev->kind]);
+	appendStringInfoCharMacro(out, '"');
 
 	if (ev->rel != NULL)
 	{

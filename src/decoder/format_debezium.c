@@ -45,33 +45,63 @@ write_txn_id(StringInfo out, const EsEvent *ev)
 					 (uint64) ev->commit_lsn);
 }
 
+/*
+ * es_format_debezium_init formats the parts of "source" that stay the same
+ * for the whole session, once.
+ */
+void
+es_format_debezium_init(EsDecodingData *data)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, ",\"source\":{\"version\":\"" PG_EVENTSTREAM_VERSION
+						   "\",\"connector\":\"postgresql\",\"name\":");
+	es_json_cstring(&buf, data->slot_name);
+	data->dbz_source_head = buf.data;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, ",\"snapshot\":\"false\",\"db\":");
+	es_json_cstring(&buf, data->database_name);
+	data->dbz_source_db = buf.data;
+}
+
 static void
 write_source(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 {
 	EsOptions  *opts = &data->opts;
 
-	appendStringInfoString(out, ",\"source\":{\"version\":\"" PG_EVENTSTREAM_VERSION
-						   "\",\"connector\":\"postgresql\",\"name\":");
-	es_json_cstring(out, data->slot_name);
+	appendStringInfoString(out, data->dbz_source_head);
 	if (opts->include_timestamp && ev->commit_time != 0)
 	{
 		appendStringInfoString(out, ",\"ts_ms\":");
 		es_json_int64(out, epoch_ms(ev->commit_time));
 	}
-	appendStringInfoString(out, ",\"snapshot\":\"false\",\"db\":");
-	es_json_cstring(out, data->database_name);
+	appendStringInfoString(out, data->dbz_source_db);
 	if (opts->include_lsn)
-		appendStringInfo(out, ",\"sequence\":\"[\\\"" UINT64_FORMAT "\\\",\\\"" UINT64_FORMAT "\\\"]\"",
-						 (uint64) ev->commit_lsn, (uint64) ev->lsn);
+	{
+		/* Debezium's sequence: a JSON array of two LSNs, as a string */
+		appendStringInfoString(out, ",\"sequence\":\"[\\\"");
+		es_json_uint64(out, ev->commit_lsn);
+		appendStringInfoString(out, "\\\",\\\"");
+		es_json_uint64(out, ev->lsn);
+		appendStringInfoString(out, "\\\"]\"");
+	}
 	if (ev->rel != NULL)
 	{
 		appendStringInfoCharMacro(out, ',');
 		appendStringInfoString(out, ev->rel->names_json);
 	}
 	if (opts->include_xids && TransactionIdIsValid(ev->xid))
-		appendStringInfo(out, ",\"txId\":%u", ev->xid);
+	{
+		appendStringInfoString(out, ",\"txId\":");
+		es_json_uint64(out, ev->xid);
+	}
 	if (opts->include_lsn && !XLogRecPtrIsInvalid(ev->lsn))
-		appendStringInfo(out, ",\"lsn\":" UINT64_FORMAT, (uint64) ev->lsn);
+	{
+		appendStringInfoString(out, ",\"lsn\":");
+		es_json_uint64(out, ev->lsn);
+	}
 	appendStringInfoString(out, ",\"xmin\":null}");
 }
 

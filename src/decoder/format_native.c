@@ -31,6 +31,36 @@ const char *const es_event_op_names[] = {
 	"stream_start", "stream_stop", "stream_abort", "stream_commit"
 };
 
+/*
+ * ,"commit_lsn":..,"commit_time":.. -- the same for every event of a
+ * transaction, so formatted once and kept until the next transaction.
+ */
+static void
+write_commit_meta(StringInfo out, EsDecodingData *data, const EsEvent *ev)
+{
+	EsOptions  *opts = &data->opts;
+	StringInfo	meta = &data->commit_meta;
+
+	if (ev->commit_lsn != data->meta_commit_lsn ||
+		ev->commit_time != data->meta_commit_time)
+	{
+		resetStringInfo(meta);
+		if (opts->include_lsn && !XLogRecPtrIsInvalid(ev->commit_lsn))
+		{
+			appendStringInfoString(meta, ",\"commit_lsn\":");
+			es_json_lsn(meta, ev->commit_lsn);
+		}
+		if (opts->include_timestamp && ev->commit_time != 0)
+		{
+			appendStringInfoString(meta, ",\"commit_time\":");
+			es_json_timestamp(meta, ev->commit_time, true);
+		}
+		data->meta_commit_lsn = ev->commit_lsn;
+		data->meta_commit_time = ev->commit_time;
+	}
+	appendBinaryStringInfo(out, meta->data, meta->len);
+}
+
 /* xid, lsn, commit_lsn, commit_time and seq, as far as known and wanted */
 static void
 write_meta(StringInfo out, EsDecodingData *data, const EsEvent *ev)
@@ -52,16 +82,7 @@ write_meta(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 		appendStringInfoString(out, ",\"lsn\":");
 		es_json_lsn(out, ev->lsn);
 	}
-	if (opts->include_lsn && !XLogRecPtrIsInvalid(ev->commit_lsn))
-	{
-		appendStringInfoString(out, ",\"commit_lsn\":");
-		es_json_lsn(out, ev->commit_lsn);
-	}
-	if (opts->include_timestamp && ev->commit_time != 0)
-	{
-		appendStringInfoString(out, ",\"commit_time\":");
-		es_json_timestamp(out, ev->commit_time, true);
-	}
+	write_commit_meta(out, data, ev);
 	if (ev->seq > 0)
 	{
 		appendStringInfoString(out, ",\"seq\":");

@@ -255,6 +255,9 @@ es_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 											"pg_eventstream cache",
 											ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&data->scratch);
+	initStringInfo(&data->commit_meta);
+	data->meta_commit_lsn = InvalidXLogRecPtr;
+	data->meta_commit_time = 0;
 
 	es_parse_options(&data->opts, ctx->output_plugin_options);
 
@@ -271,6 +274,9 @@ es_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 		ctx->twophase_opt_given = true;
 	else
 		ctx->twophase = false;
+
+	es_format_debezium_init(data);
+	es_format_cloudevents_init(data);
 
 	ctx->output_plugin_private = data;
 	es_relinfo_init(data);

@@ -326,6 +326,11 @@ build_entry(EsDecodingData *data, EsRelInfo *entry, Relation relation)
 	entry->subject_json = buf.data;
 
 	build_columns(entry, key_column_names(relation));
+	for (int i = 0; i < 2; i++)
+	{
+		entry->values[i] = palloc(sizeof(Datum) * Max(entry->natts, 1));
+		entry->nulls[i] = palloc(sizeof(bool) * Max(entry->natts, 1));
+	}
 	entry->schema_hash =
 		hash_combine(hash_bytes((const unsigned char *) entry->names_json,
 								strlen(entry->names_json)),

@@ -33,11 +33,12 @@ typedef struct EsRow
 	bool	   *nulls;
 } EsRow;
 
+/* deform tuple into the relation's buffer number which (0 old, 1 new) */
 static void
-deform_row(EsRelInfo *rel, HeapTuple tuple, EsRow *row)
+deform_row(EsRelInfo *rel, HeapTuple tuple, EsRow *row, int which)
 {
-	row->values = palloc(sizeof(Datum) * Max(rel->natts, 1));
-	row->nulls = palloc(sizeof(bool) * Max(rel->natts, 1));
+	row->values = rel->values[which];
+	row->nulls = rel->nulls[which];
 	heap_deform_tuple(tuple, rel->desc, row->values, row->nulls);
 }
 
@@ -109,7 +110,7 @@ es_write_row(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
 {
 	EsRow		row;
 
-	deform_row(rel, tuple, &row);
+	deform_row(rel, tuple, &row, 0);
 	write_row(out, data, rel, &row, keys_only, toast, NULL);
 }
 
@@ -178,9 +179,9 @@ es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 	StringInfoData toast_names;
 
 	if (have_old)
-		deform_row(rel, ev->oldtuple, &old);
+		deform_row(rel, ev->oldtuple, &old, 0);
 	if (have_new)
-		deform_row(rel, ev->newtuple, &new);
+		deform_row(rel, ev->newtuple, &new, 1);
 
 	/* a delete without REPLICA IDENTITY FULL has only the key in the WAL */
 	show_old = have_old && (full || ev->kind == ES_EV_UPDATE);

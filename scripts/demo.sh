@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# scripts/demo.sh - build, install and run a live pg_eventstream demo.
+#
+# On a fresh Debian 12 machine, as root: installs what is missing, builds
+# and installs the extension, starts a throwaway cluster (as the postgres
+# user, Unix socket only, in a directory under /tmp), makes some changes and
+# shows them as events in each format.  The cluster keeps running so you can
+# try it yourself; the script ends by saying how to connect and stop it.
+#
+#   bash scripts/demo.sh          start the demo
+#   bash scripts/demo.sh stop     stop the demo cluster and remove it
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+state=/tmp/pg_eventstream-demo.dir
+
+if [ "${1:-}" = "stop" ]; then
+	es_base_packages
+	if [ -f "$state" ]; then
+		dir=$(cat "$state")
+		es_as_pg pg_ctl -D "$dir/data" -m fast stop || true
+		rm -rf "$dir" "$state"
+		echo "demo cluster stopped and removed"
+	else
+		echo "no demo cluster is running"
+	fi
+	exit 0
+fi
+
+es_base_packages
+echo "building and installing pg_eventstream"
+es_build_install
+
+if [ -f "$state" ]; then
+	echo "stopping the previous demo cluster"
+	es_as_pg pg_ctl -D "$(cat "$state")/data" -m fast stop >/dev/null 2>&1 || true
+	rm -rf "$(cat "$state")"
+fi
+dir=$(es_workdir demo)
+echo "$dir" > "$state"
+port=5433
+
+es_as_pg initdb -D "$dir/data" -A trust >/dev/null
+{
+	es_server_conf
+	echo "port = $port"
+	echo "listen_addresses = ''"
+	echo "unix_socket_directories = '$dir'"
+} >> "$dir/data/postgresql.conf"
+es_as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+echo "started a throwaway cluster in $dir (socket in $dir, port $port)"
+
+psql_demo() { es_as_pg psql -h "$dir" -p "$port" -d postgres -X -v ON_ERROR_STOP=1 "$@"; }
+
+psql_demo -q <<'SQL'
+CREATE EXTENSION pg_eventstream;
+CREATE TABLE orders(id int PRIMARY KEY, status text, amount numeric(10,2),
+                    doc jsonb, created timestamptz DEFAULT now());
+SELECT 'slot created' FROM pg_create_logical_replication_slot('demo', 'pg_eventstream');
+SQL
+
+echo
+echo "== some changes"
+psql_demo -e <<'SQL'
+INSERT INTO orders(id, status, amount, doc) VALUES
+  (1, 'new', 12.50, '{"items": [{"sku": "A1", "qty": 2}]}'),
+  (2, 'new', 99.00, '{"items": []}');
+BEGIN;
+UPDATE orders SET status = 'paid' WHERE id = 1;
+SELECT pg_logical_emit_message(true, 'outbox', '{"type": "receipt", "order": 1}');
+COMMIT;
+DELETE FROM orders WHERE id = 2;
+SQL
+
+echo
+echo "== the events, format=json (the default), with begin/commit"
+psql_demo -At -c "SELECT data FROM pg_logical_slot_peek_changes('demo', NULL, NULL, 'include-transaction', 'true')"
+echo
+echo "== the same update as a Debezium change event"
+psql_demo -At -c "SELECT data FROM pg_logical_slot_peek_changes('demo', NULL, NULL, 'format', 'debezium', 'operations', 'update', 'messages', 'false')"
+echo
+echo "== and as a CloudEvent, pretty-printed"
+psql_demo -At -c "SELECT data FROM pg_logical_slot_peek_changes('demo', NULL, NULL, 'format', 'cloudevents', 'operations', 'update', 'messages', 'false', 'pretty', 'true')"
+
+cat <<DONE
+
+The demo cluster is running.
+  connect:   runuser -u postgres -- psql -h $dir -p $port postgres
+  stream:    runuser -u postgres -- pg_recvlogical -h $dir -p $port -d postgres -S demo --start -f - -o include-transaction=1
+             (then change the orders table from psql and watch the events arrive)
+  stop:      bash $ES_ROOT/scripts/demo.sh stop
+DONE

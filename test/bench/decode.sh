@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# test/bench/decode.sh - decode throughput of pg_eventstream against the
+# anchors, on the same WAL, in the same run.
+#
+# A throwaway cluster gets one table of mixed types and a slot per decoder;
+# then one workload (default 1M inserts, 250k updates, 100k deletes, in
+# transactions of 10k rows) is written once.  Each decoder then decodes the
+# same WAL with pg_logical_slot_peek_changes (nothing is consumed, so every
+# run decodes everything), the runs interleaved round-robin so machine noise
+# hits all alike.  It prints the median time per decoder and the ratio of
+# each decoder's throughput to wal2json format-version 2's.
+#
+# "decode only" is pgoutput with a publication of no tables: it reads and
+# reorders the same WAL but writes nothing per change.  Every decoder pays
+# that much; the rest is the plugin's own work, shown in the last column as
+# a ratio too.
+#
+#   bash test/bench/decode.sh [runs]        (env ROWS=1000000 to scale)
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/lib.sh"
+
+RUNS=${1:-5}
+ROWS=${ROWS:-1000000}
+UPDATES=$((ROWS / 4))
+DELETES=$((ROWS / 10))
+
+es_base_packages
+es_install_packages "postgresql-$ES_PG_MAJOR-wal2json"
+es_build_install
+
+work=$(es_workdir bench)
+port=${BENCH_PORT:-55432}
+{
+	es_server_conf
+	echo "port = $port"
+	echo "unix_socket_directories = '$work'"
+	echo "listen_addresses = ''"
+	echo "logical_decoding_work_mem = 256MB"
+	echo "shared_buffers = 512MB"
+	echo "max_wal_size = 8GB"
+	echo "synchronous_commit = off"
+	echo "autovacuum = off"
+} > "$work/bench.conf"
+es_as_pg initdb -D "$work/data" -A trust >/dev/null
+cat "$work/bench.conf" >> "$work/data/postgresql.conf"
+es_as_pg pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+trap 'es_as_pg pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
+psql_b() { es_as_pg psql -h "$work" -p "$port" -d postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+psql_b <<SQL
+CREATE TABLE bench(id bigint PRIMARY KEY, qty int, price numeric(12,2), name text,
+                   created timestamptz, active bool, attrs jsonb, score float8);
+CREATE PUBLICATION bench_pub FOR TABLE bench;
+CREATE PUBLICATION empty_pub;
+SELECT 'init' FROM pg_create_logical_replication_slot('s_es', 'pg_eventstream');
+SELECT 'init' FROM pg_create_logical_replication_slot('s_w2j', 'wal2json');
+SELECT 'init' FROM pg_create_logical_replication_slot('s_td', 'test_decoding');
+SELECT 'init' FROM pg_create_logical_replication_slot('s_pgo', 'pgoutput');
+SELECT 'init' FROM pg_create_logical_replication_slot('s_none', 'pgoutput');
+SQL
+
+echo "writing the workload: $ROWS inserts, $UPDATES updates, $DELETES deletes"
+psql_b <<SQL
+DO \$\$
+DECLARE b bigint;
+BEGIN
+  FOR b IN 0 .. ($ROWS - 1) / 10000 LOOP
+    INSERT INTO bench
+      SELECT g, g % 100, (g % 10000) / 100.0, 'customer ' || g,
+             timestamptz '2026-01-01' + g * interval '1 second', g % 2 = 0,
+             jsonb_build_object('sku', g % 500, 'tags', jsonb_build_array('a', 'b')),
+             g / 7.0
+        FROM generate_series(b * 10000 + 1, least((b + 1) * 10000, $ROWS)) g;
+    COMMIT;
+  END LOOP;
+  FOR b IN 0 .. ($UPDATES - 1) / 10000 LOOP
+    UPDATE bench SET qty = qty + 1, price = price * 1.1
+     WHERE id BETWEEN b * 10000 + 1 AND least((b + 1) * 10000, $UPDATES);
+    COMMIT;
+  END LOOP;
+  FOR b IN 0 .. ($DELETES - 1) / 10000 LOOP
+    DELETE FROM bench WHERE id BETWEEN $ROWS - (b + 1) * 10000 + 1 AND $ROWS - b * 10000
+                         AND id > $ROWS - $DELETES;
+    COMMIT;
+  END LOOP;
+END
+\$\$;
+-- decoding reads up to the flushed WAL: flush it all before measuring
+SET synchronous_commit = on;
+SELECT 'flush' FROM txid_current();
+SQL
+
+# name | slot | function | options
+decoders=(
+	"pg_eventstream json|s_es|pg_logical_slot_peek_changes|"
+	"pg_eventstream debezium|s_es|pg_logical_slot_peek_changes|, 'format', 'debezium'"
+	"pg_eventstream cloudevents|s_es|pg_logical_slot_peek_changes|, 'format', 'cloudevents'"
+	"wal2json format 2|s_w2j|pg_logical_slot_peek_changes|, 'format-version', '2'"
+	"wal2json format 1|s_w2j|pg_logical_slot_peek_changes|, 'format-version', '1'"
+	"test_decoding|s_td|pg_logical_slot_peek_changes|"
+	"pgoutput (binary)|s_pgo|pg_logical_slot_peek_binary_changes|, 'proto_version', '1', 'publication_names', 'bench_pub'"
+	"decode only|s_none|pg_logical_slot_peek_binary_changes|, 'proto_version', '1', 'publication_names', 'empty_pub'"
+)
+
+declare -A times rows
+for ((run = 1; run <= RUNS; run++)); do
+	for d in "${decoders[@]}"; do
+		IFS='|' read -r name slot fn opts <<<"$d"
+		start=$(date +%s.%N)
+		# work_mem keeps the SQL interface's tuplestore in memory: spilling
+		# it costs I/O in proportion to output size, which is not decoding
+		n=$(psql_b -At -c "SET work_mem = '4GB'" \
+			-c "SELECT count(*) FROM $fn('$slot', NULL, NULL$opts)")
+		end=$(date +%s.%N)
+		t=$(echo "$end - $start" | bc -l)
+		times[$name]="${times[$name]:-} $t"
+		rows[$name]="${rows[$name]:-} $n"
+		echo "run $run  $(printf '%-28s' "$name") $(printf '%8.3f' "$t") s  ($n rows)"
+	done
+done
+
+for d in "${decoders[@]}"; do
+	IFS='|' read -r name _ <<<"$d"
+	if [ "$(echo "${rows[$name]}" | tr ' ' '\n' | grep -v '^$' | sort -u | wc -l)" -ne 1 ]; then
+		echo "ERROR: $name returned different row counts across runs:${rows[$name]}" >&2
+		exit 1
+	fi
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+changes=$((ROWS + UPDATES + DELETES))
+base=$(echo "${times[wal2json format 2]}" | median)
+floor=$(echo "${times[decode only]}" | median)
+echo
+echo "decoding $changes changes ($ROWS inserts, $UPDATES updates, $DELETES deletes), median of $RUNS runs"
+printf '%-28s %9s %12s %14s %16s\n' decoder "median s" "changes/s" "vs wal2json 2" "plugin work vs"
+printf '%-28s %9s %12s %14s %16s\n' "" "" "" "(end to end)" "wal2json 2"
+for d in "${decoders[@]}"; do
+	IFS='|' read -r name _ <<<"$d"
+	m=$(echo "${times[$name]}" | median)
+	own=$(echo "$m - $floor" | bc -l)
+	if [ "$name" = "decode only" ] || [ "$(echo "$own <= 0" | bc -l)" = 1 ]; then
+		work="-"
+	else
+		work=$(printf '%.2fx' "$(echo "($base - $floor) / $own" | bc -l)")
+	fi
+	printf '%-28s %9.3f %12.0f %13.2fx %16s\n' "$name" "$m" \
+		"$(echo "$changes / $m" | bc -l)" "$(echo "$base / $m" | bc -l)" "$work"
+done
