@@ -175,13 +175,6 @@ typedef struct EsEvent
 	Size		content_size;
 } EsEvent;
 
-/* per-transaction state, in ReorderBufferTXN.output_plugin_private */
-typedef struct EsTxnState
-{
-	bool		begin_sent;		/* a begin event was written */
-	int64		seq;			/* events emitted so far */
-} EsTxnState;
-
 /* state of one decoding session */
 typedef struct EsDecodingData
 {
@@ -212,7 +205,6 @@ extern bool es_table_patterns_match(List *patterns, const char *schema,
 /* relinfo.c */
 extern void es_relinfo_init(EsDecodingData *data);
 extern EsRelInfo *es_relinfo_get(EsDecodingData *data, Relation relation);
-extern EsRelInfo *es_relinfo_get_by_oid(EsDecodingData *data, Oid relid);
 extern bool es_relinfo_schema_announced(EsRelInfo *rel);
 extern void es_relinfo_shutdown(void);
 

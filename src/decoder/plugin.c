@@ -48,23 +48,23 @@
 
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
-/* extra per-transaction state for streamed transactions */
-typedef struct EsStreamState
+/* per-transaction state, in ReorderBufferTXN.output_plugin_private */
+typedef struct EsTxnState
 {
-	EsTxnState	txn;
-	bool		in_block;		/* between stream_start and stream_stop */
-	bool		start_sent;		/* stream_start of this block written */
+	int64		seq;			/* events written so far */
+	bool		begin_sent;		/* begin event written */
+	bool		start_sent;		/* stream_start of the current block written */
 	bool		any_sent;		/* anything written for this transaction */
 	int			skipped;		/* changes filtered out since last progress */
-} EsStreamState;
+} EsTxnState;
 
-static EsStreamState *
+static EsTxnState *
 txn_state(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
 	if (txn->output_plugin_private == NULL)
 		txn->output_plugin_private =
-			MemoryContextAllocZero(ctx->context, sizeof(EsStreamState));
-	return (EsStreamState *) txn->output_plugin_private;
+			MemoryContextAllocZero(ctx->context, sizeof(EsTxnState));
+	return (EsTxnState *) txn->output_plugin_private;
 }
 
 static void
@@ -158,7 +158,7 @@ static int64
 next_seq(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, bool streamed)
 {
 	EsDecodingData *data = ctx->output_plugin_private;
-	EsStreamState *st = txn_state(ctx, txn);
+	EsTxnState *st = txn_state(ctx, txn);
 
 	if (streamed)
 	{
@@ -168,20 +168,20 @@ next_seq(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, bool streamed)
 			st->start_sent = true;
 		}
 	}
-	else if (data->opts.include_transaction && !st->txn.begin_sent)
+	else if (data->opts.include_transaction && !st->begin_sent)
 	{
 		emit_txn_event(ctx, ES_EV_BEGIN, txn, false);
-		st->txn.begin_sent = true;
+		st->begin_sent = true;
 	}
 	st->any_sent = true;
-	return ++st->txn.seq;
+	return ++st->seq;
 }
 
 /* let the walsender know we are alive while filtering out many changes */
 static void
 note_skipped(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
-	EsStreamState *st = txn_state(ctx, txn);
+	EsTxnState *st = txn_state(ctx, txn);
 
 	if (++st->skipped >= ES_SKIPPED_PROGRESS_INTERVAL)
 	{
@@ -306,13 +306,37 @@ static void
 es_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
 	EsDecodingData *data = ctx->output_plugin_private;
-	EsStreamState *st = txn_state(ctx, txn);
+	EsTxnState *st = txn_state(ctx, txn);
 
 	if (data->opts.include_transaction && !data->opts.skip_empty_xacts)
 	{
 		emit_txn_event(ctx, ES_EV_BEGIN, txn, false);
-		st->txn.begin_sent = true;
+		st->begin_sent = true;
 	}
+}
+
+/*
+ * End a committed transaction: report progress (so a walsender can confirm
+ * past transactions that wrote nothing), write the closing event with the
+ * event count if wanted, and free the transaction's state.
+ */
+static void
+finish_txn(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+		   EsEventKind kind, XLogRecPtr commit_lsn, bool write_event)
+{
+	EsTxnState *st = txn_state(ctx, txn);
+
+	OutputPluginUpdateProgress(ctx, st->seq == 0);
+	if (write_event)
+	{
+		EsEvent		ev;
+
+		event_init(&ev, kind, txn, false);
+		ev.commit_lsn = commit_lsn;
+		ev.event_count = st->seq;
+		emit(ctx, &ev);
+	}
+	txn_state_free(txn);
 }
 
 static void
@@ -320,21 +344,10 @@ es_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		  XLogRecPtr commit_lsn)
 {
 	EsDecodingData *data = ctx->output_plugin_private;
-	EsStreamState *st = txn_state(ctx, txn);
-	bool		skipped = st->txn.seq == 0;
+	EsTxnState *st = txn_state(ctx, txn);
 
-	OutputPluginUpdateProgress(ctx, skipped);
-
-	if (data->opts.include_transaction && st->txn.begin_sent)
-	{
-		EsEvent		ev;
-
-		event_init(&ev, ES_EV_COMMIT, txn, false);
-		ev.commit_lsn = commit_lsn;
-		ev.event_count = st->txn.seq;
-		emit(ctx, &ev);
-	}
-	txn_state_free(txn);
+	finish_txn(ctx, txn, ES_EV_COMMIT, commit_lsn,
+			   data->opts.include_transaction && st->begin_sent);
 }
 
 /* ---------------------------------------------------------------------
@@ -522,13 +535,13 @@ static void
 es_prepare(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		   XLogRecPtr prepare_lsn)
 {
-	EsStreamState *st = txn_state(ctx, txn);
+	EsTxnState *st = txn_state(ctx, txn);
 	EsEvent		ev;
 
 	event_init(&ev, ES_EV_PREPARE, txn, false);
 	ev.lsn = prepare_lsn;
 	ev.commit_lsn = InvalidXLogRecPtr;
-	ev.event_count = st->txn.seq;
+	ev.event_count = st->seq;
 	emit(ctx, &ev);
 	txn_state_free(txn);
 }
@@ -567,20 +580,18 @@ es_rollback_prepared(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 static void
 es_stream_start(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
-	EsStreamState *st = txn_state(ctx, txn);
+	EsTxnState *st = txn_state(ctx, txn);
 
-	st->in_block = true;
-	st->start_sent = false;
+	st->start_sent = false;	/* written with the block's first event */
 }
 
 static void
 es_stream_stop(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
-	EsStreamState *st = txn_state(ctx, txn);
+	EsTxnState *st = txn_state(ctx, txn);
 
 	if (st->start_sent)
 		emit_txn_event(ctx, ES_EV_STREAM_STOP, txn, true);
-	st->in_block = false;
 	st->start_sent = false;
 }
 
@@ -589,7 +600,7 @@ es_stream_abort(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				XLogRecPtr abort_lsn)
 {
 	ReorderBufferTXN *top = top_txn(txn);
-	EsStreamState *st = txn_state(ctx, top);
+	EsTxnState *st = txn_state(ctx, top);
 
 	if (st->any_sent)
 	{
@@ -609,19 +620,10 @@ es_stream_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				 XLogRecPtr commit_lsn)
 {
 	EsDecodingData *data = ctx->output_plugin_private;
-	EsStreamState *st = txn_state(ctx, txn);
+	EsTxnState *st = txn_state(ctx, txn);
 
-	OutputPluginUpdateProgress(ctx, !st->any_sent);
-	if (st->any_sent || !data->opts.skip_empty_xacts)
-	{
-		EsEvent		ev;
-
-		event_init(&ev, ES_EV_STREAM_COMMIT, txn, false);
-		ev.commit_lsn = commit_lsn;
-		ev.event_count = st->txn.seq;
-		emit(ctx, &ev);
-	}
-	txn_state_free(txn);
+	finish_txn(ctx, txn, ES_EV_STREAM_COMMIT, commit_lsn,
+			   st->any_sent || !data->opts.skip_empty_xacts);
 }
 
 static void

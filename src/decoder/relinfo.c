@@ -366,20 +366,3 @@ es_relinfo_get(EsDecodingData *data, Relation relation)
 		build_entry(data, entry, relation);
 	return entry;
 }
-
-/*
- * es_relinfo_get_by_oid is es_relinfo_get for callers that have only an
- * OID (truncate); it returns NULL for a relation that no longer exists.
- */
-EsRelInfo *
-es_relinfo_get_by_oid(EsDecodingData *data, Oid relid)
-{
-	Relation	rel = RelationIdGetRelation(relid);
-	EsRelInfo  *entry;
-
-	if (!RelationIsValid(rel))
-		return NULL;
-	entry = es_relinfo_get(data, rel);
-	RelationClose(rel);
-	return entry;
-}

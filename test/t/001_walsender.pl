@@ -56,7 +56,7 @@ my $bg = $node->background_psql('postgres');
 $bg->query_safe('BEGIN');
 $bg->query_safe(q{INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g});
 my $xid = $bg->query_safe('SELECT txid_current()');
-$node->safe_psql('postgres', 'SELECT txid_current()');    # flush the WAL
+$node->safe_psql('postgres', 'CHECKPOINT');    # flush the WAL decoding reads
 $events = wait_for_events($out,
 	sub { grep { $_->{op} eq 'stream_stop' && $_->{xid} == $xid } @{ $_[0] } },
 	'the in-progress transaction to be streamed');
@@ -66,7 +66,7 @@ ok(!grep({ ($_->{xid} // 0) == $xid && exists $_->{commit_lsn} } @$events),
 	'streamed changes carry no commit LSN');
 $bg->query_safe('ROLLBACK');
 $bg->quit;
-$node->safe_psql('postgres', 'SELECT txid_current()');
+$node->safe_psql('postgres', 'CHECKPOINT');    # a ROLLBACK does not flush
 $events = wait_for_events($out,
 	sub { grep { $_->{op} eq 'stream_abort' && $_->{xid} == $xid } @{ $_[0] } },
 	'the stream_abort of the rolled-back transaction');
