@@ -11,6 +11,7 @@ PGFILEDESC = "pg_eventstream - change-data-capture event streams"
 
 OBJS = \
 	src/pg_eventstream.o \
+	src/guc.o \
 	src/common/json_write.o \
 	src/common/value_encode.o \
 	src/decoder/options.o \
@@ -20,7 +21,15 @@ OBJS = \
 	src/decoder/format_native.o \
 	src/decoder/format_debezium.o \
 	src/decoder/format_cloudevents.o \
-	src/decoder/plugin.o
+	src/decoder/plugin.o \
+	src/stream/streams.o \
+	src/stream/batch.o \
+	src/stream/apply.o \
+	src/worker/shmem.o \
+	src/worker/launcher.o \
+	src/worker/capture.o \
+	src/api/stream_api.o \
+	src/api/worker_api.o
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wmissing-prototypes -Werror

@@ -13,4 +13,17 @@
 /* the extension's version, as in pg_eventstream.control */
 #define PG_EVENTSTREAM_VERSION "0.1.0"
 
+/* the extension's schema, and the message prefix of emit() */
+#define ES_SCHEMA "eventstream"
+#define ES_MESSAGE_PREFIX "eventstream"
+
+/* guc.c: the eventstream.* settings */
+extern int	es_batch_size;
+extern int	es_naptime_ms;
+extern int	es_lag_warning_mb;
+extern int	es_segment_size;
+extern int	es_retention_interval_s;
+
+extern void es_define_settings(void);
+
 #endif							/* PG_EVENTSTREAM_H */

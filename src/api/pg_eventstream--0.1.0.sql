@@ -14,3 +14,367 @@ AS 'MODULE_PATHNAME', 'eventstream_version';
 
 COMMENT ON FUNCTION eventstream.version() IS
   'version of the loaded pg_eventstream library';
+
+-- ---------------------------------------------------------------------
+-- The capture worker
+-- ---------------------------------------------------------------------
+
+-- At commit of CREATE EXTENSION, ask the launcher for this database's worker.
+CREATE FUNCTION eventstream._launch_worker()
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'eventstream_launch_worker';
+REVOKE ALL ON FUNCTION eventstream._launch_worker() FROM PUBLIC;
+
+-- ---------------------------------------------------------------------
+-- Streams and the event log
+-- ---------------------------------------------------------------------
+
+-- One row per stream.  Readable by everyone, like pg_publication; written
+-- only through create_stream/drop_stream and by the worker (last_id).
+CREATE TABLE eventstream.stream_catalog (
+	id serial PRIMARY KEY,
+	name text NOT NULL UNIQUE,
+	owner oid NOT NULL,
+	tables text[] NOT NULL,			-- schema.table patterns, plugin syntax
+	named_tables oid[] NOT NULL,	-- tables named without wildcards
+	operations text[] NOT NULL,
+	retention interval,
+	segment_size bigint NOT NULL CHECK (segment_size >= 10),
+	last_id bigint NOT NULL DEFAULT 0,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	created_lsn pg_lsn NOT NULL
+);
+GRANT SELECT ON eventstream.stream_catalog TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('eventstream.stream_catalog', '');
+
+-- The log: one partition ("segment") per stream and range of ids, made by
+-- the worker as ids reach it and dropped whole by retention.
+CREATE TABLE eventstream.event_log (
+	stream_id integer NOT NULL,
+	id bigint NOT NULL,
+	op text NOT NULL,
+	schema_name text,
+	table_name text,
+	relid oid,
+	key jsonb,
+	old jsonb,
+	new jsonb,
+	lsn pg_lsn,
+	commit_lsn pg_lsn,
+	xid xid8,
+	commit_time timestamptz,
+	seq integer,
+	PRIMARY KEY (stream_id, id)
+) PARTITION BY RANGE (stream_id, id);
+
+-- may the current user read the emit() messages of a stream?
+CREATE FUNCTION eventstream._may_read_messages(stream_id integer)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+	SELECT coalesce((SELECT pg_catalog.pg_has_role(c.owner, 'USAGE')
+					 FROM eventstream.stream_catalog c
+					 WHERE c.id = stream_id), false)
+$$;
+
+-- Whatever path reads the log, a row is visible only to roles that may
+-- SELECT the table it came from; messages only to the stream's owners.
+GRANT SELECT ON eventstream.event_log TO PUBLIC;
+ALTER TABLE eventstream.event_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY event_visibility ON eventstream.event_log FOR SELECT
+	USING (CASE WHEN relid IS NOT NULL
+				THEN coalesce(pg_catalog.has_table_privilege(relid, 'SELECT'), false)
+				ELSE eventstream._may_read_messages(stream_id) END);
+
+CREATE TYPE eventstream.event AS (
+	stream text,
+	id bigint,
+	op text,
+	schema_name text,
+	table_name text,
+	key jsonb,
+	old jsonb,
+	new jsonb,
+	lsn pg_lsn,
+	commit_lsn pg_lsn,
+	xid xid8,
+	commit_time timestamptz,
+	seq integer
+);
+
+CREATE FUNCTION eventstream.create_stream(name text, tables text[],
+	operations text[] DEFAULT '{insert,update,delete,truncate}',
+	retention interval DEFAULT NULL,
+	backfill boolean DEFAULT false)
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'eventstream_create_stream';
+COMMENT ON FUNCTION eventstream.create_stream(text, text[], text[], interval, boolean) IS
+  'create a stream of the changes of tables (names or schema.table patterns)';
+
+CREATE FUNCTION eventstream.drop_stream(name text)
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'eventstream_drop_stream';
+COMMENT ON FUNCTION eventstream.drop_stream(text) IS
+  'drop a stream and its events';
+
+-- drop_stream's privileged part, run as the extension's owner
+CREATE FUNCTION eventstream._drop_stream(stream_id integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	seg regclass;
+BEGIN
+	-- the worker writes with ROW EXCLUSIVE: wait for its batch
+	LOCK TABLE eventstream.event_log IN ACCESS EXCLUSIVE MODE;
+	DELETE FROM eventstream.stream_catalog c WHERE c.id = stream_id;
+	FOR seg IN
+		SELECT i.inhrelid::regclass
+		FROM pg_inherits i JOIN pg_class r ON r.oid = i.inhrelid
+		WHERE i.inhparent = 'eventstream.event_log'::regclass
+		  AND r.relname LIKE format('event\_log\_%s\_%%', stream_id)
+	LOOP
+		EXECUTE format('DROP TABLE %s', seg);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION eventstream._drop_stream(integer) FROM PUBLIC;
+
+CREATE FUNCTION eventstream.emit(stream text, payload jsonb, key text DEFAULT NULL)
+RETURNS pg_lsn
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'eventstream_emit';
+COMMENT ON FUNCTION eventstream.emit(text, jsonb, text) IS
+  'add an event to a stream when the calling transaction commits';
+
+-- the id of a stream, or an error naming it
+CREATE FUNCTION eventstream._stream_id(stream text)
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sid integer;
+BEGIN
+	IF stream IS NULL THEN
+		RAISE EXCEPTION 'stream must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT c.id INTO sid FROM eventstream.stream_catalog c WHERE c.name = stream;
+	IF sid IS NULL THEN
+		RAISE EXCEPTION 'stream "%" does not exist', stream
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'The streams are listed in eventstream.streams.';
+	END IF;
+	RETURN sid;
+END
+$$;
+
+-- reading a stream needs SELECT on every table it names
+CREATE FUNCTION eventstream._check_read(stream text, sid integer)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rel oid;
+BEGIN
+	FOR rel IN
+		SELECT t FROM eventstream.stream_catalog c, unnest(c.named_tables) t
+		WHERE c.id = sid
+	LOOP
+		IF has_table_privilege(rel, 'SELECT') IS FALSE THEN
+			RAISE EXCEPTION 'permission denied for stream "%"', stream
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = format('Reading it requires SELECT on table %s.', rel::regclass);
+		END IF;
+	END LOOP;
+END
+$$;
+
+CREATE FUNCTION eventstream.read(stream text, after_id bigint DEFAULT 0,
+	max_events integer DEFAULT 1000)
+RETURNS SETOF eventstream.event
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sid integer := eventstream._stream_id(stream);
+BEGIN
+	IF after_id IS NULL OR after_id < 0 THEN
+		RAISE EXCEPTION 'after_id must be a non-negative id, not %', coalesce(after_id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF max_events IS NULL OR max_events < 1 THEN
+		RAISE EXCEPTION 'max_events must be at least 1, not %', coalesce(max_events::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	PERFORM eventstream._check_read(stream, sid);
+	RETURN QUERY
+		SELECT stream, l.id, l.op, l.schema_name, l.table_name, l.key, l.old,
+			   l.new, l.lsn, l.commit_lsn, l.xid, l.commit_time, l.seq
+		FROM eventstream.event_log l
+		WHERE l.stream_id = sid AND l.id > after_id
+		ORDER BY l.id
+		LIMIT max_events;
+END
+$$;
+COMMENT ON FUNCTION eventstream.read(text, bigint, integer) IS
+  'events of a stream after an id, in id order';
+
+-- A view of one table's events in a stream, with old and new as rows of
+-- the table's type.  It is the caller's: it reads with the reader's rights.
+-- (No SET search_path: an unqualified view name goes to the caller's
+-- current schema; everything else is qualified.)
+CREATE FUNCTION eventstream.create_stream_view(view text, stream text, "table" regclass)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	sid integer := eventstream._stream_id(stream);
+	view_name text;
+	fix_old text := '';
+	fix_new text := '';
+	col record;
+BEGIN
+	IF view IS NULL OR "table" IS NULL THEN
+		RAISE EXCEPTION 'view and table must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- quote every part again: the name cannot smuggle SQL in
+	SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), '.')
+		INTO view_name FROM pg_catalog.unnest(pg_catalog.parse_ident(view)) p;
+	IF NOT pg_catalog.has_table_privilege("table", 'SELECT') THEN
+		RAISE EXCEPTION 'permission denied for table %', "table"
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	PERFORM eventstream._check_read(stream, sid);
+	-- bytea is base64 in events: decode it before the row is built
+	FOR col IN
+		SELECT a.attname FROM pg_catalog.pg_attribute a
+		WHERE a.attrelid = "table" AND a.attnum > 0 AND NOT a.attisdropped
+		  AND a.atttypid = 'pg_catalog.bytea'::pg_catalog.regtype
+	LOOP
+		fix_old := fix_old || pg_catalog.format(
+			' || CASE WHEN pg_catalog.jsonb_typeof(l.old->%1$L) = ''string'' THEN pg_catalog.jsonb_build_object(%1$L, pg_catalog.decode(l.old->>%1$L, ''base64'')) ELSE ''{}'' END',
+			col.attname);
+		fix_new := fix_new || pg_catalog.format(
+			' || CASE WHEN pg_catalog.jsonb_typeof(l.new->%1$L) = ''string'' THEN pg_catalog.jsonb_build_object(%1$L, pg_catalog.decode(l.new->>%1$L, ''base64'')) ELSE ''{}'' END',
+			col.attname);
+	END LOOP;
+	EXECUTE pg_catalog.format(
+		'CREATE VIEW %s WITH (security_invoker = true) AS '
+		'SELECT l.id, l.op, l.key, '
+		'pg_catalog.jsonb_populate_record(NULL::%s, l.old%s) AS old, '
+		'pg_catalog.jsonb_populate_record(NULL::%s, l.new%s) AS new, '
+		'l.lsn, l.commit_lsn, l.xid, l.commit_time, l.seq '
+		'FROM eventstream.event_log l WHERE l.stream_id = %s AND l.relid = %s',
+		view_name, "table", fix_old, "table", fix_new, sid, "table"::oid);
+END
+$$;
+COMMENT ON FUNCTION eventstream.create_stream_view(text, text, regclass) IS
+  'create a view of one table''s events in a stream, old and new typed as the table''s rows';
+
+CREATE VIEW eventstream.streams AS
+	SELECT c.name,
+		   c.owner::regrole AS owner,
+		   c.tables,
+		   c.operations,
+		   c.retention,
+		   (SELECT min(l.id) FROM eventstream.event_log l WHERE l.stream_id = c.id) AS first_id,
+		   c.last_id,
+		   (SELECT count(*) FROM pg_catalog.pg_inherits i
+			JOIN pg_catalog.pg_class r ON r.oid = i.inhrelid
+			WHERE i.inhparent = 'eventstream.event_log'::regclass
+			  AND r.relname LIKE format('event\_log\_%s\_%%', c.id)) AS segments,
+		   c.segment_size,
+		   c.created_at
+	FROM eventstream.stream_catalog c;
+GRANT SELECT ON eventstream.streams TO PUBLIC;
+
+-- Drop the segments whose events are all older than their stream's
+-- retention; called by the worker.  A segment is past retention when the
+-- first event of the next one committed before the cutoff.
+CREATE FUNCTION eventstream._apply_retention()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '1s'
+AS $$
+DECLARE
+	s record;
+	seg record;
+	next_time timestamptz;
+BEGIN
+	FOR s IN
+		SELECT c.id, c.retention, c.segment_size, c.last_id
+		FROM eventstream.stream_catalog c
+		WHERE c.retention IS NOT NULL AND c.last_id > 0
+	LOOP
+		FOR seg IN
+			SELECT i.inhrelid::regclass AS rel,
+				   (regexp_match(r.relname, '^event_log_\d+_(\d+)$'))[1]::bigint AS segno
+			FROM pg_inherits i JOIN pg_class r ON r.oid = i.inhrelid
+			WHERE i.inhparent = 'eventstream.event_log'::regclass
+			  AND r.relname LIKE format('event\_log\_%s\_%%', s.id)
+			ORDER BY 2
+		LOOP
+			-- never the segment that holds the newest event
+			EXIT WHEN seg.segno >= (s.last_id - 1) / s.segment_size;
+			SELECT l.commit_time INTO next_time
+			FROM eventstream.event_log l
+			WHERE l.stream_id = s.id AND l.id = (seg.segno + 1) * s.segment_size + 1;
+			EXIT WHEN next_time IS NULL OR next_time >= now() - s.retention;
+			BEGIN
+				EXECUTE format('DROP TABLE %s', seg.rel);
+			EXCEPTION WHEN lock_not_available THEN
+				EXIT;			-- readers hold it: next time
+			END;
+		END LOOP;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION eventstream._apply_retention() FROM PUBLIC;
+
+-- ---------------------------------------------------------------------
+-- Worker status and read-your-writes
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION eventstream._worker_status(
+	OUT pid integer, OUT state text, OUT applied_lsn pg_lsn,
+	OUT caught_up_at timestamptz, OUT last_batch_at timestamptz,
+	OUT events_total bigint, OUT events_per_sec double precision)
+RETURNS record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'eventstream_worker_status';
+
+CREATE VIEW eventstream.status AS
+	SELECT w.pid,
+		   w.state,
+		   s.slot_name,
+		   s.confirmed_flush_lsn AS confirmed_lsn,
+		   w.applied_lsn,
+		   pg_catalog.pg_current_wal_lsn() AS current_lsn,
+		   pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(),
+									  greatest(w.applied_lsn, s.confirmed_flush_lsn)) AS lag_bytes,
+		   extract(epoch FROM pg_catalog.clock_timestamp() - w.caught_up_at)::double precision AS lag_seconds,
+		   w.events_per_sec,
+		   w.events_total,
+		   w.last_batch_at,
+		   pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn) AS retained_wal_bytes
+	FROM eventstream._worker_status() w
+	LEFT JOIN pg_catalog.pg_replication_slots s
+		ON s.slot_name = 'eventstream_' || (SELECT d.oid FROM pg_catalog.pg_database d
+											WHERE d.datname = pg_catalog.current_database());
+
+CREATE FUNCTION eventstream.sync(timeout interval DEFAULT '10 s')
+RETURNS pg_lsn
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'eventstream_sync';
+COMMENT ON FUNCTION eventstream.sync(interval) IS
+  'wait until everything committed before the call is in the streams';
+
+SELECT eventstream._launch_worker();

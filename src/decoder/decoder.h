@@ -175,8 +175,25 @@ typedef struct EsEvent
 	Size		content_size;
 } EsEvent;
 
+/*
+ * A sink takes the events of a decoding session instead of the output
+ * stream: the capture worker installs one (es_capture_sink) before it
+ * creates its decoding context, so the change callbacks hand it row
+ * changes, truncates and messages as EsEvents.  Changes from the sink's
+ * own replication origin are filtered out.
+ */
+typedef struct EsDecodingData EsDecodingData;
+typedef struct EsSink EsSink;
+struct EsSink
+{
+	void		(*event) (EsSink *sink, EsDecodingData *data, const EsEvent *ev);
+	RepOriginId origin;
+};
+
+extern PGDLLIMPORT EsSink *es_capture_sink;
+
 /* state of one decoding session */
-typedef struct EsDecodingData
+struct EsDecodingData
 {
 	EsOptions	opts;
 	MemoryContext change_cxt;	/* reset after every event */
@@ -192,7 +209,9 @@ typedef struct EsDecodingData
 	XLogRecPtr	meta_commit_lsn;
 	TimestampTz meta_commit_time;
 	StringInfoData commit_meta;
-} EsDecodingData;
+
+	EsSink	   *sink;			/* the capture worker's, or NULL */
+};
 
 /* options.c */
 extern void es_parse_options(EsOptions *opts, List *options);
@@ -221,6 +240,9 @@ extern bool es_write_key(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
 						 HeapTuple tuple);
 extern void es_write_row_fields(StringInfo out, EsDecodingData *data,
 								const EsEvent *ev);
+extern void es_write_row_parts(EsDecodingData *data, const EsEvent *ev,
+							   StringInfo key, StringInfo oldout,
+							   StringInfo newout);
 extern void es_write_message_content(StringInfo out, const EsEvent *ev);
 
 /* format_native.c, format_debezium.c, format_cloudevents.c */

@@ -48,6 +48,9 @@
 
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
+/* set by the capture worker before it creates its decoding context */
+EsSink	   *es_capture_sink = NULL;
+
 /* per-transaction state, in ReorderBufferTXN.output_plugin_private */
 typedef struct EsTxnState
 {
@@ -107,6 +110,14 @@ emit(LogicalDecodingContext *ctx, const EsEvent *ev)
 	EsDecodingData *data = ctx->output_plugin_private;
 	MemoryContext oldcxt = MemoryContextSwitchTo(data->change_cxt);
 	int			start;
+
+	if (data->sink != NULL)
+	{
+		data->sink->event(data->sink, data, ev);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(data->change_cxt);
+		return;
+	}
 
 	OutputPluginPrepareWrite(ctx, true);
 	start = ctx->out->len;
@@ -269,6 +280,16 @@ es_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 	opt->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
 	opt->receive_rewrites = false;
 
+	/* the capture worker wants whole committed transactions only */
+	data->sink = es_capture_sink;
+	if (data->sink != NULL)
+	{
+		data->opts.stream_changes = false;
+		data->opts.two_phase = false;
+		data->opts.include_transaction = false;
+		data->opts.include_schema = false;
+	}
+
 	ctx->streaming &= data->opts.stream_changes;
 	if (data->opts.two_phase)
 		ctx->twophase_opt_given = true;
@@ -294,6 +315,8 @@ es_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
 {
 	EsDecodingData *data = ctx->output_plugin_private;
 
+	if (data->sink != NULL && origin_id == data->sink->origin)
+		return true;
 	return data->opts.only_local && origin_id != InvalidRepOriginId;
 }
 

@@ -153,6 +153,65 @@ column_changed(EsRelInfo *rel, EsRow *old, EsRow *new, int i)
 }
 
 /*
+ * Deform the tuples of a change event and decide which parts it shows; a
+ * delete without REPLICA IDENTITY FULL has only the key in the WAL, so its
+ * old row is not shown (the key is).
+ */
+static void
+row_plan(const EsEvent *ev, EsRow *old, EsRow *new, bool *have_old,
+		 bool *have_new, bool *show_old)
+{
+	EsRelInfo  *rel = ev->rel;
+
+	*have_old = ev->oldtuple != NULL;
+	*have_new = ev->newtuple != NULL;
+	if (*have_old)
+		deform_row(rel, ev->oldtuple, old, 0);
+	if (*have_new)
+		deform_row(rel, ev->newtuple, new, 1);
+	*show_old = *have_old &&
+		(rel->identity == REPLICA_IDENTITY_FULL || ev->kind == ES_EV_UPDATE);
+}
+
+/*
+ * es_write_row_parts writes the key, old and new parts of a change event
+ * (as es_write_row_fields decides them) into separate buffers, for the
+ * worker's event log; a part that the event does not have is left with
+ * len -1.
+ */
+void
+es_write_row_parts(EsDecodingData *data, const EsEvent *ev, StringInfo key,
+				   StringInfo oldout, StringInfo newout)
+{
+	EsRelInfo  *rel = ev->rel;
+	EsRow		old;
+	EsRow		new;
+	bool		have_old;
+	bool		have_new;
+	bool		show_old;
+
+	row_plan(ev, &old, &new, &have_old, &have_new, &show_old);
+	key->len = oldout->len = newout->len = -1;
+	if (rel->nkeys > 0 && (have_new || have_old))
+	{
+		key->len = 0;
+		write_row(key, data, rel, have_new ? &new : &old, true,
+				  ES_TOAST_PLACEHOLDER, NULL);
+	}
+	if (show_old)
+	{
+		oldout->len = 0;
+		write_row(oldout, data, rel, &old,
+				  rel->identity != REPLICA_IDENTITY_FULL, ES_TOAST_OMIT, NULL);
+	}
+	if (have_new)
+	{
+		newout->len = 0;
+		write_row(newout, data, rel, &new, false, ES_TOAST_OMIT, NULL);
+	}
+}
+
+/*
  * es_write_row_fields writes the row part of a change event, each field
  * preceded by a comma:
  *	 "key"		the new key (insert, update) or the old key (delete), when
@@ -173,18 +232,12 @@ es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 	bool		full = rel->identity == REPLICA_IDENTITY_FULL;
 	EsRow		old;
 	EsRow		new;
-	bool		have_old = ev->oldtuple != NULL;
-	bool		have_new = ev->newtuple != NULL;
+	bool		have_old;
+	bool		have_new;
 	bool		show_old;
 	StringInfoData toast_names;
 
-	if (have_old)
-		deform_row(rel, ev->oldtuple, &old, 0);
-	if (have_new)
-		deform_row(rel, ev->newtuple, &new, 1);
-
-	/* a delete without REPLICA IDENTITY FULL has only the key in the WAL */
-	show_old = have_old && (full || ev->kind == ES_EV_UPDATE);
+	row_plan(ev, &old, &new, &have_old, &have_new, &show_old);
 
 	if (rel->nkeys > 0 && (have_new || have_old))
 	{

@@ -1,0 +1,441 @@
+/*-------------------------------------------------------------------------
+ *
+ * stream_api.c
+ *	  create_stream, drop_stream and emit: the SQL functions that change
+ *	  streams.
+ *
+ * They run as the caller, so privileges are checked against the caller:
+ * a stream's tables must be owned by the caller (patterns: the schema must
+ * be, and a wildcard schema needs a superuser).  Only the catalog writes
+ * then run as the owner of the stream catalog, with the caller's security
+ * context restricted.  Every argument is checked before anything is
+ * written, so a bad call leaves nothing behind.
+ *
+ * src/api/stream_api.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "replication/message.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/pg_lsn.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "../common/json_write.h"
+#include "../decoder/decoder.h"
+#include "../pg_eventstream.h"
+
+PG_FUNCTION_INFO_V1(eventstream_create_stream);
+PG_FUNCTION_INFO_V1(eventstream_drop_stream);
+PG_FUNCTION_INFO_V1(eventstream_emit);
+
+#define ES_OPERATIONS_HINT "The operations are insert, update, delete and truncate."
+
+static void
+require_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+}
+
+/* a stream name: letters, digits, '_', '.', '-'; 1 to 63 characters */
+static void
+check_stream_name(const char *name)
+{
+	const char *p;
+	bool		ok = name[0] != '\0' && strlen(name) < NAMEDATALEN;
+
+	for (p = name; ok && *p; p++)
+		ok = isalnum((unsigned char) *p) || *p == '_' || *p == '.' || *p == '-';
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid stream name \"%s\"", name),
+				 errdetail("A stream name is 1 to 63 letters, digits, \"_\", \".\" or \"-\".")));
+}
+
+/* a name written as a pattern that matches exactly that name */
+static void
+append_escaped(StringInfo buf, const char *name)
+{
+	for (; *name; name++)
+	{
+		if (*name == '\\' || *name == '*' || *name == '.' || *name == ',')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, *name);
+	}
+}
+
+static bool
+has_wildcard(const bool *wild, const char *part)
+{
+	size_t		i;
+
+	for (i = 0; i < strlen(part); i++)
+		if (wild[i])
+			return true;
+	return false;
+}
+
+/* does the text contain an unescaped '*'? */
+static bool
+is_pattern(const char *s)
+{
+	for (; *s; s++)
+	{
+		if (*s == '\\' && s[1] != '\0')
+			s++;
+		else if (*s == '*')
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Check one element of create_stream's tables and return it as a pattern;
+ * a table named without wildcards is also added to named.
+ */
+static char *
+check_table(const char *elem, List **named)
+{
+	StringInfoData pattern;
+
+	if (!is_pattern(elem))
+	{
+		/* an ordinary, possibly quoted and unqualified, table name */
+		RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(elem));
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+		char		relkind;
+
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation \"%s\" does not exist", elem),
+					 errhint("Name a table, or use a pattern such as \"myschema.*\".")));
+		relkind = get_rel_relkind(relid);
+		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" is not a table", elem)));
+		if (strcmp(get_namespace_name(get_rel_namespace(relid)), ES_SCHEMA) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the tables of pg_eventstream cannot be in a stream")));
+		if (!pg_class_ownercheck(relid, GetUserId()))
+			aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+		*named = lappend_oid(*named, relid);
+
+		initStringInfo(&pattern);
+		append_escaped(&pattern, get_namespace_name(get_rel_namespace(relid)));
+		appendStringInfoChar(&pattern, '.');
+		append_escaped(&pattern, get_rel_name(relid));
+		return pattern.data;
+	}
+	else
+	{
+		List	   *parsed = es_parse_table_patterns("tables", elem);
+		ListCell   *lc;
+
+		foreach(lc, parsed)
+		{
+			EsTablePattern *pat = lfirst(lc);
+			Oid			nspoid;
+
+			if (has_wildcard(pat->schema_wild, pat->schema))
+			{
+				if (!superuser())
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("only superusers can create streams with a wildcard in the schema name"),
+							 errhint("Name the schema: \"myschema.*\".")));
+				continue;
+			}
+			if (strcmp(pat->schema, ES_SCHEMA) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the tables of pg_eventstream cannot be in a stream")));
+			nspoid = get_namespace_oid(pat->schema, false);
+			if (!pg_namespace_ownercheck(nspoid, GetUserId()))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("must be owner of schema %s to capture its tables by pattern",
+								pat->schema),
+						 errhint("Name the tables you own instead.")));
+		}
+		return pstrdup(elem);
+	}
+}
+
+/* the operations array, checked */
+static void
+check_operations(ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("operations must name at least one operation"),
+				 errhint(ES_OPERATIONS_HINT)));
+	for (i = 0; i < n; i++)
+	{
+		char	   *op;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("operations must not contain null")));
+		op = TextDatumGetCString(elems[i]);
+		if (strcmp(op, "insert") != 0 && strcmp(op, "update") != 0 &&
+			strcmp(op, "delete") != 0 && strcmp(op, "truncate") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown operation \"%s\"", op),
+					 errhint(ES_OPERATIONS_HINT)));
+	}
+}
+
+/* the stream's id and owner; an error if there is no such stream */
+static int32
+lookup_stream(const char *name, Oid *owner)
+{
+	Datum		arg = CStringGetTextDatum(name);
+	Oid			argtype = TEXTOID;
+	bool		isnull;
+	int32		id;
+
+	if (SPI_execute_with_args("SELECT id, owner FROM " ES_SCHEMA ".stream_catalog WHERE name = $1",
+							  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the stream catalog");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("stream \"%s\" does not exist", name),
+				 errhint("The streams are listed in eventstream.streams.")));
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return id;
+}
+
+static void
+require_stream_owner(const char *name, Oid owner)
+{
+	if (!has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of stream \"%s\"", name)));
+}
+
+/* run SPI statements as the owner of the stream catalog */
+static void
+become_catalog_owner(Oid *save_user, int *save_sec)
+{
+	Oid			catalog = get_relname_relid("stream_catalog",
+											get_namespace_oid(ES_SCHEMA, false));
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", catalog);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(save_user, save_sec);
+	SetUserIdAndSecContext(owner, *save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+/*
+ * eventstream.create_stream(name, tables, operations, retention, backfill)
+ */
+Datum
+eventstream_create_stream(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	ArrayType  *tables;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	Datum	   *patterns;
+	List	   *named = NIL;
+	Datum	   *named_datums;
+	ListCell   *lc;
+	Datum		args[7];
+	char		argnulls[7] = "       ";
+	Oid			argtypes[7] = {TEXTOID, OIDOID, TEXTARRAYOID, OIDARRAYOID,
+	TEXTARRAYOID, INTERVALOID, INT8OID};
+	Oid			save_user;
+	int			save_sec;
+	Datum		name_datum;
+
+	require_arg(fcinfo, 0, "name");
+	require_arg(fcinfo, 1, "tables");
+	require_arg(fcinfo, 2, "operations");
+	require_arg(fcinfo, 4, "backfill");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	check_stream_name(name);
+
+	tables = PG_GETARG_ARRAYTYPE_P(1);
+	deconstruct_array(tables, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tables must name at least one table or pattern")));
+	patterns = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("tables must not contain null")));
+		patterns[i] = CStringGetTextDatum(check_table(TextDatumGetCString(elems[i]),
+													  &named));
+	}
+	check_operations(PG_GETARG_ARRAYTYPE_P(2));
+
+	if (!PG_ARGISNULL(3))
+	{
+		Interval	zero;
+
+		memset(&zero, 0, sizeof(zero));
+		if (DatumGetBool(DirectFunctionCall2(interval_le, PG_GETARG_DATUM(3),
+											 IntervalPGetDatum(&zero))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("retention must be a positive interval"),
+					 errhint("Leave retention null to keep events forever.")));
+	}
+	if (PG_GETARG_BOOL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("backfill is not supported yet"),
+				 errhint("Create the stream without backfill; it then carries the changes that commit after it.")));
+
+	name_datum = CStringGetTextDatum(name);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT 1 FROM " ES_SCHEMA ".stream_catalog WHERE name = $1",
+							  1, argtypes, &name_datum, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the stream catalog");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("stream \"%s\" already exists", name)));
+
+	named_datums = palloc(sizeof(Datum) * Max(list_length(named), 1));
+	i = 0;
+	foreach(lc, named)
+		named_datums[i++] = ObjectIdGetDatum(lfirst_oid(lc));
+
+	args[0] = name_datum;
+	args[1] = ObjectIdGetDatum(GetUserId());
+	args[2] = PointerGetDatum(construct_array(patterns, n, TEXTOID,
+											  -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(named_datums, list_length(named),
+											  OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	args[4] = PG_GETARG_DATUM(2);
+	args[5] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+	if (PG_ARGISNULL(3))
+		argnulls[5] = 'n';
+	args[6] = Int64GetDatum((int64) es_segment_size);
+
+	become_catalog_owner(&save_user, &save_sec);
+	if (SPI_execute_with_args("INSERT INTO " ES_SCHEMA ".stream_catalog "
+							  "(name, owner, tables, named_tables, operations, retention, "
+							  " segment_size, created_lsn) "
+							  "VALUES ($1, $2, $3, $4, $5, $6, $7, pg_catalog.pg_current_wal_insert_lsn())",
+							  7, argtypes, args, argnulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into the stream catalog");
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* eventstream.drop_stream(name) */
+Datum
+eventstream_drop_stream(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	int32		id;
+	Oid			owner;
+	Oid			argtype = INT4OID;
+	Datum		arg;
+	Oid			save_user;
+	int			save_sec;
+
+	require_arg(fcinfo, 0, "name");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	id = lookup_stream(name, &owner);
+	require_stream_owner(name, owner);
+
+	arg = Int32GetDatum(id);
+	become_catalog_owner(&save_user, &save_sec);
+	if (SPI_execute_with_args("SELECT " ES_SCHEMA "._drop_stream($1)",
+							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not drop stream \"%s\"", name);
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * eventstream.emit(stream, payload, key) writes a transactional logical
+ * message {"stream":..,"key":..,"payload":..} with prefix "eventstream";
+ * the worker puts it into the stream when it decodes the commit.
+ */
+Datum
+eventstream_emit(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	Oid			owner;
+	StringInfoData msg;
+	XLogRecPtr	lsn;
+
+	require_arg(fcinfo, 0, "stream");
+	require_arg(fcinfo, 1, "payload");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	(void) lookup_stream(name, &owner);
+	SPI_finish();
+	require_stream_owner(name, owner);
+
+	initStringInfo(&msg);
+	appendStringInfoString(&msg, "{\"stream\":");
+	es_json_cstring(&msg, name);
+	appendStringInfoString(&msg, ",\"key\":");
+	if (PG_ARGISNULL(2))
+		appendStringInfoString(&msg, "null");
+	else
+		es_json_cstring(&msg, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	appendStringInfoString(&msg, ",\"payload\":");
+	appendStringInfoString(&msg, JsonbToCString(NULL, &PG_GETARG_JSONB_P(1)->root,
+												VARSIZE(PG_GETARG_JSONB_P(1))));
+	appendStringInfoChar(&msg, '}');
+
+	lsn = LogLogicalMessage(ES_MESSAGE_PREFIX, msg.data, msg.len, true);
+	PG_RETURN_LSN(lsn);
+}

@@ -1,0 +1,141 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker_api.c
+ *	  SQL functions about the capture worker: its status and sync().
+ *
+ * sync() is read-your-writes: it takes the WAL insert position at the
+ * call, wakes the worker and sleeps on the shared condition variable the
+ * worker broadcasts after every batch, until the worker's applied
+ * position passes it.  The sleep is interruptible, so cancel and
+ * statement_timeout work at once.
+ *
+ * src/api/worker_api.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xlog.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+
+#include "../worker/worker.h"
+
+PG_FUNCTION_INFO_V1(eventstream_worker_status);
+PG_FUNCTION_INFO_V1(eventstream_sync);
+
+/* eventstream._worker_status(): this database's worker, from shared memory */
+Datum
+eventstream_worker_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[7];
+	bool		nulls[7];
+	EsWorkerSlot copy;
+	EsWorkerSlot *slot = NULL;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(nulls, 0, sizeof(nulls));
+	memset(&copy, 0, sizeof(copy));
+
+	if (es_shared != NULL)
+	{
+		LWLockAcquire(es_shared->lock, LW_SHARED);
+		slot = es_slot_find(MyDatabaseId);
+		if (slot != NULL)
+			copy = *slot;
+		LWLockRelease(es_shared->lock);
+	}
+
+	if (copy.pid != 0)
+		values[0] = Int32GetDatum(copy.pid);
+	else
+		nulls[0] = true;
+	values[1] = CStringGetTextDatum(es_shared == NULL ? "not preloaded" :
+									copy.pid == 0 ? "not running" : copy.state);
+	values[2] = LSNGetDatum(copy.applied_lsn);
+	nulls[2] = copy.applied_lsn == InvalidXLogRecPtr;
+	values[3] = TimestampTzGetDatum(copy.caught_up_at);
+	nulls[3] = copy.caught_up_at == 0;
+	values[4] = TimestampTzGetDatum(copy.last_batch_at);
+	nulls[4] = copy.last_batch_at == 0;
+	values[5] = Int64GetDatum(copy.events_total);
+	values[6] = Float8GetDatum(copy.events_per_sec);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/* eventstream.sync(timeout): wait until the streams hold everything committed */
+Datum
+eventstream_sync(PG_FUNCTION_ARGS)
+{
+	XLogRecPtr	target = GetXLogInsertRecPtr();
+	TimestampTz deadline;
+	int64		timeout_ms;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("timeout must not be null")));
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(0);
+
+		if (iv->month != 0 || iv->day != 0 || iv->time < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must be a non-negative interval of hours, minutes and seconds")));
+		timeout_ms = iv->time / 1000;
+	}
+	if (es_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_eventstream is not in shared_preload_libraries"),
+				 errhint("Add pg_eventstream to shared_preload_libraries and restart the server.")));
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	ConditionVariablePrepareToSleep(&es_shared->progress_cv);
+	for (;;)
+	{
+		EsWorkerSlot *slot;
+		XLogRecPtr	applied = InvalidXLogRecPtr;
+		Latch	   *latch = NULL;
+		TimestampTz now;
+
+		LWLockAcquire(es_shared->lock, LW_SHARED);
+		slot = es_slot_find(MyDatabaseId);
+		if (slot != NULL)
+		{
+			applied = slot->applied_lsn;
+			latch = slot->latch;
+		}
+		LWLockRelease(es_shared->lock);
+
+		if (applied >= target)
+			break;
+		now = GetCurrentTimestamp();
+		if (now >= deadline)
+		{
+			ConditionVariableCancelSleep();
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("timed out waiting for pg_eventstream to capture up to %X/%X",
+							LSN_FORMAT_ARGS(target)),
+					 latch == NULL ?
+					 errhint("No pg_eventstream worker runs for this database; see eventstream.status and the server log.") :
+					 errhint("See eventstream.status for the worker's lag.")));
+		}
+		if (latch != NULL)
+			SetLatch(latch);
+		(void) ConditionVariableTimedSleep(&es_shared->progress_cv,
+										   Min(TimestampDifferenceMilliseconds(now, deadline), 1000),
+										   PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	PG_RETURN_LSN(target);
+}

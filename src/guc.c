@@ -1,0 +1,60 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  Every eventstream.* setting, defined in one place.
+ *
+ * The settings are defined whenever the library is loaded, so that they
+ * can be set in postgresql.conf and shown by SHOW even in backends that
+ * only use the output plugin.  The worker rereads them on SIGHUP.
+ *
+ * src/guc.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "utils/guc.h"
+
+#include "pg_eventstream.h"
+
+int			es_batch_size = 10000;
+int			es_naptime_ms = 100;
+int			es_lag_warning_mb = 1024;
+int			es_segment_size = 1000000;
+int			es_retention_interval_s = 10;
+
+/* es_define_settings registers the eventstream.* settings */
+void
+es_define_settings(void)
+{
+	DefineCustomIntVariable("eventstream.batch_size",
+							"Events the worker gathers before writing them in one transaction.",
+							"A batch always ends at a transaction boundary, so a larger "
+							"transaction makes a larger batch.",
+							&es_batch_size, 10000, 1, 10000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("eventstream.naptime",
+							"How long the worker sleeps when it has caught up with the WAL.",
+							NULL,
+							&es_naptime_ms, 100, 1, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("eventstream.lag_warning",
+							"WAL retained by the worker's slot above which the worker warns.",
+							"0 turns the warning off.",
+							&es_lag_warning_mb, 1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("eventstream.segment_size",
+							"Events per segment of a new stream's log.",
+							"Retention drops whole segments; the size is fixed when a "
+							"stream is created.",
+							&es_segment_size, 1000000, 10, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("eventstream.retention_interval",
+							"How often the worker drops segments past their stream's retention.",
+							NULL,
+							&es_retention_interval_s, 10, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("eventstream");
+}

@@ -1,0 +1,365 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *	  Write a batch of decoded events into the streams' log segments.
+ *
+ * Runs in the worker's apply transaction, which the caller opens and
+ * commits together with the replication origin's progress; so a batch is
+ * in the log exactly once.  Order of work:
+ *	  1. lock eventstream.event_log (ROW EXCLUSIVE) and the catalog rows of
+ *		 the streams, so drop_stream waits for the batch or the batch sees
+ *		 the stream gone;
+ *	  2. for each buffered event, in decoding order (commit order, then
+ *		 change order), every matching stream gets the next id of its own;
+ *		 the segment holding that id is created on first use;
+ *	  3. the streams' last ids are stored and a NOTIFY on channel
+ *		 "eventstream" with the stream's name is queued; it is sent when
+ *		 the transaction commits, by the worker only.
+ * Rows go straight into the segment through the table AM and its indexes,
+ * with a per-event memory context reset after each one.
+ *
+ * src/stream/apply.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/rel.h"
+#include "utils/xid8.h"
+
+#include "../pg_eventstream.h"
+#include "stream.h"
+
+/* columns of eventstream.event_log */
+enum
+{
+	LOG_STREAM_ID,
+	LOG_ID,
+	LOG_OP,
+	LOG_SCHEMA,
+	LOG_TABLE,
+	LOG_RELID,
+	LOG_KEY,
+	LOG_OLD,
+	LOG_NEW,
+	LOG_LSN,
+	LOG_COMMIT_LSN,
+	LOG_XID,
+	LOG_COMMIT_TIME,
+	LOG_SEQ,
+	LOG_NCOLS
+};
+
+/* a stream while a batch is applied */
+typedef struct ApplyStream
+{
+	bool		exists;			/* still in the catalog */
+	int64		last_id;
+	int64		added;
+	int64		segno;			/* of the open segment */
+	Relation	seg;			/* open segment, or NULL */
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+} ApplyStream;
+
+static const char *const op_names[] = {
+	[ES_EV_INSERT] = "insert",
+	[ES_EV_UPDATE] = "update",
+	[ES_EV_DELETE] = "delete",
+	[ES_EV_TRUNCATE] = "truncate",
+	[ES_EV_MESSAGE] = "message",
+};
+
+static int
+kind_opmask(EsEventKind kind)
+{
+	switch (kind)
+	{
+		case ES_EV_INSERT:
+			return ES_OP_INSERT;
+		case ES_EV_UPDATE:
+			return ES_OP_UPDATE;
+		case ES_EV_DELETE:
+			return ES_OP_DELETE;
+		default:
+			return ES_OP_TRUNCATE;
+	}
+}
+
+/* lock the streams' catalog rows and read their last ids */
+static void
+load_stream_states(EsStreamSet *set, ApplyStream *states)
+{
+	uint64		i;
+
+	if (SPI_execute("SELECT id, last_id FROM " ES_SCHEMA ".stream_catalog "
+					"FOR NO KEY UPDATE", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the stream catalog");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		int			j;
+
+		for (j = 0; j < set->nstreams; j++)
+		{
+			if (set->streams[j].id == id)
+			{
+				states[j].exists = true;
+				states[j].last_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 2, &isnull));
+			}
+		}
+	}
+}
+
+static void
+close_segment(ApplyStream *st)
+{
+	if (st->seg == NULL)
+		return;
+	ExecDropSingleTupleTableSlot(st->slot);
+	ExecCloseIndices(st->rri);
+	table_close(st->seg, NoLock);
+	st->seg = NULL;
+}
+
+/* open (creating it if needed) the segment of def that holds id */
+static void
+open_segment(EsStreamDef *def, ApplyStream *st, int64 id, Oid nspoid)
+{
+	int64		segno = (id - 1) / def->segment_size;
+	char		name[NAMEDATALEN];
+	Oid			relid;
+
+	if (st->seg != NULL && st->segno == segno)
+		return;
+	close_segment(st);
+
+	snprintf(name, sizeof(name), "event_log_%d_" INT64_FORMAT, def->id, segno);
+	relid = get_relname_relid(name, nspoid);
+	if (!OidIsValid(relid))
+	{
+		char	   *sql;
+
+		sql = psprintf("CREATE TABLE " ES_SCHEMA ".%s PARTITION OF " ES_SCHEMA ".event_log "
+					   "FOR VALUES FROM (%d, " INT64_FORMAT ") TO (%d, " INT64_FORMAT ")",
+					   name, def->id, segno * def->segment_size + 1,
+					   def->id, (segno + 1) * def->segment_size + 1);
+		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not create segment %s", name);
+		relid = get_relname_relid(name, nspoid);
+	}
+
+	st->seg = table_open(relid, RowExclusiveLock);
+	st->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(st->rri, st->seg, 0, NULL, 0);
+	ExecOpenIndices(st->rri, false);
+	st->slot = MakeSingleTupleTableSlot(RelationGetDescr(st->seg),
+										table_slot_callbacks(st->seg));
+	st->segno = segno;
+}
+
+/* jsonb from buffered JSON text, or NULL */
+static Datum
+buffered_jsonb(TupleTableSlot *bslot, int col, bool *isnull)
+{
+	Datum		d = slot_getattr(bslot, col + 1, isnull);
+
+	if (*isnull)
+		return (Datum) 0;
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(d)));
+}
+
+/* split an emit() message {"stream":..,"key":..,"payload":..} */
+static char *
+split_message(Datum content, Datum *key, bool *key_null, Datum *payload)
+{
+	Jsonb	   *jb = DatumGetJsonbP(content);
+	JsonbValue *v;
+	char	   *stream;
+
+	v = getKeyJsonValueFromContainer(&jb->root, "stream", 6, NULL);
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	stream = pnstrdup(v->val.string.val, v->val.string.len);
+
+	v = getKeyJsonValueFromContainer(&jb->root, "key", 3, NULL);
+	*key_null = v == NULL || v->type == jbvNull;
+	if (!*key_null)
+		*key = JsonbPGetDatum(JsonbValueToJsonb(v));
+
+	v = getKeyJsonValueFromContainer(&jb->root, "payload", 7, NULL);
+	if (v == NULL)
+		return NULL;
+	*payload = JsonbPGetDatum(JsonbValueToJsonb(v));
+	return stream;
+}
+
+/*
+ * es_apply_batch writes the batch into the log; the caller holds a
+ * transaction with a snapshot.  Returns the number of events written.
+ */
+int64
+es_apply_batch(EsBatch *batch, EsStreamSet *set)
+{
+	ApplyStream *states;
+	EState	   *estate;
+	TupleTableSlot *bslot;
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
+	Oid			nspoid;
+	CommandId	cid;
+	int64		written = 0;
+	int			i;
+
+	if (batch->nevents == 0 || set->nstreams == 0)
+		return 0;
+
+	LockRelationOid(get_relname_relid("event_log", get_namespace_oid(ES_SCHEMA, false)),
+					RowExclusiveLock);
+	nspoid = get_namespace_oid(ES_SCHEMA, false);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	states = palloc0(sizeof(ApplyStream) * set->nstreams);
+	load_stream_states(set, states);
+
+	estate = CreateExecutorState();
+	bslot = MakeSingleTupleTableSlot(batch->desc, &TTSOpsMinimalTuple);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_eventstream apply row",
+								   ALLOCSET_DEFAULT_SIZES);
+
+	while (tuplestore_gettupleslot(batch->store, true, false, bslot))
+	{
+		Datum		values[LOG_NCOLS];
+		bool		nulls[LOG_NCOLS];
+		EsEventKind kind;
+		Bitmapset  *targets = NULL;
+		bool		isnull;
+		int			idx;
+
+		CHECK_FOR_INTERRUPTS();
+		oldcxt = MemoryContextSwitchTo(rowcxt);
+		memset(nulls, 0, sizeof(nulls));
+		kind = (EsEventKind) DatumGetInt32(slot_getattr(bslot, ES_BUF_KIND + 1, &isnull));
+
+		if (kind == ES_EV_MESSAGE)
+		{
+			Datum		content = buffered_jsonb(bslot, ES_BUF_NEW, &isnull);
+			char	   *stream;
+
+			stream = split_message(content, &values[LOG_KEY], &nulls[LOG_KEY],
+								   &values[LOG_NEW]);
+			idx = stream ? es_streams_find(set, stream) : -1;
+			if (idx >= 0)
+				targets = bms_make_singleton(idx);
+			nulls[LOG_SCHEMA] = nulls[LOG_TABLE] = nulls[LOG_RELID] = true;
+			nulls[LOG_OLD] = true;
+		}
+		else
+		{
+			Oid			relid = DatumGetObjectId(slot_getattr(bslot, ES_BUF_RELID + 1, &isnull));
+			char	   *schema = TextDatumGetCString(slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull));
+			char	   *table = TextDatumGetCString(slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull));
+
+			targets = es_streams_matching(set, relid, schema, table,
+										  kind_opmask(kind));
+			if (!bms_is_empty(targets))
+			{
+				values[LOG_SCHEMA] = CStringGetTextDatum(schema);
+				values[LOG_TABLE] = CStringGetTextDatum(table);
+				values[LOG_RELID] = ObjectIdGetDatum(relid);
+				values[LOG_KEY] = buffered_jsonb(bslot, ES_BUF_KEY, &nulls[LOG_KEY]);
+				values[LOG_OLD] = buffered_jsonb(bslot, ES_BUF_OLD, &nulls[LOG_OLD]);
+				values[LOG_NEW] = buffered_jsonb(bslot, ES_BUF_NEW, &nulls[LOG_NEW]);
+			}
+		}
+
+		if (!bms_is_empty(targets))
+		{
+			values[LOG_OP] = CStringGetTextDatum(op_names[kind]);
+			values[LOG_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_LSN + 1, &isnull)));
+			values[LOG_COMMIT_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_COMMIT_LSN + 1, &isnull)));
+			values[LOG_XID] = FullTransactionIdGetDatum(FullTransactionIdFromU64((uint64) DatumGetInt64(slot_getattr(bslot, ES_BUF_XID + 1, &isnull))));
+			values[LOG_COMMIT_TIME] = slot_getattr(bslot, ES_BUF_COMMIT_TIME + 1, &isnull);
+			values[LOG_SEQ] = slot_getattr(bslot, ES_BUF_SEQ + 1, &isnull);
+		}
+
+		idx = -1;
+		while ((idx = bms_next_member(targets, idx)) >= 0)
+		{
+			EsStreamDef *def = &set->streams[idx];
+			ApplyStream *st = &states[idx];
+			TupleTableSlot *slot;
+
+			if (!st->exists)
+				continue;		/* dropped since it was decoded */
+			st->last_id++;
+			st->added++;
+			written++;
+
+			MemoryContextSwitchTo(oldcxt);
+			open_segment(def, st, st->last_id, nspoid);
+			MemoryContextSwitchTo(rowcxt);
+
+			values[LOG_STREAM_ID] = Int32GetDatum(def->id);
+			values[LOG_ID] = Int64GetDatum(st->last_id);
+			slot = st->slot;
+			ExecClearTuple(slot);
+			memcpy(slot->tts_values, values, sizeof(values));
+			memcpy(slot->tts_isnull, nulls, sizeof(nulls));
+			ExecStoreVirtualTuple(slot);
+
+			cid = GetCurrentCommandId(true);
+			table_tuple_insert(st->seg, slot, cid, 0, NULL);
+			if (st->rri->ri_NumIndices > 0)
+				ExecInsertIndexTuples(st->rri, slot, estate, false, false,
+									  NULL, NIL);
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(rowcxt);
+		ResetPerTupleExprContext(estate);
+	}
+
+	for (i = 0; i < set->nstreams; i++)
+	{
+		ApplyStream *st = &states[i];
+		Datum		args[2];
+		Oid			argtypes[2] = {INT8OID, INT4OID};
+
+		close_segment(st);
+		if (st->added == 0)
+			continue;
+		args[0] = Int64GetDatum(st->last_id);
+		args[1] = Int32GetDatum(set->streams[i].id);
+		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".stream_catalog "
+								  "SET last_id = $1 WHERE id = $2",
+								  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update the stream catalog");
+		Async_Notify("eventstream", set->streams[i].name);
+	}
+
+	ExecDropSingleTupleTableSlot(bslot);
+	FreeExecutorState(estate);
+	MemoryContextDelete(rowcxt);
+	SPI_finish();
+	return written;
+}

@@ -1,0 +1,175 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch.c
+ *	  The capture worker's sink: decoded events gathered into a batch.
+ *
+ * The output plugin's callbacks hand every row change, truncate and
+ * emit() message of a committed transaction to sink_event, which writes
+ * the key, old and new parts as JSON text (the plugin's value encoding)
+ * into a tuplestore.  The tuplestore keeps work_mem in memory and spills
+ * the rest to a temporary file, so a transaction of any size costs
+ * bounded memory; its file survives the transactions that logical
+ * decoding starts and aborts around each replayed transaction.
+ *
+ * Nothing here decides which stream an event goes to: apply.c does, when
+ * the batch is written.  A change of the stream catalog itself is not
+ * buffered; it marks the batch so that the worker reloads definitions.
+ *
+ * src/stream/batch.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/tupdesc.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "../pg_eventstream.h"
+#include "stream.h"
+
+/* the 64-bit form of a transaction id of the recent past */
+static FullTransactionId
+full_xid(EsBatch *batch, TransactionId xid)
+{
+	FullTransactionId next;
+	uint32		epoch;
+
+	if (xid == batch->last_xid)
+		return batch->last_fxid;
+	next = ReadNextFullTransactionId();
+	epoch = EpochFromFullTransactionId(next);
+	if (xid > XidFromFullTransactionId(next))
+		epoch--;
+	batch->last_xid = xid;
+	batch->last_fxid = FullTransactionIdFromEpochAndXid(epoch, xid);
+	return batch->last_fxid;
+}
+
+static inline Datum
+text_or_null(StringInfo buf, bool *isnull)
+{
+	*isnull = buf->len < 0;
+	return *isnull ? (Datum) 0 :
+		PointerGetDatum(cstring_to_text_with_len(buf->data, buf->len));
+}
+
+/* the sink's callback: buffer one event of a committed transaction */
+static void
+sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
+{
+	EsBatch    *batch = (EsBatch *) sink;
+	Datum		values[ES_BUF_NCOLS];
+	bool		nulls[ES_BUF_NCOLS];
+
+	memset(nulls, 0, sizeof(nulls));
+	batch->key.len = batch->old.len = batch->new.len = -1;
+
+	switch (ev->kind)
+	{
+		case ES_EV_INSERT:
+		case ES_EV_UPDATE:
+		case ES_EV_DELETE:
+		case ES_EV_TRUNCATE:
+			if (strcmp(ev->rel->schema_name, ES_SCHEMA) == 0)
+			{
+				/* only the stream catalog gets here: see es_streams_load */
+				batch->defs_changed = true;
+				return;
+			}
+			if (ev->kind != ES_EV_TRUNCATE)
+			{
+				resetStringInfo(&batch->key);
+				resetStringInfo(&batch->old);
+				resetStringInfo(&batch->new);
+				es_write_row_parts(data, ev, &batch->key, &batch->old,
+								   &batch->new);
+			}
+			values[ES_BUF_RELID] = ObjectIdGetDatum(ev->rel->report_relid);
+			values[ES_BUF_SCHEMA] = CStringGetTextDatum(ev->rel->schema_name);
+			values[ES_BUF_TABLE] = CStringGetTextDatum(ev->rel->table_name);
+			break;
+		case ES_EV_MESSAGE:
+			if (!ev->transactional ||
+				strcmp(ev->prefix, ES_MESSAGE_PREFIX) != 0)
+				return;
+			resetStringInfo(&batch->new);
+			appendBinaryStringInfo(&batch->new, ev->content, ev->content_size);
+			nulls[ES_BUF_RELID] = nulls[ES_BUF_SCHEMA] = nulls[ES_BUF_TABLE] = true;
+			break;
+		default:
+			return;
+	}
+
+	values[ES_BUF_KIND] = Int32GetDatum((int32) ev->kind);
+	values[ES_BUF_KEY] = text_or_null(&batch->key, &nulls[ES_BUF_KEY]);
+	values[ES_BUF_OLD] = text_or_null(&batch->old, &nulls[ES_BUF_OLD]);
+	values[ES_BUF_NEW] = text_or_null(&batch->new, &nulls[ES_BUF_NEW]);
+	values[ES_BUF_LSN] = Int64GetDatum((int64) ev->lsn);
+	values[ES_BUF_COMMIT_LSN] = Int64GetDatum((int64) ev->commit_lsn);
+	values[ES_BUF_XID] = Int64GetDatum((int64) U64FromFullTransactionId(full_xid(batch, ev->xid)));
+	values[ES_BUF_COMMIT_TIME] = TimestampTzGetDatum(ev->commit_time);
+	values[ES_BUF_SEQ] = Int32GetDatum((int32) ev->seq);
+
+	tuplestore_putvalues(batch->store, batch->desc, values, nulls);
+	batch->nevents++;
+	batch->last_commit_time = ev->commit_time;
+}
+
+/* es_batch_create makes the worker's sink, with an empty batch */
+EsBatch *
+es_batch_create(MemoryContext parent, RepOriginId origin)
+{
+	EsBatch    *batch = MemoryContextAllocZero(parent, sizeof(EsBatch));
+	MemoryContext oldcxt;
+	TupleDesc	desc;
+
+	batch->sink.event = sink_event;
+	batch->sink.origin = origin;
+	batch->cxt = AllocSetContextCreate(parent, "pg_eventstream batch",
+									   ALLOCSET_DEFAULT_SIZES);
+	batch->last_xid = InvalidTransactionId;
+
+	oldcxt = MemoryContextSwitchTo(parent);
+	desc = CreateTemplateTupleDesc(ES_BUF_NCOLS);
+	TupleDescInitEntry(desc, ES_BUF_KIND + 1, "kind", INT4OID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_RELID + 1, "relid", OIDOID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_SCHEMA + 1, "schema", TEXTOID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_TABLE + 1, "table", TEXTOID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_KEY + 1, "key", TEXTOID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_OLD + 1, "old", TEXTOID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_NEW + 1, "new", TEXTOID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_LSN + 1, "lsn", INT8OID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_COMMIT_LSN + 1, "commit_lsn", INT8OID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_XID + 1, "xid", INT8OID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_COMMIT_TIME + 1, "commit_time", TIMESTAMPTZOID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_SEQ + 1, "seq", INT4OID, -1, 0);
+	batch->desc = desc;
+	initStringInfo(&batch->key);
+	initStringInfo(&batch->old);
+	initStringInfo(&batch->new);
+	MemoryContextSwitchTo(oldcxt);
+
+	es_batch_reset(batch);
+	return batch;
+}
+
+/* es_batch_reset empties the batch, releasing its memory and files */
+void
+es_batch_reset(EsBatch *batch)
+{
+	MemoryContext oldcxt;
+
+	if (batch->store != NULL)
+		tuplestore_end(batch->store);
+	MemoryContextReset(batch->cxt);
+	oldcxt = MemoryContextSwitchTo(batch->cxt);
+	/* interXact: the file must outlive decoding's internal transactions */
+	batch->store = tuplestore_begin_heap(false, true, work_mem);
+	MemoryContextSwitchTo(oldcxt);
+	batch->nevents = 0;
+	batch->defs_changed = false;
+}

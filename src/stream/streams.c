@@ -1,0 +1,232 @@
+/*-------------------------------------------------------------------------
+ *
+ * streams.c
+ *	  Stream definitions as the capture worker uses them.
+ *
+ * The worker loads every stream of eventstream.stream_catalog when it
+ * (re)creates its decoding context, and keeps them until a decoded
+ * transaction changes that catalog: then the batch ends right after that
+ * transaction and the definitions are loaded again.  So a stream takes
+ * exactly the changes that commit after the transaction that created it,
+ * whatever the worker's lag, and patterns match tables created later
+ * because matching is by name at decoding time.
+ *
+ * Matching a relation against all streams is done once per relation and
+ * remembered in a hash keyed by relid (with the names, since a rename
+ * changes what matches).
+ *
+ * src/stream/streams.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "stream.h"
+
+typedef struct EsMatch
+{
+	Oid			relid;			/* hash key */
+	char	   *schema;
+	char	   *table;
+	Bitmapset  *streams[4];		/* per operation: insert, update, delete, truncate */
+} EsMatch;
+
+/* the operation bit of an ES_OP_* mask, as an index 0..3 */
+static int
+op_index(int opmask)
+{
+	switch (opmask)
+	{
+		case ES_OP_INSERT:
+			return 0;
+		case ES_OP_UPDATE:
+			return 1;
+		case ES_OP_DELETE:
+			return 2;
+		default:
+			return 3;
+	}
+}
+
+/* the ES_OP_* mask of an operations array */
+static int
+parse_operations(ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			mask = 0;
+	int			i;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *op = TextDatumGetCString(elems[i]);
+
+		if (strcmp(op, "insert") == 0)
+			mask |= ES_OP_INSERT;
+		else if (strcmp(op, "update") == 0)
+			mask |= ES_OP_UPDATE;
+		else if (strcmp(op, "delete") == 0)
+			mask |= ES_OP_DELETE;
+		else if (strcmp(op, "truncate") == 0)
+			mask |= ES_OP_TRUNCATE;
+	}
+	return mask;
+}
+
+/*
+ * es_streams_load reads the stream catalog; it needs a transaction and a
+ * snapshot.  The patterns of all streams, joined, become the "tables"
+ * option of the decoding context, so the plugin skips other tables before
+ * doing any work on their rows.
+ */
+EsStreamSet *
+es_streams_load(MemoryContext parent)
+{
+	EsStreamSet *set;
+	MemoryContext oldcxt;
+	StringInfoData tables;
+	HASHCTL		hctl;
+	uint64		i;
+
+	set = MemoryContextAllocZero(parent, sizeof(EsStreamSet));
+	set->cxt = AllocSetContextCreate(parent, "pg_eventstream streams",
+									 ALLOCSET_SMALL_SIZES);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT id, name, tables, operations, segment_size "
+					"FROM " ES_SCHEMA ".stream_catalog ORDER BY id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the stream catalog");
+
+	oldcxt = MemoryContextSwitchTo(set->cxt);
+	set->nstreams = (int) SPI_processed;
+	set->streams = palloc0(sizeof(EsStreamDef) * Max(set->nstreams, 1));
+	initStringInfo(&tables);
+	/* the catalog itself: its changes mark where definitions change */
+	appendStringInfoString(&tables, ES_SCHEMA ".stream_catalog");
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		EsStreamDef *def = &set->streams[i];
+		bool		isnull;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			j;
+
+		def->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		def->name = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		for (j = 0; j < n; j++)
+		{
+			char	   *pattern = TextDatumGetCString(elems[j]);
+
+			def->patterns = list_concat(def->patterns,
+										es_parse_table_patterns("tables", pattern));
+			appendStringInfo(&tables, ",%s", pattern);
+		}
+		def->opmask = parse_operations(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)));
+		def->segment_size = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	}
+	set->tables_option = tables.data;
+	MemoryContextSwitchTo(oldcxt);
+	SPI_finish();
+
+	memset(&hctl, 0, sizeof(hctl));
+	hctl.keysize = sizeof(Oid);
+	hctl.entrysize = sizeof(EsMatch);
+	hctl.hcxt = set->cxt;
+	set->matches = hash_create("pg_eventstream stream matches", 64, &hctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return set;
+}
+
+/* es_streams_free releases a stream set */
+void
+es_streams_free(EsStreamSet *set)
+{
+	MemoryContextDelete(set->cxt);
+	pfree(set);
+}
+
+/*
+ * es_streams_matching returns the indexes of the streams that take an
+ * operation on schema.table; the set belongs to the stream set.  The
+ * extension's own tables never match: the worker's writes must not
+ * re-enter a stream.
+ */
+Bitmapset *
+es_streams_matching(EsStreamSet *set, Oid relid, const char *schema,
+					const char *table, int opmask)
+{
+	EsMatch    *m;
+	bool		found;
+
+	m = hash_search(set->matches, &relid, HASH_ENTER, &found);
+	if (found && (strcmp(m->schema, schema) != 0 || strcmp(m->table, table) != 0))
+	{
+		/* renamed since: match again */
+		int			k;
+
+		for (k = 0; k < 4; k++)
+			bms_free(m->streams[k]);
+		pfree(m->schema);
+		pfree(m->table);
+		found = false;
+	}
+	if (!found)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(set->cxt);
+		int			i;
+
+		m->schema = pstrdup(schema);
+		m->table = pstrdup(table);
+		memset(m->streams, 0, sizeof(m->streams));
+		if (strcmp(schema, ES_SCHEMA) != 0)
+		{
+			for (i = 0; i < set->nstreams; i++)
+			{
+				EsStreamDef *def = &set->streams[i];
+				int			k;
+
+				if (!es_table_patterns_match(def->patterns, schema, table))
+					continue;
+				for (k = 0; k < 4; k++)
+				{
+					if (def->opmask & (1 << k))
+						m->streams[k] = bms_add_member(m->streams[k], i);
+				}
+			}
+		}
+		MemoryContextSwitchTo(oldcxt);
+	}
+	return m->streams[op_index(opmask)];
+}
+
+/* es_streams_find returns the index of the named stream, or -1 */
+int
+es_streams_find(EsStreamSet *set, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < set->nstreams; i++)
+	{
+		if (strcmp(set->streams[i].name, name) == 0)
+			return i;
+	}
+	return -1;
+}

@@ -1,0 +1,552 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture.c
+ *	  A database's capture worker: decode once, append to the event log.
+ *
+ * The worker owns the logical slot and replication origin named
+ * eventstream_<database oid>.  Like a walsender, it keeps one decoding
+ * context for its whole life (recreated only when the stream definitions
+ * change) and decodes in-process, with the pg_eventstream output plugin's
+ * callbacks handing events to the batch sink (src/stream/batch.c) rather
+ * than to a client.
+ *
+ * Exactly once: each loop decodes whole transactions up to a record
+ * boundary into a batch, then one apply transaction writes the batch into
+ * the log and sets the origin's progress to the end of the last record
+ * decoded; the slot is confirmed to that position only after the commit.
+ * After a crash the slot may be behind the origin, never ahead: the
+ * decoding context then starts at the origin's position, skipping the
+ * transactions already applied.  The worker's own transactions carry its
+ * origin and are filtered out, so its writes never re-enter a stream.
+ *
+ * The worker exits (and its launcher does not restart it) when the
+ * extension is dropped -- it then drops its slot and origin -- or when
+ * DROP DATABASE asks it to; any other exit is a failure, restarted with
+ * backoff by the launcher.
+ *
+ * src/worker/capture.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlogutils.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "nodes/makefuncs.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "replication/decode.h"
+#include "replication/logical.h"
+#include "replication/origin.h"
+#include "replication/slot.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "../pg_eventstream.h"
+#include "../stream/stream.h"
+#include "worker.h"
+
+/* the longest a non-empty batch waits for more events, for latency */
+#define ES_BATCH_MAX_MS 200
+
+typedef struct CaptureState
+{
+	Oid			dboid;
+	char		name[NAMEDATALEN];	/* of the slot and the origin */
+	RepOriginId origin;
+	MemoryContext cxt;
+	ResourceOwner owner;
+	EsBatch    *batch;
+	EsStreamSet *streams;
+	LogicalDecodingContext *ctx;
+
+	/* statistics */
+	TimestampTz window_start;
+	int64		window_events;
+	TimestampTz last_lag_warning;
+	TimestampTz last_retention;
+} CaptureState;
+
+static EsWorkerSlot *my_slot = NULL;
+
+/* set the state shown in eventstream.status */
+static void
+set_state(const char *state)
+{
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	strlcpy(my_slot->state, state, sizeof(my_slot->state));
+	LWLockRelease(es_shared->lock);
+	pgstat_report_activity(STATE_RUNNING, state);
+}
+
+/* at exit: leave the slot and wake whoever waits on it */
+static void
+worker_exit(int code, Datum arg)
+{
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	my_slot->pid = 0;
+	my_slot->latch = NULL;
+	strlcpy(my_slot->state, "stopped", sizeof(my_slot->state));
+	LWLockRelease(es_shared->lock);
+	ConditionVariableBroadcast(&es_shared->progress_cv);
+}
+
+static EsWorkerWant
+current_want(void)
+{
+	EsWorkerWant want;
+
+	LWLockAcquire(es_shared->lock, LW_SHARED);
+	want = my_slot->want;
+	LWLockRelease(es_shared->lock);
+	return want;
+}
+
+static void
+set_want(EsWorkerWant want)
+{
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	if (my_slot->want != ES_WANT_DROP)
+		my_slot->want = want;
+	LWLockRelease(es_shared->lock);
+}
+
+/* open a transaction for catalog work, with caches free of decoding state */
+static void
+begin_work(void)
+{
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	/* entries built under decoding's historic snapshots must not be used */
+	InvalidateSystemCaches();
+}
+
+static void
+end_work(void)
+{
+	/* nor may decoding use entries built for the present */
+	InvalidateSystemCaches();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+static bool
+extension_exists(void)
+{
+	return OidIsValid(get_extension_oid("pg_eventstream", true));
+}
+
+/*
+ * The extension is not (or no longer) installed: drop the slot and origin
+ * if there are any, and exit for good.
+ */
+static void
+drop_and_exit(CaptureState *cs)
+{
+	bool		had_slot = SearchNamedReplicationSlot(cs->name, true) != NULL;
+
+	set_state("dropping slot");
+	if (cs->ctx != NULL)
+	{
+		FreeDecodingContext(cs->ctx);
+		cs->ctx = NULL;
+	}
+	if (MyReplicationSlot != NULL)
+		ReplicationSlotRelease();
+	if (SearchNamedReplicationSlot(cs->name, true) != NULL)
+		ReplicationSlotDrop(cs->name, true);
+	if (replorigin_session_origin != InvalidRepOriginId)
+	{
+		replorigin_session_reset();
+		replorigin_session_origin = InvalidRepOriginId;
+	}
+	StartTransactionCommand();
+	replorigin_drop_by_name(cs->name, true, false);
+	CommitTransactionCommand();
+	set_want(ES_WANT_NONE);
+	ereport(had_slot ? LOG : DEBUG1,
+			(errmsg("pg_eventstream worker for database %u stopped: the extension is not installed",
+					cs->dboid)));
+	proc_exit(0);
+}
+
+/* create the slot if the database has none yet */
+static void
+ensure_slot(CaptureState *cs)
+{
+	LogicalDecodingContext *ctx;
+
+	if (SearchNamedReplicationSlot(cs->name, true) != NULL)
+		return;
+
+	set_state("creating slot");
+	CheckLogicalDecodingRequirements();
+	ReplicationSlotCreate(cs->name, true, RS_EPHEMERAL, false);
+	ctx = CreateInitDecodingContext("pg_eventstream", NIL, false,
+									InvalidXLogRecPtr,
+									XL_ROUTINE(.page_read = read_local_xlog_page,
+											   .segment_open = wal_segment_open,
+											   .segment_close = wal_segment_close),
+									NULL, NULL, NULL);
+	DecodingContextFindStartpoint(ctx);
+	FreeDecodingContext(ctx);
+	ReplicationSlotPersist();
+	ReplicationSlotRelease();
+	ereport(LOG,
+			(errmsg("pg_eventstream created replication slot \"%s\"", cs->name)));
+}
+
+/* set up the origin that records what has been applied */
+static void
+setup_origin(CaptureState *cs)
+{
+	StartTransactionCommand();
+	cs->origin = replorigin_by_name(cs->name, true);
+	if (cs->origin == InvalidRepOriginId)
+		cs->origin = replorigin_create(cs->name);
+	CommitTransactionCommand();
+	replorigin_session_setup(cs->origin);
+	replorigin_session_origin = cs->origin;
+}
+
+/* the output plugin never writes for the sink; these are never called */
+static void
+no_prepare_write(LogicalDecodingContext *ctx, XLogRecPtr lsn,
+				 TransactionId xid, bool last_write)
+{
+}
+
+static void
+no_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid,
+		 bool last_write)
+{
+}
+
+static DefElem *
+option(const char *name, const char *value)
+{
+	return makeDefElem(pstrdup(name), (Node *) makeString(pstrdup(value)), -1);
+}
+
+/*
+ * Load the stream definitions and start decoding at the origin's
+ * position: everything before it is in the log already.
+ */
+static void
+start_decoding(CaptureState *cs)
+{
+	MemoryContext oldcxt;
+	List	   *options;
+	XLogRecPtr	start;
+
+	if (cs->streams != NULL)
+		es_streams_free(cs->streams);
+	begin_work();
+	if (!extension_exists())
+	{
+		end_work();
+		drop_and_exit(cs);
+	}
+	cs->streams = es_streams_load(cs->cxt);
+	end_work();
+
+	oldcxt = MemoryContextSwitchTo(cs->cxt);
+	options = list_make4(option("tables", cs->streams->tables_option),
+						 option("publish-via-root", "true"),
+						 option("messages", "true"),
+						 option("message-prefixes", ES_MESSAGE_PREFIX));
+
+	CurrentResourceOwner = cs->owner;
+	ReplicationSlotAcquire(cs->name, true);
+	start = replorigin_get_progress(cs->origin, false);
+	es_capture_sink = &cs->batch->sink;
+	cs->ctx = CreateDecodingContext(start, options, false,
+									XL_ROUTINE(.page_read = read_local_xlog_page,
+											   .segment_open = wal_segment_open,
+											   .segment_close = wal_segment_close),
+									no_prepare_write, no_write, NULL);
+	XLogBeginRead(cs->ctx->reader, MyReplicationSlot->data.restart_lsn);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* stop decoding, so that the next loop starts again with new definitions */
+static void
+stop_decoding(CaptureState *cs)
+{
+	if (cs->ctx != NULL)
+		FreeDecodingContext(cs->ctx);
+	cs->ctx = NULL;
+	if (MyReplicationSlot != NULL)
+		ReplicationSlotRelease();
+}
+
+/*
+ * Decode whole transactions into the batch until it is full, the stream
+ * catalog changed, it has waited long enough, or the WAL flushed so far
+ * is read.  Returns true when the end of the WAL was reached.
+ */
+static bool
+decode_batch(CaptureState *cs)
+{
+	LogicalDecodingContext *ctx = cs->ctx;
+	XLogRecPtr	end_of_wal = GetFlushRecPtr(NULL);
+	TimestampTz started = GetCurrentTimestamp();
+	int			records = 0;
+
+	CurrentResourceOwner = cs->owner;
+	while (ctx->reader->EndRecPtr < end_of_wal)
+	{
+		XLogRecord *record;
+		char	   *errm = NULL;
+
+		record = XLogReadRecord(ctx->reader, &errm);
+		if (errm)
+			elog(ERROR, "could not find record for logical decoding: %s", errm);
+		if (record != NULL)
+			LogicalDecodingProcessRecord(ctx, ctx->reader);
+
+		/* every record boundary is a transaction boundary for the batch */
+		if (cs->batch->nevents >= es_batch_size || cs->batch->defs_changed)
+			return false;
+		if (cs->batch->nevents > 0 && (++records % 1000) == 0 &&
+			TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
+									   ES_BATCH_MAX_MS))
+			return false;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return true;
+}
+
+/* publish progress for eventstream.status and sync() */
+static void
+report_progress(CaptureState *cs, XLogRecPtr applied, int64 written,
+				bool caught_up)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	double		rate = -1;
+
+	cs->window_events += written;
+	if (TimestampDifferenceExceeds(cs->window_start, now, 1000))
+	{
+		long		secs;
+		int			usecs;
+
+		TimestampDifference(cs->window_start, now, &secs, &usecs);
+		rate = cs->window_events / (secs + usecs / 1000000.0);
+		cs->window_start = now;
+		cs->window_events = 0;
+	}
+
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	if (applied > my_slot->applied_lsn)
+		my_slot->applied_lsn = applied;
+	if (caught_up)
+		my_slot->caught_up_at = now;
+	if (written > 0)
+		my_slot->last_batch_at = now;
+	my_slot->events_total += written;
+	if (rate >= 0)
+		my_slot->events_per_sec = rate;
+	my_slot->failures = 0;
+	LWLockRelease(es_shared->lock);
+	ConditionVariableBroadcast(&es_shared->progress_cv);
+}
+
+/* write the batch and the origin's progress in one transaction */
+static int64
+apply_batch(CaptureState *cs, XLogRecPtr upto)
+{
+	int64		written;
+
+	set_state("applying");
+	begin_work();
+	if (!extension_exists())
+	{
+		end_work();
+		drop_and_exit(cs);
+	}
+	written = es_apply_batch(cs->batch, cs->streams);
+	replorigin_session_origin_lsn = upto;
+	replorigin_session_origin_timestamp = cs->batch->last_commit_time;
+	end_work();
+	replorigin_session_origin_lsn = InvalidXLogRecPtr;
+	replorigin_session_origin_timestamp = 0;
+	return written;
+}
+
+/* warn, at most once a minute, when the slot holds back much WAL */
+static void
+check_lag(CaptureState *cs)
+{
+	XLogRecPtr	restart = MyReplicationSlot->data.restart_lsn;
+	uint64		retained = GetXLogInsertRecPtr() - restart;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (es_lag_warning_mb == 0 ||
+		retained < (uint64) es_lag_warning_mb * 1024 * 1024 ||
+		!TimestampDifferenceExceeds(cs->last_lag_warning, now, 60000))
+		return;
+	cs->last_lag_warning = now;
+	ereport(WARNING,
+			(errmsg("pg_eventstream slot \"%s\" retains %llu MB of WAL",
+					cs->name, (unsigned long long) (retained / (1024 * 1024))),
+			 errdetail("The worker is behind, or failing; the WAL it still needs cannot be removed."),
+			 errhint("Check eventstream.status and the server log.")));
+}
+
+/* drop segments past their stream's retention, now and then */
+static void
+maybe_apply_retention(CaptureState *cs)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!TimestampDifferenceExceeds(cs->last_retention, now,
+									es_retention_interval_s * 1000))
+		return;
+	cs->last_retention = now;
+	set_state("retention");
+	begin_work();
+	if (extension_exists())
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT " ES_SCHEMA "._apply_retention()", false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not apply retention");
+		SPI_finish();
+	}
+	end_work();
+}
+
+/* es_worker_main is the entry point of a database's capture worker */
+void
+es_worker_main(Datum arg)
+{
+	CaptureState cs;
+
+	memset(&cs, 0, sizeof(cs));
+	cs.dboid = DatumGetObjectId(arg);
+	es_slot_name(cs.dboid, cs.name);
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	my_slot = es_slot_find(cs.dboid);
+	if (my_slot == NULL || my_slot->want == ES_WANT_DROP ||
+		my_slot->want == ES_WANT_NONE)
+	{
+		LWLockRelease(es_shared->lock);
+		proc_exit(0);
+	}
+	my_slot->pid = MyProcPid;
+	my_slot->latch = MyLatch;
+	LWLockRelease(es_shared->lock);
+	before_shmem_exit(worker_exit, (Datum) 0);
+
+	BackgroundWorkerInitializeConnectionByOid(cs.dboid, InvalidOid, 0);
+	pgstat_report_appname("pg_eventstream worker");
+	set_state("starting");
+
+	cs.cxt = AllocSetContextCreate(TopMemoryContext, "pg_eventstream worker",
+								   ALLOCSET_DEFAULT_SIZES);
+	cs.owner = ResourceOwnerCreate(NULL, "pg_eventstream worker");
+
+	/* a probe: is the extension here at all? */
+	StartTransactionCommand();
+	if (!extension_exists())
+	{
+		CommitTransactionCommand();
+		drop_and_exit(&cs);
+	}
+	CommitTransactionCommand();
+	set_want(ES_WANT_RUN);
+
+	CurrentResourceOwner = cs.owner;
+	ensure_slot(&cs);
+	setup_origin(&cs);
+	StartTransactionCommand();	/* the batch's tuple descriptor looks up types */
+	cs.batch = es_batch_create(cs.cxt, cs.origin);
+	CommitTransactionCommand();
+	cs.window_start = GetCurrentTimestamp();
+	cs.last_retention = GetCurrentTimestamp();
+	ereport(LOG,
+			(errmsg("pg_eventstream worker started for database %u", cs.dboid)));
+
+	for (;;)
+	{
+		bool		caught_up;
+		XLogRecPtr	upto;
+		int64		written = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (current_want() == ES_WANT_DROP)
+		{
+			/* DROP DATABASE drops the slot once we are gone */
+			stop_decoding(&cs);
+			proc_exit(0);
+		}
+
+		if (cs.ctx == NULL)
+			start_decoding(&cs);
+
+		set_state("decoding");
+		caught_up = decode_batch(&cs);
+		upto = cs.ctx->reader->EndRecPtr;
+
+		if (cs.batch->nevents > 0)
+			written = apply_batch(&cs, upto);
+		else if (caught_up)
+		{
+			/* nothing for the log: check the extension is still there */
+			begin_work();
+			if (!extension_exists())
+			{
+				end_work();
+				drop_and_exit(&cs);
+			}
+			end_work();
+		}
+
+		/* only now, after the commit, may the slot move on */
+		if (upto != InvalidXLogRecPtr)
+		{
+			LogicalConfirmReceivedLocation(upto);
+			ReplicationSlotMarkDirty();
+		}
+		report_progress(&cs, upto, written, caught_up);
+		check_lag(&cs);
+
+		if (cs.batch->defs_changed)
+			stop_decoding(&cs);
+		es_batch_reset(cs.batch);
+
+		maybe_apply_retention(&cs);
+
+		if (caught_up)
+		{
+			set_state("idle");
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 es_naptime_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}

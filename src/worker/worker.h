@@ -1,0 +1,83 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.h
+ *	  The launcher, the per-database capture workers and their shared state.
+ *
+ *	  shmem.c		shared memory: one EsWorkerSlot per database
+ *	  launcher.c	the launcher, and the hooks that tell it what to run
+ *	  capture.c		a database's worker: slot, decoding loop, batches
+ *
+ * Locking: EsShared->lock (an LWLock) protects every field of the slots
+ * and launcher_latch.  A worker updates its own progress fields under the
+ * lock and then broadcasts progress_cv, on which sync() waits.
+ *
+ * src/worker/worker.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ES_WORKER_H
+#define ES_WORKER_H
+
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+
+/* what a database's slot asks of the launcher */
+typedef enum EsWorkerWant
+{
+	ES_WANT_NONE,				/* nothing: no worker for this database */
+	ES_WANT_PROBE,				/* start a worker; it exits if no extension */
+	ES_WANT_RUN,				/* the extension exists: keep a worker running */
+	ES_WANT_DROP				/* DROP DATABASE: stop and drop the slot */
+} EsWorkerWant;
+
+typedef struct EsWorkerSlot
+{
+	Oid			dboid;			/* InvalidOid: slot unused */
+	EsWorkerWant want;
+	pid_t		pid;			/* running worker, or 0 */
+	Latch	   *latch;			/* its latch, while running */
+	char		state[32];		/* what the worker is doing */
+	int			failures;		/* consecutive abnormal exits */
+	TimestampTz restart_at;		/* earliest restart after a failure */
+
+	/* progress, written by the worker */
+	XLogRecPtr	applied_lsn;	/* everything before it is in the streams */
+	TimestampTz caught_up_at;	/* last time it reached the end of WAL */
+	TimestampTz last_batch_at;
+	int64		events_total;	/* events written since start */
+	double		events_per_sec; /* recent rate, decaying average */
+} EsWorkerSlot;
+
+typedef struct EsShared
+{
+	LWLock	   *lock;
+	Latch	   *launcher_latch;
+	pid_t		launcher_pid;
+	ConditionVariable progress_cv;
+	int			nslots;
+	EsWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} EsShared;
+
+extern EsShared *es_shared;
+
+/* shmem.c */
+extern void es_shmem_init(void);
+extern EsWorkerSlot *es_slot_find(Oid dboid);
+extern EsWorkerSlot *es_slot_try_get(Oid dboid);
+extern EsWorkerSlot *es_slot_get(Oid dboid);
+extern void es_wake_launcher(void);
+extern void es_wake_worker(Oid dboid);
+
+/* launcher.c */
+extern void es_launcher_register(void);
+extern void es_hooks_init(void);
+extern void es_slot_name(Oid dboid, char *name);
+extern PGDLLEXPORT void es_launcher_main(Datum arg);
+
+/* capture.c */
+extern PGDLLEXPORT void es_worker_main(Datum arg);
+
+#endif							/* ES_WORKER_H */
