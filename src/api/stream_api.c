@@ -37,6 +37,7 @@
 #include "../common/json_write.h"
 #include "../decoder/decoder.h"
 #include "../pg_eventstream.h"
+#include "../worker/worker.h"
 
 PG_FUNCTION_INFO_V1(eventstream_create_stream);
 PG_FUNCTION_INFO_V1(eventstream_drop_stream);
@@ -329,6 +330,8 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("backfill is not supported yet"),
 				 errhint("Create the stream without backfill; it then carries the changes that commit after it.")));
+
+	es_wait_for_capture();
 
 	name_datum = CStringGetTextDatum(name);
 	if (SPI_connect() != SPI_OK_CONNECT)

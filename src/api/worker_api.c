@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -69,6 +70,65 @@ eventstream_worker_status(PG_FUNCTION_ARGS)
 	values[6] = Float8GetDatum(copy.events_per_sec);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/* has this database's worker started decoding (its slot is complete)? */
+static bool
+capture_ready(void)
+{
+	EsWorkerSlot *slot;
+	bool		ready;
+
+	LWLockAcquire(es_shared->lock, LW_SHARED);
+	slot = es_slot_find(MyDatabaseId);
+	ready = slot != NULL && slot->pid != 0 &&
+		slot->applied_lsn != InvalidXLogRecPtr;
+	LWLockRelease(es_shared->lock);
+	return ready;
+}
+
+/*
+ * es_wait_for_capture waits (at most 10 s) until this database's worker
+ * decodes, so that a stream created now misses no change; a transaction
+ * that already wrote cannot wait, because creating the slot waits for it
+ * to end.
+ */
+void
+es_wait_for_capture(void)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000);
+
+	if (es_shared == NULL)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_eventstream is not in shared_preload_libraries, so no worker will capture changes"),
+				 errhint("Add pg_eventstream to shared_preload_libraries and restart the server.")));
+		return;
+	}
+	if (capture_ready())
+		return;
+	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+	{
+		ereport(NOTICE,
+				(errmsg("the stream captures changes from when the pg_eventstream worker has started, after this transaction")));
+		return;
+	}
+	ConditionVariablePrepareToSleep(&es_shared->progress_cv);
+	while (!capture_ready())
+	{
+		if (GetCurrentTimestamp() >= deadline)
+		{
+			ConditionVariableCancelSleep();
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("no pg_eventstream worker captures changes in this database"),
+					 errhint("See eventstream.status and the server log.")));
+		}
+		(void) ConditionVariableTimedSleep(&es_shared->progress_cv, 100,
+										   PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
 }
 
 /* eventstream.sync(timeout): wait until the streams hold everything committed */

@@ -127,6 +127,7 @@ set_want(EsWorkerWant want)
 static void
 begin_work(void)
 {
+	SetCurrentStatementStartTimestamp();	/* now() is this transaction's */
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	/* entries built under decoding's historic snapshots must not be used */
@@ -193,6 +194,13 @@ ensure_slot(CaptureState *cs)
 
 	set_state("creating slot");
 	CheckLogicalDecodingRequirements();
+	/* a new slot starts afresh: forget what an old origin recorded */
+	StartTransactionCommand();
+	replorigin_drop_by_name(cs->name, true, false);
+	CommitTransactionCommand();
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	my_slot->applied_lsn = InvalidXLogRecPtr;
+	LWLockRelease(es_shared->lock);
 	ReplicationSlotCreate(cs->name, true, RS_EPHEMERAL, false);
 	ctx = CreateInitDecodingContext("pg_eventstream", NIL, false,
 									InvalidXLogRecPtr,

@@ -273,6 +273,7 @@ launch_xact_callback(XactEvent event, void *arg)
 		slot->want = ES_WANT_RUN;
 		slot->failures = 0;
 		slot->restart_at = 0;
+		slot->applied_lsn = InvalidXLogRecPtr;	/* a new slot is coming */
 	}
 	LWLockRelease(es_shared->lock);
 	es_wake_launcher();

@@ -77,6 +77,9 @@ extern void es_hooks_init(void);
 extern void es_slot_name(Oid dboid, char *name);
 extern PGDLLEXPORT void es_launcher_main(Datum arg);
 
+/* src/api/worker_api.c */
+extern void es_wait_for_capture(void);
+
 /* capture.c */
 extern PGDLLEXPORT void es_worker_main(Datum arg);
 
