@@ -46,7 +46,7 @@ SELECT count(*) AS visible_pattern_events FROM eventstream.read('owned_all');
 SELECT count(*) AS visible_through_view FROM owned.acc_changes;
 SELECT eventstream.create_stream_view('stranger_view', 'accounts', 'owned.accounts');
 SELECT count(*) FROM eventstream.event_log_1_0;
-UPDATE eventstream.stream_catalog SET last_id = 0;
+UPDATE eventstream.stream_catalog SET tables = '{*.*}';
 INSERT INTO eventstream.stream_catalog (name, owner, tables, named_tables, operations, segment_size, created_lsn)
   VALUES ('sneaky', 0, '{*.*}', '{}', '{insert}', 10, '0/0');
 SELECT eventstream.drop_stream('accounts');

@@ -31,7 +31,8 @@ REVOKE ALL ON FUNCTION eventstream._launch_worker() FROM PUBLIC;
 -- ---------------------------------------------------------------------
 
 -- One row per stream.  Readable by everyone, like pg_publication; written
--- only through create_stream/drop_stream and by the worker (last_id).
+-- only through create_stream/drop_stream (the worker never writes it: a
+-- stream's last id is the max(id) of its log).
 CREATE TABLE eventstream.stream_catalog (
 	id serial PRIMARY KEY,
 	name text NOT NULL UNIQUE,
@@ -41,7 +42,6 @@ CREATE TABLE eventstream.stream_catalog (
 	operations text[] NOT NULL,
 	retention interval,
 	segment_size bigint NOT NULL CHECK (segment_size >= 10),
-	last_id bigint NOT NULL DEFAULT 0,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	created_lsn pg_lsn NOT NULL
 );
@@ -285,7 +285,7 @@ CREATE VIEW eventstream.streams AS
 		   c.operations,
 		   c.retention,
 		   (SELECT min(l.id) FROM eventstream.event_log l WHERE l.stream_id = c.id) AS first_id,
-		   c.last_id,
+		   coalesce((SELECT max(l.id) FROM eventstream.event_log l WHERE l.stream_id = c.id), 0) AS last_id,
 		   (SELECT count(*) FROM pg_catalog.pg_inherits i
 			JOIN pg_catalog.pg_class r ON r.oid = i.inhrelid
 			WHERE i.inhparent = 'eventstream.event_log'::regclass
@@ -307,13 +307,17 @@ AS $$
 DECLARE
 	s record;
 	seg record;
+	last_id bigint;
 	next_time timestamptz;
 BEGIN
 	FOR s IN
-		SELECT c.id, c.retention, c.segment_size, c.last_id
+		SELECT c.id, c.retention, c.segment_size
 		FROM eventstream.stream_catalog c
-		WHERE c.retention IS NOT NULL AND c.last_id > 0
+		WHERE c.retention IS NOT NULL
 	LOOP
+		-- (not in the loop's query: an open scan of the log blocks DROP)
+		SELECT max(l.id) INTO last_id FROM eventstream.event_log l WHERE l.stream_id = s.id;
+		CONTINUE WHEN last_id IS NULL;
 		FOR seg IN
 			SELECT i.inhrelid::regclass AS rel,
 				   (regexp_match(r.relname, '^event_log_\d+_(\d+)$'))[1]::bigint AS segno
@@ -323,7 +327,7 @@ BEGIN
 			ORDER BY 2
 		LOOP
 			-- never the segment that holds the newest event
-			EXIT WHEN seg.segno >= (s.last_id - 1) / s.segment_size;
+			EXIT WHEN seg.segno >= (last_id - 1) / s.segment_size;
 			SELECT l.commit_time INTO next_time
 			FROM eventstream.event_log l
 			WHERE l.stream_id = s.id AND l.id = (seg.segno + 1) * s.segment_size + 1;

@@ -6,15 +6,16 @@
  * Runs in the worker's apply transaction, which the caller opens and
  * commits together with the replication origin's progress; so a batch is
  * in the log exactly once.  Order of work:
- *	  1. lock eventstream.event_log (ROW EXCLUSIVE) and the catalog rows of
- *		 the streams, so drop_stream waits for the batch or the batch sees
- *		 the stream gone;
+ *	  1. lock eventstream.event_log (ROW EXCLUSIVE), so drop_stream (ACCESS
+ *		 EXCLUSIVE) waits for the batch or the batch sees the stream gone,
+ *		 and read each stream's last id from the log;
  *	  2. for each buffered event, in decoding order (commit order, then
  *		 change order), every matching stream gets the next id of its own;
  *		 the segment holding that id is created on first use;
- *	  3. the streams' last ids are stored and a NOTIFY on channel
- *		 "eventstream" with the stream's name is queued; it is sent when
- *		 the transaction commits, by the worker only.
+ *	  3. a NOTIFY on channel "eventstream" with the stream's name is
+ *		 queued; it is sent when the transaction commits, by the worker only.
+ * The worker never updates a row: the log and its catalog are written
+ * insert-only, the last id being the log's own max(id).
  * Rows go straight into the segment through the table AM and its indexes,
  * with a per-event memory context reset after each one.
  *
@@ -102,15 +103,20 @@ kind_opmask(EsEventKind kind)
 	}
 }
 
-/* lock the streams' catalog rows and read their last ids */
+/*
+ * Which streams still exist, and the last id of each, read from the log
+ * itself: the log is insert-only and the last id is whatever the last
+ * committed batch wrote, so it can never disagree with the log.
+ */
 static void
 load_stream_states(EsStreamSet *set, ApplyStream *states)
 {
 	uint64		i;
 
-	if (SPI_execute("SELECT id, last_id FROM " ES_SCHEMA ".stream_catalog "
-					"FOR NO KEY UPDATE", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not lock the stream catalog");
+	if (SPI_execute("SELECT c.id, coalesce((SELECT max(l.id) FROM " ES_SCHEMA ".event_log l "
+					"WHERE l.stream_id = c.id), 0) FROM " ES_SCHEMA ".stream_catalog c",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the stream catalog");
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -341,20 +347,9 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 
 	for (i = 0; i < set->nstreams; i++)
 	{
-		ApplyStream *st = &states[i];
-		Datum		args[2];
-		Oid			argtypes[2] = {INT8OID, INT4OID};
-
-		close_segment(st);
-		if (st->added == 0)
-			continue;
-		args[0] = Int64GetDatum(st->last_id);
-		args[1] = Int32GetDatum(set->streams[i].id);
-		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".stream_catalog "
-								  "SET last_id = $1 WHERE id = $2",
-								  2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not update the stream catalog");
-		Async_Notify("eventstream", set->streams[i].name);
+		close_segment(&states[i]);
+		if (states[i].added > 0)
+			Async_Notify("eventstream", set->streams[i].name);
 	}
 
 	ExecDropSingleTupleTableSlot(bslot);

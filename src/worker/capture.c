@@ -123,22 +123,18 @@ set_want(EsWorkerWant want)
 	LWLockRelease(es_shared->lock);
 }
 
-/* open a transaction for catalog work, with caches free of decoding state */
+/* open a transaction for the worker's own work (apply, checks, retention) */
 static void
 begin_work(void)
 {
 	SetCurrentStatementStartTimestamp();	/* now() is this transaction's */
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	/* entries built under decoding's historic snapshots must not be used */
-	InvalidateSystemCaches();
 }
 
 static void
 end_work(void)
 {
-	/* nor may decoding use entries built for the present */
-	InvalidateSystemCaches();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
