@@ -4,8 +4,10 @@
 # On a fresh Debian 12 machine, as root: installs what is missing, builds
 # and installs the extension, starts a throwaway cluster (as the postgres
 # user, Unix socket only, in a directory under /tmp), makes some changes and
-# shows them as events in each format.  The cluster keeps running so you can
-# try it yourself; the script ends by saying how to connect and stop it.
+# shows them as events in each format of the output plugin, then as a
+# stream filled by the background worker, a typed stream view and the
+# worker's status.  The cluster keeps running so you can try it yourself;
+# the script ends by saying how to connect and stop it.
 #
 #   bash scripts/demo.sh          start the demo
 #   bash scripts/demo.sh stop     stop the demo cluster and remove it
@@ -57,6 +59,9 @@ CREATE EXTENSION pg_eventstream;
 CREATE TABLE orders(id int PRIMARY KEY, status text, amount numeric(10,2),
                     doc jsonb, created timestamptz DEFAULT now());
 SELECT 'slot created' FROM pg_create_logical_replication_slot('demo', 'pg_eventstream');
+-- the worker's stream of the same table: changes from now on go into the log
+SELECT eventstream.create_stream('orders', '{orders}');
+SELECT eventstream.create_stream_view('order_changes', 'orders', 'orders');
 SQL
 
 echo
@@ -68,6 +73,7 @@ INSERT INTO orders(id, status, amount, doc) VALUES
 BEGIN;
 UPDATE orders SET status = 'paid' WHERE id = 1;
 SELECT pg_logical_emit_message(true, 'outbox', '{"type": "receipt", "order": 1}');
+SELECT eventstream.emit('orders', '{"type": "receipt", "order": 1}', key => '1');
 COMMIT;
 DELETE FROM orders WHERE id = 2;
 SQL
@@ -82,11 +88,23 @@ echo
 echo "== and as a CloudEvent, pretty-printed"
 psql_demo -At -c "SELECT data FROM pg_logical_slot_peek_changes('demo', NULL, NULL, 'format', 'cloudevents', 'operations', 'update', 'messages', 'false', 'pretty', 'true')"
 
+echo
+echo "== the stream 'orders', written once by the worker (sync waits for it)"
+psql_demo -c "SELECT eventstream.sync() AS captured_up_to" \
+	-c "SELECT id, op, key, new, commit_time FROM eventstream.read('orders')"
+echo "== the stream view order_changes: old and new typed as orders rows"
+psql_demo -c "SELECT id, op, (new).status, (new).amount, (old).status AS old_status FROM order_changes"
+echo "== the worker"
+psql_demo -x -c "SELECT pid, state, slot_name, applied_lsn, lag_bytes, events_total FROM eventstream.status"
+psql_demo -c "SELECT name, tables, first_id, last_id, segments FROM eventstream.streams"
+
 cat <<DONE
 
 The demo cluster is running.
   connect:   runuser -u postgres -- psql -h $dir -p $port postgres
   stream:    runuser -u postgres -- pg_recvlogical -h $dir -p $port -d postgres -S demo --start -f - -o include-transaction=1
              (then change the orders table from psql and watch the events arrive)
+  read:      SELECT * FROM eventstream.read('orders', after_id => 0);
+             LISTEN eventstream;  -- the worker notifies after each batch
   stop:      bash $ES_ROOT/scripts/demo.sh stop
 DONE

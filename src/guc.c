@@ -19,6 +19,7 @@
 
 #include "pg_eventstream.h"
 
+bool		es_enabled = true;
 int			es_batch_size = 10000;
 int			es_naptime_ms = 100;
 int			es_lag_warning_mb = 1024;
@@ -29,6 +30,11 @@ int			es_retention_interval_s = 10;
 void
 es_define_settings(void)
 {
+	DefineCustomBoolVariable("eventstream.enabled",
+							 "Whether the workers capture changes.",
+							 "Off pauses capture (the slot keeps the WAL); on resumes where it stopped.",
+							 &es_enabled, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("eventstream.batch_size",
 							"Events the worker gathers before writing them in one transaction.",
 							"A batch always ends at a transaction boundary, so a larger "

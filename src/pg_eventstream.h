@@ -18,6 +18,7 @@
 #define ES_MESSAGE_PREFIX "eventstream"
 
 /* guc.c: the eventstream.* settings */
+extern bool es_enabled;
 extern int	es_batch_size;
 extern int	es_naptime_ms;
 extern int	es_lag_warning_mb;

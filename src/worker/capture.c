@@ -123,12 +123,19 @@ set_want(EsWorkerWant want)
 	LWLockRelease(es_shared->lock);
 }
 
-/* open a transaction for the worker's own work (apply, checks, retention) */
+/*
+ * Open a transaction for the worker's own work (apply, checks, retention).
+ * Decoding builds catalog cache entries under historic snapshots, which
+ * must not serve the present, and the present's must not serve decoding:
+ * the caches are reset on the way in and out, as
+ * pg_logical_slot_get_changes does around its decoding.
+ */
 static void
 begin_work(void)
 {
 	SetCurrentStatementStartTimestamp();	/* now() is this transaction's */
 	StartTransactionCommand();
+	InvalidateSystemCaches();
 	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
@@ -136,6 +143,7 @@ static void
 end_work(void)
 {
 	PopActiveSnapshot();
+	InvalidateSystemCaches();
 	CommitTransactionCommand();
 }
 
@@ -506,6 +514,16 @@ es_worker_main(Datum arg)
 			/* DROP DATABASE drops the slot once we are gone */
 			stop_decoding(&cs);
 			proc_exit(0);
+		}
+
+		if (!es_enabled)
+		{
+			set_state("paused");
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 es_naptime_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
 		}
 
 		if (cs.ctx == NULL)

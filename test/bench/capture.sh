@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# test/bench/capture.sh - the capture worker against its anchors, same run.
+#
+# Part 1, capture throughput: one workload (default 500k inserts, 125k
+# updates, 50k deletes in transactions of 10k rows on a table of mixed
+# types) is written while capture is paused (eventstream.enabled = off);
+# then capture resumes and the time until sync() returns is the worker's
+# time to decode and append it all.  The anchor is wal2json format 2
+# decoding the same WAL through pg_logical_slot_peek_changes, which only
+# decodes and formats: the ratio says what appending to the log costs on
+# top of decoding.
+#
+# Part 2, writers: pgbench TPS (scale 10, 2 clients, synchronous_commit =
+# off so the machine's CPU, not fsync, is the limit) with no capture, with
+# all four pgbench tables in a stream, and with an AFTER ROW trigger that
+# inserts to_jsonb(NEW) into a capture table -- the three interleaved,
+# ROUNDS times each, medians printed.  During the stream runs the worker's
+# lag (bytes and seconds, from eventstream.status) is sampled every 0.5 s.
+#
+#   bash test/bench/capture.sh       (env ROWS=500000 DURATION=20 ROUNDS=3)
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/lib.sh"
+
+ROWS=${ROWS:-500000}
+DURATION=${DURATION:-20}
+ROUNDS=${ROUNDS:-3}
+UPDATES=$((ROWS / 4))
+DELETES=$((ROWS / 10))
+
+es_base_packages
+es_install_packages "postgresql-$ES_PG_MAJOR-wal2json" bc
+es_build_install
+
+work=$(es_workdir bench)
+port=${BENCH_PORT:-55433}
+{
+	es_server_conf
+	echo "port = $port"
+	echo "unix_socket_directories = '$work'"
+	echo "listen_addresses = ''"
+	echo "logical_decoding_work_mem = 256MB"
+	echo "shared_buffers = 512MB"
+	echo "max_wal_size = 8GB"
+	echo "synchronous_commit = off"
+	echo "autovacuum = off"
+} > "$work/bench.conf"
+es_as_pg initdb -D "$work/data" -A trust >/dev/null
+cat "$work/bench.conf" >> "$work/data/postgresql.conf"
+es_as_pg pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+trap 'es_as_pg pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
+psql_b() { es_as_pg psql -h "$work" -p "$port" -d postgres -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+now() { date +%s.%N; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "== part 1: capture throughput ($ROWS inserts, $UPDATES updates, $DELETES deletes)"
+psql_b <<SQL
+CREATE EXTENSION pg_eventstream;
+CREATE TABLE bench(id bigint PRIMARY KEY, qty int, price numeric(12,2), name text,
+                   created timestamptz, active bool, attrs jsonb, score float8);
+SELECT eventstream.create_stream('bench', '{bench}');
+SELECT 'init' FROM pg_create_logical_replication_slot('s_w2j', 'wal2json');
+ALTER SYSTEM SET eventstream.enabled = off;
+SELECT pg_reload_conf();
+SQL
+psql_b -c "SELECT pg_sleep(0.5)" >/dev/null
+psql_b <<SQL
+DO \$\$
+DECLARE b bigint;
+BEGIN
+  FOR b IN 0 .. ($ROWS - 1) / 10000 LOOP
+    INSERT INTO bench
+      SELECT g, g % 100, (g % 10000) / 100.0, 'customer ' || g,
+             timestamptz '2026-01-01' + g * interval '1 second', g % 2 = 0,
+             jsonb_build_object('sku', g % 500, 'tags', jsonb_build_array('a', 'b')),
+             g / 7.0
+      FROM generate_series(b * 10000 + 1, least((b + 1) * 10000, $ROWS)) g;
+    COMMIT;
+  END LOOP;
+  FOR b IN 0 .. ($UPDATES - 1) / 10000 LOOP
+    UPDATE bench SET qty = qty + 1, price = price * 1.01
+      WHERE id BETWEEN b * 10000 + 1 AND least((b + 1) * 10000, $UPDATES);
+    COMMIT;
+  END LOOP;
+  FOR b IN 0 .. ($DELETES - 1) / 10000 LOOP
+    DELETE FROM bench WHERE id BETWEEN $ROWS - (b + 1) * 10000 + 1 AND $ROWS - b * 10000
+      AND id > $ROWS - $DELETES;
+    COMMIT;
+  END LOOP;
+END
+\$\$;
+CHECKPOINT;
+SQL
+changes=$((ROWS + UPDATES + DELETES))
+
+t0=$(now)
+n_w2j=$(psql_b -c "SELECT count(*) FROM pg_logical_slot_peek_changes('s_w2j', NULL, NULL, 'format-version', '2')")
+t_w2j=$(echo "$(now) - $t0" | bc -l)
+
+t0=$(now)
+psql_b -c "ALTER SYSTEM SET eventstream.enabled = on" -c "SELECT pg_reload_conf()" >/dev/null
+psql_b -c "SELECT eventstream.sync('30 min')" >/dev/null
+t_es=$(echo "$(now) - $t0" | bc -l)
+n_es=$(psql_b -c "SELECT last_id FROM eventstream.streams WHERE name = 'bench'")
+[ "$n_es" -eq "$changes" ] || { echo "stream has $n_es events, expected $changes" >&2; exit 1; }
+psql_b -c "SELECT pg_drop_replication_slot('s_w2j')" >/dev/null
+
+printf '%-44s %9s %12s %10s\n' "" seconds "changes/s" "vs w2j"
+printf '%-44s %9.2f %12.0f %9.2fx\n' "worker: decode + append to the log" "$t_es" \
+	"$(echo "$changes / $t_es" | bc -l)" "$(echo "$t_w2j / $t_es" | bc -l)"
+printf '%-44s %9.2f %12.0f %9.2fx\n' "wal2json format 2, decode only (anchor)" "$t_w2j" \
+	"$(echo "$changes / $t_w2j" | bc -l)" 1
+echo "(wal2json rows: $n_w2j)"
+
+echo "== part 2: pgbench writers, $ROUNDS x ${DURATION}s per setup, 2 clients"
+es_as_pg pgbench -h "$work" -p "$port" -i -s 10 -q postgres >/dev/null 2>&1
+psql_b <<'SQL'
+CREATE TABLE trigger_capture (id bigserial PRIMARY KEY, tbl text, op text, row jsonb,
+                              at timestamptz DEFAULT now());
+CREATE FUNCTION capture_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO trigger_capture (tbl, op, row)
+    VALUES (TG_TABLE_NAME, TG_OP, to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END));
+  RETURN NULL;
+END $$;
+SQL
+tables="pgbench_accounts pgbench_branches pgbench_tellers pgbench_history"
+
+setup() {
+	case $1 in
+	none) ;;
+	stream) psql_b -c "SELECT eventstream.create_stream('pgbench', '{pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history}')" >/dev/null ;;
+	trigger) for t in $tables; do
+			psql_b -c "CREATE TRIGGER cap AFTER INSERT OR UPDATE OR DELETE ON $t FOR EACH ROW EXECUTE FUNCTION capture_row()"
+		done ;;
+	esac
+}
+teardown() {
+	case $1 in
+	stream) psql_b -c "SELECT eventstream.drop_stream('pgbench')" >/dev/null ;;
+	trigger) for t in $tables; do psql_b -c "DROP TRIGGER cap ON $t"; done
+		psql_b -c "TRUNCATE trigger_capture" ;;
+	esac
+	psql_b -c "CHECKPOINT" >/dev/null
+}
+
+declare -A tps
+lagfile=$work/lag.txt
+: > "$lagfile"
+for round in $(seq 1 "$ROUNDS"); do
+	for s in none stream trigger; do
+		setup $s
+		if [ $s = stream ]; then
+			( while :; do
+				psql_b -c "SELECT lag_bytes, CASE WHEN lag_bytes > 0 THEN lag_seconds ELSE 0 END FROM eventstream.status" 2>/dev/null >> "$lagfile" || true
+				sleep 0.5
+			  done ) &
+			sampler=$!
+		fi
+		t=$(es_as_pg pgbench -h "$work" -p "$port" -n -c 2 -j 2 -T "$DURATION" postgres 2>/dev/null |
+			awk -F' = ' '/^tps/ {print $2+0; exit}')
+		if [ $s = stream ]; then
+			kill $sampler; wait $sampler 2>/dev/null || true
+			t0=$(now)
+			psql_b -c "SELECT eventstream.sync('10 min')" >/dev/null
+			drain=$(echo "$(now) - $t0" | bc -l)
+			echo "round $round  stream: after the run the worker needed $(printf '%.2f' "$drain") s to catch up"
+		fi
+		echo "round $round  $(printf '%-8s' $s) $t tps"
+		tps[$s]="${tps[$s]:-} $t"
+		teardown $s
+	done
+done
+
+base=$(echo "${tps[none]}" | median)
+echo
+printf '%-36s %10s %12s\n' setup "median tps" "vs none"
+for s in none stream trigger; do
+	m=$(echo "${tps[$s]}" | median)
+	printf '%-36s %10.0f %11.2fx\n' "$s" "$m" "$(echo "$m / $base" | bc -l)"
+done
+awk -F'|' 'NF == 2 { n++; b += $1; s += $2; if ($1 > mb) mb = $1; if ($2 > ms) ms = $2 }
+	END { if (n) printf "worker lag during the stream runs: mean %.0f kB / %.2f s, max %.0f kB / %.2f s (%d samples)\n",
+		b / n / 1024, s / n, mb / 1024, ms, n }' "$lagfile"
