@@ -25,6 +25,7 @@ OBJS = \
 	src/stream/streams.o \
 	src/stream/batch.o \
 	src/stream/apply.o \
+	src/stream/backfill.o \
 	src/worker/shmem.o \
 	src/worker/launcher.o \
 	src/worker/capture.o \

@@ -33,7 +33,6 @@ SELECT eventstream.create_stream('s', '{orders}', operations => '{insert,upsert}
 SELECT eventstream.create_stream('s', '{orders}', operations => '{insert,NULL}');
 SELECT eventstream.create_stream('s', '{orders}', retention => '0 s');
 SELECT eventstream.create_stream('s', '{orders}', retention => '-1 day');
-SELECT eventstream.create_stream('s', '{orders}', backfill => true);
 SELECT eventstream.create_stream('s', '{orders}', backfill => NULL);
 SELECT count(*) AS streams_after_errors FROM eventstream.streams;
 

@@ -25,6 +25,8 @@ int			es_naptime_ms = 100;
 int			es_lag_warning_mb = 1024;
 int			es_segment_size = 1000000;
 int			es_retention_interval_s = 10;
+int			es_backfill_chunk_size = 1000;
+int			es_backfill_test_delay_ms = 0;
 
 /* es_define_settings registers the eventstream.* settings */
 void
@@ -62,5 +64,16 @@ es_define_settings(void)
 							NULL,
 							&es_retention_interval_s, 10, 1, 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("eventstream.backfill_chunk_size",
+							"Rows the worker reads per chunk of a backfill.",
+							NULL,
+							&es_backfill_chunk_size, 1000, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("eventstream.backfill_test_delay",
+							"For tests: wait this long between reading a backfill chunk and its high watermark.",
+							"Widens the window in which concurrent changes must be reconciled.",
+							&es_backfill_test_delay_ms, 0, 0, 10000,
+							PGC_SIGHUP, GUC_UNIT_MS | GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("eventstream");
 }

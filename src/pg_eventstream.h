@@ -24,6 +24,8 @@ extern int	es_naptime_ms;
 extern int	es_lag_warning_mb;
 extern int	es_segment_size;
 extern int	es_retention_interval_s;
+extern int	es_backfill_chunk_size;
+extern int	es_backfill_test_delay_ms;
 
 extern void es_define_settings(void);
 

@@ -103,6 +103,49 @@ CREATE TYPE eventstream.event AS (
 	seq integer
 );
 
+-- Backfills: the tables a stream with backfill => true reads, and the
+-- progress the worker records with each chunk's events (insert-only).
+CREATE TABLE eventstream.backfill_catalog (
+	stream_id integer NOT NULL REFERENCES eventstream.stream_catalog (id) ON DELETE CASCADE,
+	relid oid NOT NULL,
+	schema_name text NOT NULL,
+	table_name text NOT NULL,
+	rows_estimated bigint,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (stream_id, relid)
+);
+CREATE TABLE eventstream.backfill_progress (
+	stream_id integer NOT NULL,
+	relid oid NOT NULL,
+	chunk_no bigint NOT NULL,
+	last_key text[],
+	rows bigint NOT NULL,
+	done boolean NOT NULL,
+	at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (stream_id, relid, chunk_no)
+);
+GRANT SELECT ON eventstream.backfill_catalog, eventstream.backfill_progress TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('eventstream.backfill_catalog', '');
+SELECT pg_catalog.pg_extension_config_dump('eventstream.backfill_progress', '');
+
+CREATE VIEW eventstream.backfills AS
+	SELECT s.name AS stream,
+		   b.schema_name,
+		   b.table_name,
+		   CASE WHEN p.done THEN 'done' WHEN p.chunks > 0 THEN 'running' ELSE 'pending' END AS state,
+		   coalesce(p.rows, 0) AS rows_done,
+		   b.rows_estimated,
+		   coalesce(p.chunks, 0) AS chunks,
+		   b.created_at,
+		   p.last_at AS updated_at
+	FROM eventstream.backfill_catalog b
+	JOIN eventstream.stream_catalog s ON s.id = b.stream_id
+	LEFT JOIN (SELECT stream_id, relid, sum(rows) AS rows, count(*) FILTER (WHERE NOT done) AS chunks,
+					  bool_or(done) AS done, max(at) AS last_at
+			   FROM eventstream.backfill_progress GROUP BY stream_id, relid) p
+		ON p.stream_id = b.stream_id AND p.relid = b.relid;
+GRANT SELECT ON eventstream.backfills TO PUBLIC;
+
 CREATE FUNCTION eventstream.create_stream(name text, tables text[],
 	operations text[] DEFAULT '{insert,update,delete,truncate}',
 	retention interval DEFAULT NULL,
@@ -132,6 +175,7 @@ BEGIN
 	-- the worker writes with ROW EXCLUSIVE: wait for its batch
 	LOCK TABLE eventstream.event_log IN ACCESS EXCLUSIVE MODE;
 	DELETE FROM eventstream.stream_catalog c WHERE c.id = stream_id;
+	DELETE FROM eventstream.backfill_progress p WHERE p.stream_id = _drop_stream.stream_id;
 	FOR seg IN
 		SELECT i.inhrelid::regclass
 		FROM pg_inherits i JOIN pg_class r ON r.oid = i.inhrelid

@@ -264,6 +264,66 @@ become_catalog_owner(Oid *save_user, int *save_sec)
 						   SECURITY_RESTRICTED_OPERATION);
 }
 
+/* a table a new stream backfills */
+typedef struct BackfillTable
+{
+	Oid			relid;
+	char	   *schema;
+	char	   *table;
+	int64		rows;			/* estimate, from reltuples */
+} BackfillTable;
+
+/*
+ * The tables the stream's patterns match now, to backfill; each needs a
+ * primary key, the order the worker reads it in.  (SPI connected.)
+ */
+static List *
+backfill_tables(Datum *patterns, int npatterns)
+{
+	List	   *parsed = NIL;
+	List	   *result = NIL;
+	uint64		i;
+	int			j;
+
+	for (j = 0; j < npatterns; j++)
+		parsed = list_concat(parsed,
+							 es_parse_table_patterns("tables", TextDatumGetCString(patterns[j])));
+
+	if (SPI_execute("SELECT c.oid, n.nspname, c.relname, greatest(c.reltuples, 0)::bigint, "
+					"  EXISTS (SELECT 1 FROM pg_catalog.pg_index i "
+					"          WHERE i.indrelid = c.oid AND i.indisprimary) "
+					"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+					"WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
+					"  AND n.nspname NOT IN ('pg_catalog', 'information_schema', '" ES_SCHEMA "') "
+					"  AND n.nspname !~ '^pg_toast' ORDER BY c.oid",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list tables");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		BackfillTable *t;
+		char	   *schema = SPI_getvalue(tup, desc, 2);
+		char	   *table = SPI_getvalue(tup, desc, 3);
+
+		if (!es_table_patterns_match(parsed, schema, table))
+			continue;
+		if (!DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot backfill table %s.%s: it has no primary key", schema, table),
+					 errhint("Backfill reads a table in primary key order: add a primary key, or create the stream without backfill.")));
+		t = palloc(sizeof(BackfillTable));
+		t->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		t->schema = schema;
+		t->table = table;
+		t->rows = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		result = lappend(result, t);
+	}
+	return result;
+}
+
 /*
  * eventstream.create_stream(name, tables, operations, retention, backfill)
  */
@@ -287,6 +347,7 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 	Oid			save_user;
 	int			save_sec;
 	Datum		name_datum;
+	List	   *backfill = NIL;
 
 	require_arg(fcinfo, 0, "name");
 	require_arg(fcinfo, 1, "tables");
@@ -325,12 +386,6 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 					 errmsg("retention must be a positive interval"),
 					 errhint("Leave retention null to keep events forever.")));
 	}
-	if (PG_GETARG_BOOL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("backfill is not supported yet"),
-				 errhint("Create the stream without backfill; it then carries the changes that commit after it.")));
-
 	es_wait_for_capture();
 
 	name_datum = CStringGetTextDatum(name);
@@ -361,13 +416,38 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 		argnulls[5] = 'n';
 	args[6] = Int64GetDatum((int64) es_segment_size);
 
+	if (PG_GETARG_BOOL(4))
+		backfill = backfill_tables(patterns, n);
+
 	become_catalog_owner(&save_user, &save_sec);
 	if (SPI_execute_with_args("INSERT INTO " ES_SCHEMA ".stream_catalog "
 							  "(name, owner, tables, named_tables, operations, retention, "
 							  " segment_size, created_lsn) "
-							  "VALUES ($1, $2, $3, $4, $5, $6, $7, pg_catalog.pg_current_wal_insert_lsn())",
-							  7, argtypes, args, argnulls, false, 0) != SPI_OK_INSERT)
+							  "VALUES ($1, $2, $3, $4, $5, $6, $7, pg_catalog.pg_current_wal_insert_lsn()) "
+							  "RETURNING id",
+							  7, argtypes, args, argnulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into the stream catalog");
+	if (backfill != NIL)
+	{
+		bool		isnull;
+		int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+
+		foreach(lc, backfill)
+		{
+			BackfillTable *t = lfirst(lc);
+			Datum		bargs[5] = {Int32GetDatum(id), ObjectIdGetDatum(t->relid),
+				CStringGetTextDatum(t->schema), CStringGetTextDatum(t->table),
+			Int64GetDatum(t->rows)};
+			Oid			btypes[5] = {INT4OID, OIDOID, TEXTOID, TEXTOID, INT8OID};
+
+			if (SPI_execute_with_args("INSERT INTO " ES_SCHEMA ".backfill_catalog "
+									  "(stream_id, relid, schema_name, table_name, rows_estimated) "
+									  "VALUES ($1, $2, $3, $4, $5)",
+									  5, btypes, bargs, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not insert into the backfill catalog");
+		}
+	}
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	PG_RETURN_VOID();

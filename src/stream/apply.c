@@ -87,6 +87,25 @@ static const char *const op_names[] = {
 	[ES_EV_MESSAGE] = "message",
 };
 
+/* the op of a buffered event */
+static const char *
+op_name(int kind)
+{
+	return kind == ES_BUF_KIND_SNAPSHOT ? "snapshot" : op_names[kind];
+}
+
+/* the index of the stream with this id, or -1 */
+static int
+stream_index(EsStreamSet *set, int32 id)
+{
+	int			i;
+
+	for (i = 0; i < set->nstreams; i++)
+		if (set->streams[i].id == id)
+			return i;
+	return -1;
+}
+
 static int
 kind_opmask(EsEventKind kind)
 {
@@ -236,7 +255,9 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 	int64		written = 0;
 	int			i;
 
-	if (batch->nevents == 0 || set->nstreams == 0)
+	/* a backfill chunk may be complete with all its rows dropped */
+	if ((batch->nevents == 0 && !(batch->chunk && batch->chunk->complete)) ||
+		set->nstreams == 0)
 		return 0;
 
 	LockRelationOid(get_relname_relid("event_log", get_namespace_oid(ES_SCHEMA, false)),
@@ -257,7 +278,7 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 	{
 		Datum		values[LOG_NCOLS];
 		bool		nulls[LOG_NCOLS];
-		EsEventKind kind;
+		int			kind;
 		Bitmapset  *targets = NULL;
 		bool		isnull;
 		int			idx;
@@ -265,9 +286,22 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 		CHECK_FOR_INTERRUPTS();
 		oldcxt = MemoryContextSwitchTo(rowcxt);
 		memset(nulls, 0, sizeof(nulls));
-		kind = (EsEventKind) DatumGetInt32(slot_getattr(bslot, ES_BUF_KIND + 1, &isnull));
+		kind = DatumGetInt32(slot_getattr(bslot, ES_BUF_KIND + 1, &isnull));
 
-		if (kind == ES_EV_MESSAGE)
+		if (kind == ES_BUF_KIND_SNAPSHOT)
+		{
+			/* a backfilled row: for its own stream only */
+			idx = stream_index(set, DatumGetInt32(slot_getattr(bslot, ES_BUF_STREAM + 1, &isnull)));
+			if (idx >= 0)
+				targets = bms_make_singleton(idx);
+			values[LOG_SCHEMA] = slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull);
+			values[LOG_TABLE] = slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull);
+			values[LOG_RELID] = slot_getattr(bslot, ES_BUF_RELID + 1, &isnull);
+			values[LOG_KEY] = buffered_jsonb(bslot, ES_BUF_KEY, &nulls[LOG_KEY]);
+			nulls[LOG_OLD] = true;
+			values[LOG_NEW] = buffered_jsonb(bslot, ES_BUF_NEW, &nulls[LOG_NEW]);
+		}
+		else if (kind == ES_EV_MESSAGE)
 		{
 			Datum		content = buffered_jsonb(bslot, ES_BUF_NEW, &isnull);
 			char	   *stream;
@@ -287,7 +321,7 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 			char	   *table = TextDatumGetCString(slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull));
 
 			targets = es_streams_matching(set, relid, schema, table,
-										  kind_opmask(kind));
+										  kind_opmask((EsEventKind) kind));
 			if (!bms_is_empty(targets))
 			{
 				values[LOG_SCHEMA] = CStringGetTextDatum(schema);
@@ -301,10 +335,11 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 
 		if (!bms_is_empty(targets))
 		{
-			values[LOG_OP] = CStringGetTextDatum(op_names[kind]);
+			values[LOG_OP] = CStringGetTextDatum(op_name(kind));
 			values[LOG_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_LSN + 1, &isnull)));
 			values[LOG_COMMIT_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_COMMIT_LSN + 1, &isnull)));
 			values[LOG_XID] = FullTransactionIdGetDatum(FullTransactionIdFromU64((uint64) DatumGetInt64(slot_getattr(bslot, ES_BUF_XID + 1, &isnull))));
+			nulls[LOG_XID] = kind == ES_BUF_KIND_SNAPSHOT;	/* read, not committed */
 			values[LOG_COMMIT_TIME] = slot_getattr(bslot, ES_BUF_COMMIT_TIME + 1, &isnull);
 			values[LOG_SEQ] = slot_getattr(bslot, ES_BUF_SEQ + 1, &isnull);
 		}
@@ -345,6 +380,7 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 		ResetPerTupleExprContext(estate);
 	}
 
+	es_backfill_record(batch, set);
 	for (i = 0; i < set->nstreams; i++)
 	{
 		close_segment(&states[i]);

@@ -11,8 +11,9 @@
  * bounded memory; its file survives the transactions that logical
  * decoding starts and aborts around each replayed transaction.
  *
- * Nothing here decides which stream an event goes to: apply.c does, when
- * the batch is written.  A change of the stream catalog itself is not
+ * Nothing here decides which stream a change goes to: apply.c does, when
+ * the batch is written.  Backfill watermarks and the changes between them
+ * go to backfill.c, which adds a chunk's snapshot events to the batch.  A change of the stream catalog itself is not
  * buffered; it marks the batch so that the worker reloads definitions.
  *
  * src/stream/batch.c
@@ -80,6 +81,7 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 				batch->defs_changed = true;
 				return;
 			}
+			es_backfill_change(batch, data, ev);
 			if (ev->kind != ES_EV_TRUNCATE)
 			{
 				resetStringInfo(&batch->key);
@@ -93,6 +95,12 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 			values[ES_BUF_TABLE] = CStringGetTextDatum(ev->rel->table_name);
 			break;
 		case ES_EV_MESSAGE:
+			if (!ev->transactional &&
+				strcmp(ev->prefix, ES_WATERMARK_PREFIX) == 0)
+			{
+				es_backfill_message(batch, ev);
+				return;
+			}
 			if (!ev->transactional ||
 				strcmp(ev->prefix, ES_MESSAGE_PREFIX) != 0)
 				return;
@@ -113,6 +121,7 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 	values[ES_BUF_XID] = Int64GetDatum((int64) U64FromFullTransactionId(full_xid(batch, ev->xid)));
 	values[ES_BUF_COMMIT_TIME] = TimestampTzGetDatum(ev->commit_time);
 	values[ES_BUF_SEQ] = Int32GetDatum((int32) ev->seq);
+	values[ES_BUF_STREAM] = Int32GetDatum(0);
 
 	tuplestore_putvalues(batch->store, batch->desc, values, nulls);
 	batch->nevents++;
@@ -147,6 +156,7 @@ es_batch_create(MemoryContext parent, RepOriginId origin)
 	TupleDescInitEntry(desc, ES_BUF_XID + 1, "xid", INT8OID, -1, 0);
 	TupleDescInitEntry(desc, ES_BUF_COMMIT_TIME + 1, "commit_time", TIMESTAMPTZOID, -1, 0);
 	TupleDescInitEntry(desc, ES_BUF_SEQ + 1, "seq", INT4OID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_STREAM + 1, "stream", INT4OID, -1, 0);
 	batch->desc = desc;
 	initStringInfo(&batch->key);
 	initStringInfo(&batch->old);

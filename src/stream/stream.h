@@ -6,6 +6,7 @@
  *	  streams.c		stream definitions: loading, matching tables to streams
  *	  batch.c		the sink that gathers decoded events into a batch
  *	  apply.c		writing a batch into the log segments, exactly once
+ *	  backfill.c	existing rows as snapshot events, in watermarked chunks
  *
  * The log is eventstream.event_log, partitioned by range on (stream_id,
  * id); each partition is a segment of a stream holding a fixed range of
@@ -45,6 +46,31 @@ typedef struct EsStreamSet
 	HTAB	   *matches;		/* relid -> streams that take its changes */
 } EsStreamSet;
 
+/*
+ * A chunk of a backfill in flight: rows read between a low and a high
+ * watermark; changes decoded between the two drop the rows they touch.
+ */
+typedef struct EsBackfillChunk
+{
+	MemoryContext cxt;
+	uint64		token;			/* names the chunk's watermarks */
+	int32		stream_id;
+	Oid			relid;
+	char	   *schema_name;
+	char	   *table_name;
+	int64		chunk_no;
+	bool		window_open;	/* low watermark decoded, high not yet */
+	bool		complete;		/* high watermark decoded: rows are in the batch */
+	int			nrows;
+	char	  **keys;			/* key JSON of each row */
+	char	  **rows;			/* row JSON */
+	bool	   *dropped;
+	HTAB	   *by_key;			/* key JSON -> row index */
+	int			keysize;
+	Datum		last_key;		/* text[] of the last row's key columns */
+	int64		kept;			/* rows that became events */
+} EsBackfillChunk;
+
 /* the sink: decoded events of whole transactions, waiting to be applied */
 typedef struct EsBatch
 {
@@ -60,7 +86,11 @@ typedef struct EsBatch
 	StringInfoData new;
 	TransactionId last_xid;		/* cache for the xid's epoch */
 	FullTransactionId last_fxid;
+	EsBackfillChunk *chunk;		/* backfill chunk in flight, or NULL */
 } EsBatch;
+
+/* the kind of a buffered snapshot (backfill) event, beside EsEventKind's */
+#define ES_BUF_KIND_SNAPSHOT 1000
 
 /* columns of a buffered event */
 enum
@@ -77,6 +107,7 @@ enum
 	ES_BUF_XID,
 	ES_BUF_COMMIT_TIME,
 	ES_BUF_SEQ,
+	ES_BUF_STREAM,				/* target stream id, or 0: by table */
 	ES_BUF_NCOLS
 };
 
@@ -94,5 +125,14 @@ extern void es_batch_reset(EsBatch *batch);
 
 /* apply.c */
 extern int64 es_apply_batch(EsBatch *batch, EsStreamSet *set);
+
+/* backfill.c */
+#define ES_WATERMARK_PREFIX "eventstream-watermark"
+extern bool es_backfill_start(EsBatch *batch, EsDecodingData *data,
+							  MemoryContext parent);
+extern void es_backfill_message(EsBatch *batch, const EsEvent *ev);
+extern void es_backfill_change(EsBatch *batch, EsDecodingData *data,
+							   const EsEvent *ev);
+extern void es_backfill_record(EsBatch *batch, EsStreamSet *set);
 
 #endif							/* ES_STREAM_H */

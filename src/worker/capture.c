@@ -278,7 +278,8 @@ start_decoding(CaptureState *cs)
 	options = list_make4(option("tables", cs->streams->tables_option),
 						 option("publish-via-root", "true"),
 						 option("messages", "true"),
-						 option("message-prefixes", ES_MESSAGE_PREFIX));
+						 option("message-prefixes",
+								ES_MESSAGE_PREFIX "," ES_WATERMARK_PREFIX));
 
 	CurrentResourceOwner = cs->owner;
 	ReplicationSlotAcquire(cs->name, true);
@@ -533,7 +534,8 @@ es_worker_main(Datum arg)
 		caught_up = decode_batch(&cs);
 		upto = cs.ctx->reader->EndRecPtr;
 
-		if (cs.batch->nevents > 0)
+		if (cs.batch->nevents > 0 ||
+			(cs.batch->chunk != NULL && cs.batch->chunk->complete))
 			written = apply_batch(&cs, upto);
 		else if (caught_up)
 		{
@@ -559,6 +561,27 @@ es_worker_main(Datum arg)
 		if (cs.batch->defs_changed)
 			stop_decoding(&cs);
 		es_batch_reset(cs.batch);
+		if (cs.batch->chunk != NULL && cs.batch->chunk->complete)
+		{
+			/* its events and progress are committed */
+			MemoryContextDelete(cs.batch->chunk->cxt);
+			pfree(cs.batch->chunk);
+			cs.batch->chunk = NULL;
+		}
+
+		/* caught up and no chunk in flight: read the next backfill chunk */
+		if (caught_up && cs.batch->chunk == NULL && cs.ctx != NULL)
+		{
+			bool		started;
+
+			set_state("backfilling");
+			begin_work();
+			started = es_backfill_start(cs.batch, cs.ctx->output_plugin_private,
+										cs.cxt);
+			end_work();
+			if (started)
+				caught_up = false;	/* decode its watermarks at once */
+		}
 
 		maybe_apply_retention(&cs);
 
