@@ -21,6 +21,8 @@ BEGIN;
 SELECT 'sent' FROM pg_logical_emit_message(true, 'outbox', 'rolled back');
 SELECT 'sent' FROM pg_logical_emit_message(false, 'audit', 'kept');
 ROLLBACK;
+-- decoding reads only flushed WAL, and nothing above flushed the message
+CHECKPOINT;
 
 SELECT * FROM es_peek('msgs', 'include-transaction', '1');
 SELECT * FROM es_peek('msgs', 'message-prefixes', 'audit,empty');

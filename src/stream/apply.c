@@ -10,8 +10,10 @@
  *		 EXCLUSIVE) waits for the batch or the batch sees the stream gone,
  *		 and read each stream's last id from the log;
  *	  2. for each buffered event, in decoding order (commit order, then
- *		 change order), every matching stream gets the next id of its own;
- *		 the segment holding that id is created on first use;
+ *		 change order), every matching stream gets the next id of its own,
+ *		 in the segment holding that id -- created beforehand, in a
+ *		 transaction of its own, by es_prepare_segments, so that the apply
+ *		 transaction does no DDL;
  *	  3. a NOTIFY on channel "eventstream" with the stream's name is
  *		 queued; it is sent when the transaction commits, by the worker only.
  * The worker never updates a row: the log and its catalog are written
@@ -166,34 +168,41 @@ close_segment(ApplyStream *st)
 	st->seg = NULL;
 }
 
-/* open (creating it if needed) the segment of def that holds id */
+/* the relid of a segment of def; created if create, else an error if missing */
+static Oid
+segment_relid(EsStreamDef *def, int64 segno, Oid nspoid, bool create)
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;
+
+	snprintf(name, sizeof(name), "event_log_%d_" INT64_FORMAT, def->id, segno);
+	relid = get_relname_relid(name, nspoid);
+	if (OidIsValid(relid) || !create)
+	{
+		if (!OidIsValid(relid))
+			elog(ERROR, "segment %s was not prepared", name);
+		return relid;
+	}
+	if (SPI_execute(psprintf("CREATE TABLE " ES_SCHEMA ".%s PARTITION OF " ES_SCHEMA ".event_log "
+							 "FOR VALUES FROM (%d, " INT64_FORMAT ") TO (%d, " INT64_FORMAT ")",
+							 name, def->id, segno * def->segment_size + 1,
+							 def->id, (segno + 1) * def->segment_size + 1),
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create segment %s", name);
+	return get_relname_relid(name, nspoid);
+}
+
+/* open the segment of def that holds id */
 static void
 open_segment(EsStreamDef *def, ApplyStream *st, int64 id, Oid nspoid)
 {
 	int64		segno = (id - 1) / def->segment_size;
-	char		name[NAMEDATALEN];
-	Oid			relid;
 
 	if (st->seg != NULL && st->segno == segno)
 		return;
 	close_segment(st);
 
-	snprintf(name, sizeof(name), "event_log_%d_" INT64_FORMAT, def->id, segno);
-	relid = get_relname_relid(name, nspoid);
-	if (!OidIsValid(relid))
-	{
-		char	   *sql;
-
-		sql = psprintf("CREATE TABLE " ES_SCHEMA ".%s PARTITION OF " ES_SCHEMA ".event_log "
-					   "FOR VALUES FROM (%d, " INT64_FORMAT ") TO (%d, " INT64_FORMAT ")",
-					   name, def->id, segno * def->segment_size + 1,
-					   def->id, (segno + 1) * def->segment_size + 1);
-		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not create segment %s", name);
-		relid = get_relname_relid(name, nspoid);
-	}
-
-	st->seg = table_open(relid, RowExclusiveLock);
+	st->seg = table_open(segment_relid(def, segno, nspoid, false), RowExclusiveLock);
 	st->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(st->rri, st->seg, 0, NULL, 0);
 	ExecOpenIndices(st->rri, false);
@@ -213,29 +222,129 @@ buffered_jsonb(TupleTableSlot *bslot, int col, bool *isnull)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(d)));
 }
 
-/* split an emit() message {"stream":..,"key":..,"payload":..} */
+/* the stream an emit() message {"stream":..,"key":..,"payload":..} names */
 static char *
-split_message(Datum content, Datum *key, bool *key_null, Datum *payload)
+message_stream(Datum content)
+{
+	Jsonb	   *jb = DatumGetJsonbP(content);
+	JsonbValue *v = getKeyJsonValueFromContainer(&jb->root, "stream", 6, NULL);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* the key and payload of an emit() message */
+static void
+message_parts(Datum content, Datum *key, bool *key_null, Datum *payload,
+			  bool *payload_null)
 {
 	Jsonb	   *jb = DatumGetJsonbP(content);
 	JsonbValue *v;
-	char	   *stream;
-
-	v = getKeyJsonValueFromContainer(&jb->root, "stream", 6, NULL);
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	stream = pnstrdup(v->val.string.val, v->val.string.len);
 
 	v = getKeyJsonValueFromContainer(&jb->root, "key", 3, NULL);
 	*key_null = v == NULL || v->type == jbvNull;
 	if (!*key_null)
 		*key = JsonbPGetDatum(JsonbValueToJsonb(v));
-
 	v = getKeyJsonValueFromContainer(&jb->root, "payload", 7, NULL);
-	if (v == NULL)
-		return NULL;
-	*payload = JsonbPGetDatum(JsonbValueToJsonb(v));
-	return stream;
+	*payload_null = v == NULL;
+	if (v != NULL)
+		*payload = JsonbPGetDatum(JsonbValueToJsonb(v));
+}
+
+/*
+ * The streams an event of the batch goes to, as indexes into set; for a
+ * message also its content as jsonb.
+ */
+static Bitmapset *
+event_targets(EsStreamSet *set, TupleTableSlot *bslot, int kind, Datum *content)
+{
+	bool		isnull;
+	int			idx;
+
+	if (kind == ES_BUF_KIND_SNAPSHOT)
+	{
+		/* a backfilled row: for its own stream only */
+		idx = stream_index(set, DatumGetInt32(slot_getattr(bslot, ES_BUF_STREAM + 1, &isnull)));
+	}
+	else if (kind == ES_EV_MESSAGE)
+	{
+		char	   *stream;
+
+		*content = buffered_jsonb(bslot, ES_BUF_NEW, &isnull);
+		stream = message_stream(*content);
+		idx = stream ? es_streams_find(set, stream) : -1;
+	}
+	else
+		return es_streams_matching(set,
+								   DatumGetObjectId(slot_getattr(bslot, ES_BUF_RELID + 1, &isnull)),
+								   TextDatumGetCString(slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull)),
+								   TextDatumGetCString(slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull)),
+								   kind_opmask((EsEventKind) kind));
+	return idx >= 0 ? bms_make_singleton(idx) : NULL;
+}
+
+/*
+ * es_prepare_segments creates, in the caller's transaction, every segment
+ * the batch will fill, so that the apply transaction does no DDL: a first
+ * pass over the batch counts each stream's events.
+ */
+void
+es_prepare_segments(EsBatch *batch, EsStreamSet *set)
+{
+	ApplyStream *states;
+	int64	   *counts;
+	TupleTableSlot *bslot;
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
+	Oid			nspoid = get_namespace_oid(ES_SCHEMA, false);
+	int			i;
+
+	if (batch->nevents == 0 || set->nstreams == 0)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	states = palloc0(sizeof(ApplyStream) * set->nstreams);
+	counts = palloc0(sizeof(int64) * set->nstreams);
+	load_stream_states(set, states);
+
+	bslot = MakeSingleTupleTableSlot(batch->desc, &TTSOpsMinimalTuple);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_eventstream count row",
+								   ALLOCSET_DEFAULT_SIZES);
+	while (tuplestore_gettupleslot(batch->store, true, false, bslot))
+	{
+		bool		isnull;
+		Datum		content;
+		Bitmapset  *targets;
+		int			idx = -1;
+
+		CHECK_FOR_INTERRUPTS();
+		oldcxt = MemoryContextSwitchTo(rowcxt);
+		targets = event_targets(set, bslot,
+								DatumGetInt32(slot_getattr(bslot, ES_BUF_KIND + 1, &isnull)),
+								&content);
+		while ((idx = bms_next_member(targets, idx)) >= 0)
+			counts[idx]++;
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(rowcxt);
+	}
+	tuplestore_rescan(batch->store);
+	ExecDropSingleTupleTableSlot(bslot);
+	MemoryContextDelete(rowcxt);
+
+	for (i = 0; i < set->nstreams; i++)
+	{
+		EsStreamDef *def = &set->streams[i];
+		int64		segno;
+
+		if (!states[i].exists || counts[i] == 0)
+			continue;
+		for (segno = states[i].last_id / def->segment_size;
+			 segno <= (states[i].last_id + counts[i] - 1) / def->segment_size;
+			 segno++)
+			(void) segment_relid(def, segno, nspoid, true);
+	}
+	SPI_finish();
 }
 
 /*
@@ -279,7 +388,8 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 		Datum		values[LOG_NCOLS];
 		bool		nulls[LOG_NCOLS];
 		int			kind;
-		Bitmapset  *targets = NULL;
+		Bitmapset  *targets;
+		Datum		content = (Datum) 0;
 		bool		isnull;
 		int			idx;
 
@@ -288,61 +398,37 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 		memset(nulls, 0, sizeof(nulls));
 		kind = DatumGetInt32(slot_getattr(bslot, ES_BUF_KIND + 1, &isnull));
 
-		if (kind == ES_BUF_KIND_SNAPSHOT)
+		targets = event_targets(set, bslot, kind, &content);
+		if (bms_is_empty(targets))
 		{
-			/* a backfilled row: for its own stream only */
-			idx = stream_index(set, DatumGetInt32(slot_getattr(bslot, ES_BUF_STREAM + 1, &isnull)));
-			if (idx >= 0)
-				targets = bms_make_singleton(idx);
-			values[LOG_SCHEMA] = slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull);
-			values[LOG_TABLE] = slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull);
-			values[LOG_RELID] = slot_getattr(bslot, ES_BUF_RELID + 1, &isnull);
-			values[LOG_KEY] = buffered_jsonb(bslot, ES_BUF_KEY, &nulls[LOG_KEY]);
-			nulls[LOG_OLD] = true;
-			values[LOG_NEW] = buffered_jsonb(bslot, ES_BUF_NEW, &nulls[LOG_NEW]);
+			MemoryContextSwitchTo(oldcxt);
+			MemoryContextReset(rowcxt);
+			continue;
 		}
-		else if (kind == ES_EV_MESSAGE)
+		if (kind == ES_EV_MESSAGE)
 		{
-			Datum		content = buffered_jsonb(bslot, ES_BUF_NEW, &isnull);
-			char	   *stream;
-
-			stream = split_message(content, &values[LOG_KEY], &nulls[LOG_KEY],
-								   &values[LOG_NEW]);
-			idx = stream ? es_streams_find(set, stream) : -1;
-			if (idx >= 0)
-				targets = bms_make_singleton(idx);
+			message_parts(content, &values[LOG_KEY], &nulls[LOG_KEY],
+						  &values[LOG_NEW], &nulls[LOG_NEW]);
 			nulls[LOG_SCHEMA] = nulls[LOG_TABLE] = nulls[LOG_RELID] = true;
 			nulls[LOG_OLD] = true;
 		}
 		else
 		{
-			Oid			relid = DatumGetObjectId(slot_getattr(bslot, ES_BUF_RELID + 1, &isnull));
-			char	   *schema = TextDatumGetCString(slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull));
-			char	   *table = TextDatumGetCString(slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull));
-
-			targets = es_streams_matching(set, relid, schema, table,
-										  kind_opmask((EsEventKind) kind));
-			if (!bms_is_empty(targets))
-			{
-				values[LOG_SCHEMA] = CStringGetTextDatum(schema);
-				values[LOG_TABLE] = CStringGetTextDatum(table);
-				values[LOG_RELID] = ObjectIdGetDatum(relid);
-				values[LOG_KEY] = buffered_jsonb(bslot, ES_BUF_KEY, &nulls[LOG_KEY]);
-				values[LOG_OLD] = buffered_jsonb(bslot, ES_BUF_OLD, &nulls[LOG_OLD]);
-				values[LOG_NEW] = buffered_jsonb(bslot, ES_BUF_NEW, &nulls[LOG_NEW]);
-			}
+			values[LOG_SCHEMA] = slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull);
+			values[LOG_TABLE] = slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull);
+			values[LOG_RELID] = slot_getattr(bslot, ES_BUF_RELID + 1, &isnull);
+			values[LOG_KEY] = buffered_jsonb(bslot, ES_BUF_KEY, &nulls[LOG_KEY]);
+			values[LOG_OLD] = buffered_jsonb(bslot, ES_BUF_OLD, &nulls[LOG_OLD]);
+			values[LOG_NEW] = buffered_jsonb(bslot, ES_BUF_NEW, &nulls[LOG_NEW]);
 		}
 
-		if (!bms_is_empty(targets))
-		{
-			values[LOG_OP] = CStringGetTextDatum(op_name(kind));
-			values[LOG_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_LSN + 1, &isnull)));
-			values[LOG_COMMIT_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_COMMIT_LSN + 1, &isnull)));
-			values[LOG_XID] = FullTransactionIdGetDatum(FullTransactionIdFromU64((uint64) DatumGetInt64(slot_getattr(bslot, ES_BUF_XID + 1, &isnull))));
-			nulls[LOG_XID] = kind == ES_BUF_KIND_SNAPSHOT;	/* read, not committed */
-			values[LOG_COMMIT_TIME] = slot_getattr(bslot, ES_BUF_COMMIT_TIME + 1, &isnull);
-			values[LOG_SEQ] = slot_getattr(bslot, ES_BUF_SEQ + 1, &isnull);
-		}
+		values[LOG_OP] = CStringGetTextDatum(op_name(kind));
+		values[LOG_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_LSN + 1, &isnull)));
+		values[LOG_COMMIT_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_COMMIT_LSN + 1, &isnull)));
+		values[LOG_XID] = FullTransactionIdGetDatum(FullTransactionIdFromU64((uint64) DatumGetInt64(slot_getattr(bslot, ES_BUF_XID + 1, &isnull))));
+		nulls[LOG_XID] = kind == ES_BUF_KIND_SNAPSHOT;	/* read, not committed */
+		values[LOG_COMMIT_TIME] = slot_getattr(bslot, ES_BUF_COMMIT_TIME + 1, &isnull);
+		values[LOG_SEQ] = slot_getattr(bslot, ES_BUF_SEQ + 1, &isnull);
 
 		idx = -1;
 		while ((idx = bms_next_member(targets, idx)) >= 0)

@@ -124,6 +124,7 @@ extern EsBatch *es_batch_create(MemoryContext parent, RepOriginId origin);
 extern void es_batch_reset(EsBatch *batch);
 
 /* apply.c */
+extern void es_prepare_segments(EsBatch *batch, EsStreamSet *set);
 extern int64 es_apply_batch(EsBatch *batch, EsStreamSet *set);
 
 /* backfill.c */

@@ -390,6 +390,10 @@ apply_batch(CaptureState *cs, XLogRecPtr upto)
 		end_work();
 		drop_and_exit(cs);
 	}
+	es_prepare_segments(cs->batch, cs->streams);
+	end_work();
+
+	begin_work();
 	written = es_apply_batch(cs->batch, cs->streams);
 	replorigin_session_origin_lsn = upto;
 	replorigin_session_origin_timestamp = cs->batch->last_commit_time;
