@@ -206,8 +206,7 @@ check_operations(ArrayType *arr)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("operations must not contain null")));
 		op = TextDatumGetCString(elems[i]);
-		if (strcmp(op, "insert") != 0 && strcmp(op, "update") != 0 &&
-			strcmp(op, "delete") != 0 && strcmp(op, "truncate") != 0)
+		if (es_operation_mask(op) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown operation \"%s\"", op),

@@ -215,6 +215,7 @@ struct EsDecodingData
 
 /* options.c */
 extern void es_parse_options(EsOptions *opts, List *options);
+extern int	es_operation_mask(const char *name);
 
 /* table_filter.c */
 extern List *es_parse_table_patterns(const char *option, const char *value);

@@ -72,6 +72,25 @@ word_list(DefElem *elem)
 	return words;
 }
 
+/*
+ * es_operation_mask returns the ES_OP_* bit of an operation name (insert,
+ * update, delete, truncate; any case), or 0 for anything else.  Streams
+ * use it for their operations too.
+ */
+int
+es_operation_mask(const char *name)
+{
+	if (pg_strcasecmp(name, "insert") == 0)
+		return ES_OP_INSERT;
+	if (pg_strcasecmp(name, "update") == 0)
+		return ES_OP_UPDATE;
+	if (pg_strcasecmp(name, "delete") == 0)
+		return ES_OP_DELETE;
+	if (pg_strcasecmp(name, "truncate") == 0)
+		return ES_OP_TRUNCATE;
+	return 0;
+}
+
 static int
 operations_option(DefElem *elem)
 {
@@ -83,14 +102,10 @@ operations_option(DefElem *elem)
 	{
 		const char *w = lfirst(lc);
 
-		if (pg_strcasecmp(w, "insert") == 0)
-			mask |= ES_OP_INSERT;
-		else if (pg_strcasecmp(w, "update") == 0)
-			mask |= ES_OP_UPDATE;
-		else if (pg_strcasecmp(w, "delete") == 0)
-			mask |= ES_OP_DELETE;
-		else if (pg_strcasecmp(w, "truncate") == 0)
-			mask |= ES_OP_TRUNCATE;
+		int			op = es_operation_mask(w);
+
+		if (op != 0)
+			mask |= op;
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -68,18 +68,7 @@ parse_operations(ArrayType *arr)
 
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	for (i = 0; i < n; i++)
-	{
-		char	   *op = TextDatumGetCString(elems[i]);
-
-		if (strcmp(op, "insert") == 0)
-			mask |= ES_OP_INSERT;
-		else if (strcmp(op, "update") == 0)
-			mask |= ES_OP_UPDATE;
-		else if (strcmp(op, "delete") == 0)
-			mask |= ES_OP_DELETE;
-		else if (strcmp(op, "truncate") == 0)
-			mask |= ES_OP_TRUNCATE;
-	}
+		mask |= es_operation_mask(TextDatumGetCString(elems[i]));
 	return mask;
 }
 

@@ -69,34 +69,8 @@ SELECT 'init' FROM pg_create_logical_replication_slot('s_none', 'pgoutput');
 SQL
 
 echo "writing the workload: $ROWS inserts, $UPDATES updates, $DELETES deletes"
-psql_b <<SQL
-DO \$\$
-DECLARE b bigint;
-BEGIN
-  FOR b IN 0 .. ($ROWS - 1) / 10000 LOOP
-    INSERT INTO bench
-      SELECT g, g % 100, (g % 10000) / 100.0, 'customer ' || g,
-             timestamptz '2026-01-01' + g * interval '1 second', g % 2 = 0,
-             jsonb_build_object('sku', g % 500, 'tags', jsonb_build_array('a', 'b')),
-             g / 7.0
-        FROM generate_series(b * 10000 + 1, least((b + 1) * 10000, $ROWS)) g;
-    COMMIT;
-  END LOOP;
-  FOR b IN 0 .. ($UPDATES - 1) / 10000 LOOP
-    UPDATE bench SET qty = qty + 1, price = price * 1.1
-     WHERE id BETWEEN b * 10000 + 1 AND least((b + 1) * 10000, $UPDATES);
-    COMMIT;
-  END LOOP;
-  FOR b IN 0 .. ($DELETES - 1) / 10000 LOOP
-    DELETE FROM bench WHERE id BETWEEN $ROWS - (b + 1) * 10000 + 1 AND $ROWS - b * 10000
-                         AND id > $ROWS - $DELETES;
-    COMMIT;
-  END LOOP;
-END
-\$\$;
--- decoding reads up to the flushed WAL: flush it all before measuring
-CHECKPOINT;
-SQL
+psql_b -v rows="$ROWS" -v updates="$UPDATES" -v deletes="$DELETES" \
+	-f "$ES_ROOT/test/bench/workload.sql" >/dev/null
 end_lsn=$(psql_b -At -c "SELECT pg_current_wal_flush_lsn()")
 
 # name | template slot | options (pg_recvlogical -o form) | text output
