@@ -44,4 +44,5 @@ ALTER SYSTEM RESET eventstream.backfill_chunk_size;
 SELECT pg_reload_conf();
 
 DROP EXTENSION pg_eventstream;
+CALL es_wait_worker_gone();
 DROP SCHEMA bf CASCADE;

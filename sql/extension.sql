@@ -10,4 +10,5 @@ SELECT nspname FROM pg_namespace n JOIN pg_extension e ON e.extnamespace = n.oid
 -- settings under eventstream. are reserved for the extension
 SET eventstream.no_such_setting = 1;
 DROP EXTENSION pg_eventstream;
+CALL es_wait_worker_gone();
 SELECT count(*) FROM pg_namespace WHERE nspname = 'eventstream';

@@ -42,4 +42,5 @@ ALTER SYSTEM RESET eventstream.retention_interval;
 SELECT pg_reload_conf();
 
 DROP EXTENSION pg_eventstream;
+CALL es_wait_worker_gone();
 DROP TABLE ret_t;

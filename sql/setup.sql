@@ -29,3 +29,23 @@ INSERT INTO t0 VALUES (1, 'one');
 SELECT * FROM es_changes('setup_slot');
 SELECT pg_drop_replication_slot('setup_slot');
 DROP TABLE t0;
+
+-- es_wait_worker_gone() waits until the capture worker of this database has
+-- gone (after DROP EXTENSION it drops its slot and origin, a transaction of
+-- its own that a test decoding this database would otherwise see)
+CREATE PROCEDURE es_wait_worker_gone() LANGUAGE plpgsql AS $$
+DECLARE
+  deadline timestamptz := clock_timestamp() + interval '60 s';
+BEGIN
+  WHILE EXISTS (SELECT 1 FROM pg_stat_activity
+                WHERE backend_type = 'pg_eventstream worker'
+                  AND datname = current_database())
+     OR EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname LIKE 'eventstream\_%') LOOP
+    IF clock_timestamp() > deadline THEN
+      RAISE EXCEPTION 'the pg_eventstream worker did not stop';
+    END IF;
+    COMMIT;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END
+$$;

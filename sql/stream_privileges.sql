@@ -59,6 +59,7 @@ SELECT eventstream.drop_stream('owned_all');
 RESET ROLE;
 
 DROP EXTENSION pg_eventstream CASCADE;
+CALL es_wait_worker_gone();
 DROP TABLE public.not_theirs;
 DROP SCHEMA owned CASCADE;
 DROP OWNED BY es_owner, es_reader, es_stranger;

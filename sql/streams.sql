@@ -137,6 +137,7 @@ SELECT count(*) AS segments FROM pg_inherits WHERE inhparent = 'eventstream.even
 SELECT name FROM eventstream.streams ORDER BY name;
 
 DROP EXTENSION pg_eventstream CASCADE;
+CALL es_wait_worker_gone();
 DROP SCHEMA sales CASCADE;
 DROP SCHEMA views CASCADE;
 DROP SCHEMA st CASCADE;

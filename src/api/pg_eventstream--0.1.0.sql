@@ -425,4 +425,266 @@ AS 'MODULE_PATHNAME', 'eventstream_sync';
 COMMENT ON FUNCTION eventstream.sync(interval) IS
   'wait until everything committed before the call is in the streams';
 
+-- ---------------------------------------------------------------------
+-- Consumers: a position in a stream, committed by the reader
+-- ---------------------------------------------------------------------
+
+-- the counter the worker bumps after each batch that wrote events, and a
+-- wait on it (a condition variable in shared memory, no sleep loop)
+CREATE FUNCTION eventstream._events_seq()
+RETURNS bigint
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'eventstream_events_seq';
+
+CREATE FUNCTION eventstream._wait_for_events(seq bigint, deadline timestamptz)
+RETURNS boolean
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'eventstream_wait_for_events';
+
+-- One row per consumer.  Consumers are their owners': row-level security
+-- lets roles see every consumer but change only those of roles they
+-- belong to, so the consumer functions run with the caller's rights, and
+-- commit and seek are part of the caller's transaction.
+CREATE TABLE eventstream.consumer_catalog (
+	id serial PRIMARY KEY,
+	name text NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$'),
+	stream_id integer NOT NULL REFERENCES eventstream.stream_catalog (id) ON DELETE CASCADE,
+	owner oid NOT NULL,
+	committed bigint NOT NULL CHECK (committed >= 0),
+	delivered bigint NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	CHECK (delivered >= committed)
+);
+SELECT pg_catalog.pg_extension_config_dump('eventstream.consumer_catalog', '');
+GRANT SELECT, INSERT, DELETE ON eventstream.consumer_catalog TO PUBLIC;
+GRANT UPDATE (committed, delivered, updated_at) ON eventstream.consumer_catalog TO PUBLIC;
+GRANT USAGE ON SEQUENCE eventstream.consumer_catalog_id_seq TO PUBLIC;
+ALTER TABLE eventstream.consumer_catalog ENABLE ROW LEVEL SECURITY;
+CREATE POLICY consumer_read ON eventstream.consumer_catalog FOR SELECT USING (true);
+CREATE POLICY consumer_create ON eventstream.consumer_catalog FOR INSERT
+	WITH CHECK (owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user));
+CREATE POLICY consumer_change ON eventstream.consumer_catalog FOR UPDATE
+	USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+CREATE POLICY consumer_drop ON eventstream.consumer_catalog FOR DELETE
+	USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+
+-- the consumer row, for update when it is to be changed; an error names it
+CREATE FUNCTION eventstream._consumer(consumer text, for_update boolean)
+RETURNS eventstream.consumer_catalog
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog;
+BEGIN
+	IF consumer IS NULL THEN
+		RAISE EXCEPTION 'consumer must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO c FROM eventstream.consumer_catalog k WHERE k.name = consumer;
+	IF c.id IS NULL THEN
+		RAISE EXCEPTION 'consumer "%" does not exist', consumer
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'The consumers are listed in eventstream.consumers.';
+	END IF;
+	IF for_update THEN
+		IF NOT pg_has_role(c.owner, 'USAGE') THEN
+			RAISE EXCEPTION 'must be owner of consumer "%"', consumer
+				USING ERRCODE = 'insufficient_privilege';
+		END IF;
+		SELECT * INTO c FROM eventstream.consumer_catalog k WHERE k.id = c.id FOR UPDATE;
+	END IF;
+	RETURN c;
+END
+$$;
+
+CREATE FUNCTION eventstream.create_consumer(name text, stream text,
+	start_at text DEFAULT 'earliest')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sid integer := eventstream._stream_id(stream);
+	pos bigint;
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'name must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name !~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid consumer name "%"', name
+			USING ERRCODE = 'invalid_name',
+				  DETAIL = 'A consumer name is 1 to 63 letters, digits, "_", "." or "-".';
+	END IF;
+	PERFORM eventstream._check_read(stream, sid);
+	IF EXISTS (SELECT 1 FROM eventstream.consumer_catalog k WHERE k.name = create_consumer.name) THEN
+		RAISE EXCEPTION 'consumer "%" already exists', name USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF start_at = 'earliest' THEN
+		SELECT coalesce(min(l.id) - 1, 0) INTO pos FROM eventstream.event_log l WHERE l.stream_id = sid;
+	ELSIF start_at = 'latest' THEN
+		SELECT coalesce(max(l.id), 0) INTO pos FROM eventstream.event_log l WHERE l.stream_id = sid;
+	ELSE
+		RAISE EXCEPTION 'invalid start_at "%"', coalesce(start_at, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'start_at is ''earliest'' or ''latest''.';
+	END IF;
+	INSERT INTO eventstream.consumer_catalog (name, stream_id, owner, committed, delivered)
+		VALUES (name, sid, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user), pos, pos);
+END
+$$;
+COMMENT ON FUNCTION eventstream.create_consumer(text, text, text) IS
+  'create a consumer of a stream, starting at its earliest retained or its latest event';
+
+CREATE FUNCTION eventstream.drop_consumer(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog := eventstream._consumer(name, true);
+BEGIN
+	DELETE FROM eventstream.consumer_catalog k WHERE k.id = c.id;
+END
+$$;
+
+-- Events after the committed position; the same again until committed.
+-- With wait, blocks until events arrive or the time is up, woken by the
+-- worker.  (Run it in a READ COMMITTED transaction: each look takes a new
+-- snapshot.)
+CREATE FUNCTION eventstream.poll(consumer text, max_events integer DEFAULT 100,
+	wait interval DEFAULT '0')
+RETURNS SETOF eventstream.event
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog := eventstream._consumer(consumer, false);
+	stream text;
+	deadline timestamptz;
+	seq bigint;
+	last bigint;
+BEGIN
+	IF max_events IS NULL OR max_events < 1 THEN
+		RAISE EXCEPTION 'max_events must be at least 1, not %', coalesce(max_events::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF wait IS NULL OR wait < interval '0' THEN
+		RAISE EXCEPTION 'wait must be a non-negative interval'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT s.name INTO stream FROM eventstream.stream_catalog s WHERE s.id = c.stream_id;
+	PERFORM eventstream._check_read(stream, c.stream_id);
+	deadline := clock_timestamp() + wait;
+	LOOP
+		seq := eventstream._events_seq();
+		SELECT k.committed INTO c.committed FROM eventstream.consumer_catalog k WHERE k.id = c.id;
+		SELECT max(e.id) INTO last FROM (
+			SELECT l.id FROM eventstream.event_log l
+			WHERE l.stream_id = c.stream_id AND l.id > c.committed
+			ORDER BY l.id LIMIT max_events) e;
+		EXIT WHEN last IS NOT NULL OR clock_timestamp() >= deadline;
+		PERFORM eventstream._wait_for_events(seq, deadline);
+	END LOOP;
+	IF last IS NULL THEN
+		RETURN;
+	END IF;
+	IF pg_has_role(c.owner, 'USAGE') THEN
+		UPDATE eventstream.consumer_catalog k SET delivered = greatest(k.delivered, last)
+		 WHERE k.id = c.id AND k.delivered < last;
+	END IF;
+	RETURN QUERY
+		SELECT stream, l.id, l.op, l.schema_name, l.table_name, l.key, l.old, l.new,
+			   l.lsn, l.commit_lsn, l.xid, l.commit_time, l.seq
+		FROM eventstream.event_log l
+		WHERE l.stream_id = c.stream_id AND l.id > c.committed AND l.id <= last
+		ORDER BY l.id;
+END
+$$;
+COMMENT ON FUNCTION eventstream.poll(text, integer, interval) IS
+  'events after the consumer''s committed position (again until committed)';
+
+-- Everything up to id is done: atomic with the caller's transaction.
+CREATE FUNCTION eventstream.commit(consumer text, id bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog := eventstream._consumer(consumer, true);
+BEGIN
+	IF id IS NULL OR id < 0 THEN
+		RAISE EXCEPTION 'id must be a non-negative event id, not %', coalesce(id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF id > c.delivered THEN
+		RAISE EXCEPTION 'cannot commit consumer "%" past event %, the last one delivered', consumer, c.delivered
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Commit the id of an event poll() returned.';
+	END IF;
+	UPDATE eventstream.consumer_catalog k SET committed = commit.id, updated_at = now()
+	 WHERE k.id = c.id;
+	RETURN id;
+END
+$$;
+
+-- Move the position: the next poll returns the events after id.
+CREATE FUNCTION eventstream.seek(consumer text, id bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog := eventstream._consumer(consumer, true);
+BEGIN
+	IF id IS NULL OR id < 0 THEN
+		RAISE EXCEPTION 'id must be a non-negative event id, not %', coalesce(id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	UPDATE eventstream.consumer_catalog k
+	   SET committed = seek.id, delivered = seek.id, updated_at = now()
+	 WHERE k.id = c.id;
+	RETURN id;
+END
+$$;
+
+-- Move the position to the first event that committed at or after a time.
+CREATE FUNCTION eventstream.seek(consumer text, at timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog := eventstream._consumer(consumer, false);
+	pos bigint;
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT coalesce(min(l.id) - 1, (SELECT coalesce(max(m.id), 0) FROM eventstream.event_log m
+									WHERE m.stream_id = c.stream_id))
+	  INTO pos
+	  FROM eventstream.event_log l
+	 WHERE l.stream_id = c.stream_id AND l.commit_time >= at;
+	RETURN eventstream.seek(consumer, pos);
+END
+$$;
+
+CREATE VIEW eventstream.consumers AS
+	SELECT k.name,
+		   s.name AS stream,
+		   k.owner::regrole AS owner,
+		   k.committed AS position,
+		   k.delivered,
+		   greatest(coalesce((SELECT max(l.id) FROM eventstream.event_log l
+							  WHERE l.stream_id = k.stream_id), 0) - k.committed, 0) AS lag_events,
+		   coalesce(extract(epoch FROM pg_catalog.now() -
+					(SELECT l.commit_time FROM eventstream.event_log l
+					 WHERE l.stream_id = k.stream_id AND l.id > k.committed
+					 ORDER BY l.id LIMIT 1))::double precision, 0) AS lag_seconds,
+		   k.updated_at
+	FROM eventstream.consumer_catalog k
+	JOIN eventstream.stream_catalog s ON s.id = k.stream_id;
+GRANT SELECT ON eventstream.consumers TO PUBLIC;
+
 SELECT eventstream._launch_worker();

@@ -426,13 +426,23 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 							  "RETURNING id",
 							  7, argtypes, args, argnulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into the stream catalog");
-	if (backfill != NIL)
 	{
 		bool		isnull;
 		int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 													 SPI_tuptable->tupdesc, 1, &isnull));
 
-		foreach(lc, backfill)
+		/*
+		 * The first segment is made now rather than by the worker, so that a
+		 * poll already waiting when the first event arrives has the
+		 * partition in its plans.
+		 */
+		if (SPI_execute(psprintf("CREATE TABLE " ES_SCHEMA ".event_log_%d_0 PARTITION OF "
+								 ES_SCHEMA ".event_log FOR VALUES FROM (%d, 1) TO (%d, " INT64_FORMAT ")",
+								 id, id, id, (int64) es_segment_size + 1),
+						false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not create the first segment of stream \"%s\"", name);
+
+		foreach(lc, backfill)	/* (NIL unless backfill => true) */
 		{
 			BackfillTable *t = lfirst(lc);
 			Datum		bargs[5] = {Int32GetDatum(id), ObjectIdGetDatum(t->relid),

@@ -23,6 +23,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
@@ -30,6 +31,78 @@
 
 PG_FUNCTION_INFO_V1(eventstream_worker_status);
 PG_FUNCTION_INFO_V1(eventstream_sync);
+PG_FUNCTION_INFO_V1(eventstream_events_seq);
+PG_FUNCTION_INFO_V1(eventstream_wait_for_events);
+
+/* this database's events_seq, or 0 */
+static uint64
+events_seq(void)
+{
+	EsWorkerSlot *slot;
+	uint64		seq = 0;
+
+	if (es_shared == NULL)
+		return 0;
+	LWLockAcquire(es_shared->lock, LW_SHARED);
+	slot = es_slot_find(MyDatabaseId);
+	if (slot != NULL)
+		seq = slot->events_seq;
+	LWLockRelease(es_shared->lock);
+	return seq;
+}
+
+/*
+ * eventstream._events_seq() is a counter the worker bumps after every
+ * batch that wrote events: read it, look for events, and if there are
+ * none wait with _wait_for_events(seq, deadline) -- no wake-up is lost.
+ */
+Datum
+eventstream_events_seq(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) events_seq());
+}
+
+/*
+ * eventstream._wait_for_events(seq, deadline) sleeps on the worker's
+ * condition variable until the counter moves past seq or the deadline
+ * passes; true if events arrived.  Interruptible: cancel and
+ * statement_timeout end it at once.
+ */
+Datum
+eventstream_wait_for_events(PG_FUNCTION_ARGS)
+{
+	uint64		seq = (uint64) PG_GETARG_INT64(0);
+	TimestampTz deadline = PG_GETARG_TIMESTAMPTZ(1);
+	bool		arrived = false;
+
+	if (es_shared == NULL)
+		PG_RETURN_BOOL(false);
+	ConditionVariablePrepareToSleep(&es_shared->events_cv);
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (events_seq() != seq)
+		{
+			arrived = true;
+			break;
+		}
+		if (now >= deadline)
+			break;
+		(void) ConditionVariableTimedSleep(&es_shared->events_cv,
+										   Min(TimestampDifferenceMilliseconds(now, deadline), 1000),
+										   PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+
+	/*
+	 * The worker may have created a segment meanwhile: take in the
+	 * invalidations, or the caller's cached plans, whose locks it already
+	 * holds, would go on scanning the old set of partitions.
+	 */
+	AcceptInvalidationMessages();
+	PG_RETURN_BOOL(arrived);
+}
 
 /* eventstream._worker_status(): this database's worker, from shared memory */
 Datum

@@ -370,11 +370,15 @@ report_progress(CaptureState *cs, XLogRecPtr applied, int64 written,
 	if (written > 0)
 		my_slot->last_batch_at = now;
 	my_slot->events_total += written;
+	if (written > 0)
+		my_slot->events_seq++;
 	if (rate >= 0)
 		my_slot->events_per_sec = rate;
 	my_slot->failures = 0;
 	LWLockRelease(es_shared->lock);
 	ConditionVariableBroadcast(&es_shared->progress_cv);
+	if (written > 0)
+		ConditionVariableBroadcast(&es_shared->events_cv);
 }
 
 /* write the batch and the origin's progress in one transaction */

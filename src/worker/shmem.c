@@ -59,6 +59,7 @@ es_shmem_startup(void)
 		memset(es_shared, 0, es_shmem_size());
 		es_shared->lock = &(GetNamedLWLockTranche("pg_eventstream"))->lock;
 		ConditionVariableInit(&es_shared->progress_cv);
+		ConditionVariableInit(&es_shared->events_cv);
 		es_shared->nslots = max_worker_processes;
 	}
 	LWLockRelease(AddinShmemInitLock);

@@ -49,6 +49,7 @@ typedef struct EsWorkerSlot
 	TimestampTz last_batch_at;
 	int64		events_total;	/* events written since start */
 	double		events_per_sec; /* recent rate, decaying average */
+	uint64		events_seq;		/* bumped after each batch that wrote events */
 } EsWorkerSlot;
 
 typedef struct EsShared
@@ -57,6 +58,7 @@ typedef struct EsShared
 	Latch	   *launcher_latch;
 	pid_t		launcher_pid;
 	ConditionVariable progress_cv;
+	ConditionVariable events_cv;	/* broadcast after a batch that wrote events */
 	int			nslots;
 	EsWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } EsShared;
