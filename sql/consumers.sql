@@ -84,6 +84,47 @@ SET ROLE cs_reader;
 SELECT count(*) FROM eventstream.poll('c_reader');
 RESET ROLE;
 
+-- partitioned consumers: members lease disjoint partitions; a key always
+-- maps to the same partition
+INSERT INTO cs.o SELECT g, 'p' || g FROM generate_series(10, 29) g;
+UPDATE cs.o SET v = 'again' WHERE id BETWEEN 10 AND 14;
+SELECT eventstream.sync() IS NOT NULL AS synced;
+SELECT eventstream.create_consumer('pc', 'cs_o', partitions => 0);
+SELECT eventstream.create_consumer('pc', 'cs_o', partitions => 4);
+SELECT count(*) FROM eventstream.poll('pc');
+SELECT count(*) FROM eventstream.poll('pc', member => 'a', lease => '0 s');
+CREATE TEMP TABLE got_a AS SELECT * FROM eventstream.poll('pc', 1000, member => 'a');
+SELECT count(*) AS a_alone FROM got_a;
+-- b joins: it gets nothing until a gives back its surplus on its next poll
+SELECT count(*) AS b_first FROM eventstream.poll('pc', 1000, member => 'b');
+SELECT count(*) > 0 AS a_again FROM eventstream.poll('pc', 1000, member => 'a');
+CREATE TEMP TABLE got_b AS SELECT * FROM eventstream.poll('pc', 1000, member => 'b');
+SELECT member, count(*) AS partitions FROM eventstream.consumer_partitions
+ WHERE consumer_id = (SELECT id FROM eventstream.consumer_catalog WHERE name = 'pc')
+ GROUP BY member ORDER BY member;
+-- disjoint: no event to both; per key, one partition
+SELECT count(*) AS overlap FROM got_b b
+  JOIN eventstream.poll('pc', 1000, member => 'a') a USING (id);
+SELECT count(DISTINCT eventstream.partition_of(key, id, 4)) = 1 AS one_partition_per_key
+  FROM (SELECT key, id FROM got_a WHERE key = '{"id": 12}') k;
+-- commit as a member, within what it was given
+SELECT eventstream.commit('pc', 1000000, member => 'b');
+SELECT eventstream.commit('pc', (SELECT max(id) FROM got_b), member => 'b') > 0 AS committed;
+SELECT eventstream.commit('pc', 1);
+SELECT count(*) AS b_after_commit FROM eventstream.poll('pc', 1000, member => 'b');
+SELECT name, partitions, jsonb_array_length(partition_positions) AS positions,
+       (SELECT count(*) FROM jsonb_object_keys(members)) AS members
+  FROM eventstream.consumers WHERE name = 'pc';
+-- a lease that is not renewed expires, and another member resumes there
+SELECT count(*) >= 0 FROM eventstream.poll('pc', 1000, member => 'b', lease => '0.1 s');
+SELECT pg_sleep(0.3);
+SELECT count(*) >= 0 FROM eventstream.poll('pc', 1000, member => 'a', lease => '0.1 s');
+SELECT pg_sleep(0.3);
+SELECT count(*) >= 0 FROM eventstream.poll('pc', 1000, member => 'a');
+SELECT member, count(*) AS partitions FROM eventstream.consumer_partitions
+ WHERE consumer_id = (SELECT id FROM eventstream.consumer_catalog WHERE name = 'pc')
+ GROUP BY member ORDER BY member;
+
 SELECT eventstream.drop_consumer('c_late');
 SELECT eventstream.drop_consumer('c_late');
 -- dropping the stream drops its consumers

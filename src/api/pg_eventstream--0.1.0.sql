@@ -452,11 +452,60 @@ CREATE TABLE eventstream.consumer_catalog (
 	owner oid NOT NULL,
 	committed bigint NOT NULL CHECK (committed >= 0),
 	delivered bigint NOT NULL,
+	partitions integer NOT NULL DEFAULT 1 CHECK (partitions BETWEEN 1 AND 1024),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
 	CHECK (delivered >= committed)
 );
 SELECT pg_catalog.pg_extension_config_dump('eventstream.consumer_catalog', '');
+
+-- Partitioned consumers: a position and a lease per partition.  An
+-- event's partition is a hash of its key, so one key always lands in the
+-- same partition and keeps its order there.
+CREATE TABLE eventstream.consumer_partitions (
+	consumer_id integer NOT NULL REFERENCES eventstream.consumer_catalog (id) ON DELETE CASCADE,
+	partition integer NOT NULL,
+	committed bigint NOT NULL,
+	delivered bigint NOT NULL,
+	member text,
+	lease_until timestamptz,
+	PRIMARY KEY (consumer_id, partition)
+);
+SELECT pg_catalog.pg_extension_config_dump('eventstream.consumer_partitions', '');
+GRANT SELECT, INSERT, UPDATE ON eventstream.consumer_partitions TO PUBLIC;
+ALTER TABLE eventstream.consumer_partitions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY partition_read ON eventstream.consumer_partitions FOR SELECT USING (true);
+CREATE POLICY partition_change ON eventstream.consumer_partitions FOR ALL
+	USING (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k
+				   WHERE k.id = consumer_id AND pg_catalog.pg_has_role(k.owner, 'USAGE')))
+	WITH CHECK (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k
+						WHERE k.id = consumer_id AND pg_catalog.pg_has_role(k.owner, 'USAGE')));
+
+-- the members of partitioned consumers, live while their lease runs
+CREATE TABLE eventstream.consumer_members (
+	consumer_id integer NOT NULL REFERENCES eventstream.consumer_catalog (id) ON DELETE CASCADE,
+	member text NOT NULL,
+	lease_until timestamptz NOT NULL,
+	PRIMARY KEY (consumer_id, member)
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON eventstream.consumer_members TO PUBLIC;
+ALTER TABLE eventstream.consumer_members ENABLE ROW LEVEL SECURITY;
+CREATE POLICY member_read ON eventstream.consumer_members FOR SELECT USING (true);
+CREATE POLICY member_change ON eventstream.consumer_members FOR ALL
+	USING (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k
+				   WHERE k.id = consumer_id AND pg_catalog.pg_has_role(k.owner, 'USAGE')))
+	WITH CHECK (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k
+						WHERE k.id = consumer_id AND pg_catalog.pg_has_role(k.owner, 'USAGE')));
+
+-- the partition of an event with this key (or, without a key, this id)
+CREATE FUNCTION eventstream.partition_of(key jsonb, id bigint, partitions integer)
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT CASE WHEN partitions <= 1 THEN 0
+		   ELSE ((pg_catalog.hashtext(coalesce(key::text, id::text))::bigint % partitions + partitions)
+				 % partitions)::integer END
+$$;
 GRANT SELECT, INSERT, DELETE ON eventstream.consumer_catalog TO PUBLIC;
 GRANT UPDATE (committed, delivered, updated_at) ON eventstream.consumer_catalog TO PUBLIC;
 GRANT USAGE ON SEQUENCE eventstream.consumer_catalog_id_seq TO PUBLIC;
@@ -499,7 +548,7 @@ END
 $$;
 
 CREATE FUNCTION eventstream.create_consumer(name text, stream text,
-	start_at text DEFAULT 'earliest')
+	start_at text DEFAULT 'earliest', partitions integer DEFAULT 1)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -529,11 +578,22 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'start_at is ''earliest'' or ''latest''.';
 	END IF;
-	INSERT INTO eventstream.consumer_catalog (name, stream_id, owner, committed, delivered)
-		VALUES (name, sid, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user), pos, pos);
+	IF partitions IS NULL OR partitions < 1 OR partitions > 1024 THEN
+		RAISE EXCEPTION 'partitions must be between 1 and 1024, not %', coalesce(partitions::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO eventstream.consumer_catalog (name, stream_id, owner, committed, delivered, partitions)
+		VALUES (name, sid, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user), pos, pos,
+				partitions);
+	IF partitions > 1 THEN
+		INSERT INTO eventstream.consumer_partitions (consumer_id, partition, committed, delivered)
+		SELECT k.id, g, pos, pos
+		  FROM eventstream.consumer_catalog k, generate_series(0, create_consumer.partitions - 1) g
+		 WHERE k.name = create_consumer.name;
+	END IF;
 END
 $$;
-COMMENT ON FUNCTION eventstream.create_consumer(text, text, text) IS
+COMMENT ON FUNCTION eventstream.create_consumer(text, text, text, integer) IS
   'create a consumer of a stream, starting at its earliest retained or its latest event';
 
 CREATE FUNCTION eventstream.drop_consumer(name text)
@@ -548,12 +608,75 @@ BEGIN
 END
 $$;
 
+-- Take, renew and give back a member's partition leases; returns the
+-- partitions the member holds.  Each member aims at its fair share
+-- (partitions / live members, rounded up); free and expired partitions
+-- are claimed with SKIP LOCKED, so racing members get disjoint ones, and
+-- a claimed partition resumes at its committed position.
+CREATE FUNCTION eventstream._lease(c eventstream.consumer_catalog, member text, lease interval)
+RETURNS integer[]
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	members integer;
+	share integer;
+	held integer;
+BEGIN
+	IF member IS NULL THEN
+		RAISE EXCEPTION 'consumer "%" has % partitions: poll it with a member name', c.name, c.partitions
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass member => ''some-name'', unique per process that polls.';
+	END IF;
+	IF lease IS NULL OR lease <= interval '0' THEN
+		RAISE EXCEPTION 'lease must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT pg_has_role(c.owner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of consumer "%" to poll it as a member', c.name
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	-- this member is alive; renew what it holds
+	INSERT INTO eventstream.consumer_members AS m (consumer_id, member, lease_until)
+		VALUES (c.id, _lease.member, clock_timestamp() + lease)
+		ON CONFLICT ON CONSTRAINT consumer_members_pkey DO UPDATE SET lease_until = excluded.lease_until;
+	UPDATE eventstream.consumer_partitions p SET lease_until = clock_timestamp() + lease
+	 WHERE p.consumer_id = c.id AND p.member = _lease.member;
+	SELECT count(*) INTO members FROM eventstream.consumer_members m
+	 WHERE m.consumer_id = c.id AND m.lease_until > clock_timestamp();
+	share := ceil(c.partitions::numeric / greatest(members, 1));
+	SELECT count(*) INTO held FROM eventstream.consumer_partitions p
+	 WHERE p.consumer_id = c.id AND p.member = _lease.member;
+	IF held > share THEN
+		-- others joined: give back the surplus
+		UPDATE eventstream.consumer_partitions p SET member = NULL, lease_until = NULL,
+			   delivered = p.committed
+		 WHERE p.consumer_id = c.id AND p.partition IN (
+			SELECT q.partition FROM eventstream.consumer_partitions q
+			 WHERE q.consumer_id = c.id AND q.member = _lease.member
+			 ORDER BY q.partition DESC LIMIT held - share);
+	ELSIF held < share THEN
+		UPDATE eventstream.consumer_partitions p
+		   SET member = _lease.member, lease_until = clock_timestamp() + lease,
+			   delivered = p.committed
+		 WHERE p.consumer_id = c.id AND p.partition IN (
+			SELECT q.partition FROM eventstream.consumer_partitions q
+			 WHERE q.consumer_id = c.id
+			   AND (q.member IS NULL OR q.lease_until <= clock_timestamp())
+			 ORDER BY q.partition LIMIT share - held
+			 FOR UPDATE SKIP LOCKED);
+	END IF;
+	RETURN ARRAY(SELECT p.partition FROM eventstream.consumer_partitions p
+				  WHERE p.consumer_id = c.id AND p.member = _lease.member ORDER BY 1);
+END
+$$;
+
 -- Events after the committed position; the same again until committed.
 -- With wait, blocks until events arrive or the time is up, woken by the
--- worker.  (Run it in a READ COMMITTED transaction: each look takes a new
--- snapshot.)
+-- worker.  A partitioned consumer is polled by members, each getting the
+-- events of the partitions it leases.  (Poll in a READ COMMITTED
+-- transaction: each look takes a new snapshot.)
 CREATE FUNCTION eventstream.poll(consumer text, max_events integer DEFAULT 100,
-	wait interval DEFAULT '0')
+	wait interval DEFAULT '0', member text DEFAULT NULL, lease interval DEFAULT '30 s')
 RETURNS SETOF eventstream.event
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -564,6 +687,8 @@ DECLARE
 	deadline timestamptz;
 	seq bigint;
 	last bigint;
+	parts integer[];
+	low bigint;
 BEGIN
 	IF max_events IS NULL OR max_events < 1 THEN
 		RAISE EXCEPTION 'max_events must be at least 1, not %', coalesce(max_events::text, 'NULL')
@@ -576,6 +701,46 @@ BEGIN
 	SELECT s.name INTO stream FROM eventstream.stream_catalog s WHERE s.id = c.stream_id;
 	PERFORM eventstream._check_read(stream, c.stream_id);
 	deadline := clock_timestamp() + wait;
+
+	IF c.partitions > 1 THEN
+		LOOP
+			seq := eventstream._events_seq();
+			parts := eventstream._lease(c, member, lease);
+			SELECT min(p.committed) INTO low FROM eventstream.consumer_partitions p
+			 WHERE p.consumer_id = c.id AND p.partition = ANY (parts);
+			SELECT max(e.id) INTO last FROM (
+				SELECT l.id FROM eventstream.event_log l
+				  JOIN eventstream.consumer_partitions p
+					ON p.consumer_id = c.id
+				   AND p.partition = eventstream.partition_of(l.key, l.id, c.partitions)
+				 WHERE l.stream_id = c.stream_id AND l.id > low AND l.id > p.committed
+				   AND p.partition = ANY (parts)
+				 ORDER BY l.id LIMIT max_events) e;
+			EXIT WHEN last IS NOT NULL OR clock_timestamp() >= deadline;
+			PERFORM eventstream._wait_for_events(seq, least(deadline, clock_timestamp() + lease / 2));
+		END LOOP;
+		IF last IS NULL THEN
+			RETURN;
+		END IF;
+		UPDATE eventstream.consumer_partitions p SET delivered = greatest(p.delivered, d.last_id)
+		  FROM (SELECT eventstream.partition_of(l.key, l.id, c.partitions) AS part, max(l.id) AS last_id
+				  FROM eventstream.event_log l
+				 WHERE l.stream_id = c.stream_id AND l.id > low AND l.id <= last
+				 GROUP BY 1) d
+		 WHERE p.consumer_id = c.id AND p.partition = d.part AND p.partition = ANY (parts);
+		RETURN QUERY
+			SELECT stream, l.id, l.op, l.schema_name, l.table_name, l.key, l.old, l.new,
+				   l.lsn, l.commit_lsn, l.xid, l.commit_time, l.seq
+			FROM eventstream.event_log l
+			JOIN eventstream.consumer_partitions p
+			  ON p.consumer_id = c.id
+			 AND p.partition = eventstream.partition_of(l.key, l.id, c.partitions)
+			WHERE l.stream_id = c.stream_id AND l.id > low AND l.id <= last
+			  AND l.id > p.committed AND p.partition = ANY (parts)
+			ORDER BY l.id;
+		RETURN;
+	END IF;
+
 	LOOP
 		seq := eventstream._events_seq();
 		SELECT k.committed INTO c.committed FROM eventstream.consumer_catalog k WHERE k.id = c.id;
@@ -601,21 +766,41 @@ BEGIN
 		ORDER BY l.id;
 END
 $$;
-COMMENT ON FUNCTION eventstream.poll(text, integer, interval) IS
+COMMENT ON FUNCTION eventstream.poll(text, integer, interval, text, interval) IS
   'events after the consumer''s committed position (again until committed)';
 
--- Everything up to id is done: atomic with the caller's transaction.
-CREATE FUNCTION eventstream.commit(consumer text, id bigint)
+-- Everything up to id is done: atomic with the caller's transaction.  For
+-- a partitioned consumer, in the partitions the member holds.
+CREATE FUNCTION eventstream.commit(consumer text, id bigint, member text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	c eventstream.consumer_catalog := eventstream._consumer(consumer, true);
+	delivered bigint;
 BEGIN
 	IF id IS NULL OR id < 0 THEN
 		RAISE EXCEPTION 'id must be a non-negative event id, not %', coalesce(id::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF c.partitions > 1 THEN
+		IF member IS NULL THEN
+			RAISE EXCEPTION 'consumer "%" has % partitions: commit as the member that polled', consumer, c.partitions
+				USING ERRCODE = 'null_value_not_allowed';
+		END IF;
+		SELECT max(p.delivered) INTO delivered FROM eventstream.consumer_partitions p
+		 WHERE p.consumer_id = c.id AND p.member = commit.member;
+		IF delivered IS NULL OR id > delivered THEN
+			RAISE EXCEPTION 'cannot commit consumer "%" past event %, the last one delivered to member "%"',
+				consumer, coalesce(delivered, 0), member
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Commit the id of an event poll() returned to this member.';
+		END IF;
+		UPDATE eventstream.consumer_partitions p SET committed = greatest(p.committed, least(commit.id, p.delivered))
+		 WHERE p.consumer_id = c.id AND p.member = commit.member;
+		UPDATE eventstream.consumer_catalog k SET updated_at = now() WHERE k.id = c.id;
+		RETURN id;
 	END IF;
 	IF id > c.delivered THEN
 		RAISE EXCEPTION 'cannot commit consumer "%" past event %, the last one delivered', consumer, c.delivered
@@ -644,6 +829,8 @@ BEGIN
 	UPDATE eventstream.consumer_catalog k
 	   SET committed = seek.id, delivered = seek.id, updated_at = now()
 	 WHERE k.id = c.id;
+	UPDATE eventstream.consumer_partitions p SET committed = seek.id, delivered = seek.id
+	 WHERE p.consumer_id = c.id;
 	RETURN id;
 END
 $$;
@@ -674,17 +861,30 @@ CREATE VIEW eventstream.consumers AS
 	SELECT k.name,
 		   s.name AS stream,
 		   k.owner::regrole AS owner,
-		   k.committed AS position,
+		   k.partitions,
+		   (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+					'partition', p.partition, 'position', p.committed, 'delivered', p.delivered,
+					'member', p.member, 'lease_until', p.lease_until) ORDER BY p.partition)
+			  FROM eventstream.consumer_partitions p WHERE p.consumer_id = k.id) AS partition_positions,
+		   (SELECT pg_catalog.jsonb_object_agg(m.member, m.lease_until)
+			  FROM eventstream.consumer_members m
+			 WHERE m.consumer_id = k.id AND m.lease_until > pg_catalog.clock_timestamp()) AS members,
+		   x.pos AS position,
 		   k.delivered,
 		   greatest(coalesce((SELECT max(l.id) FROM eventstream.event_log l
-							  WHERE l.stream_id = k.stream_id), 0) - k.committed, 0) AS lag_events,
+							  WHERE l.stream_id = k.stream_id), 0) - x.pos, 0) AS lag_events,
 		   coalesce(extract(epoch FROM pg_catalog.now() -
 					(SELECT l.commit_time FROM eventstream.event_log l
-					 WHERE l.stream_id = k.stream_id AND l.id > k.committed
+					 WHERE l.stream_id = k.stream_id AND l.id > x.pos
 					 ORDER BY l.id LIMIT 1))::double precision, 0) AS lag_seconds,
 		   k.updated_at
 	FROM eventstream.consumer_catalog k
-	JOIN eventstream.stream_catalog s ON s.id = k.stream_id;
+	JOIN eventstream.stream_catalog s ON s.id = k.stream_id
+	CROSS JOIN LATERAL (
+		SELECT CASE WHEN k.partitions > 1
+					THEN (SELECT min(p.committed) FROM eventstream.consumer_partitions p
+						  WHERE p.consumer_id = k.id)
+					ELSE k.committed END AS pos) x;
 GRANT SELECT ON eventstream.consumers TO PUBLIC;
 
 SELECT eventstream._launch_worker();
