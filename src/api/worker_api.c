@@ -242,6 +242,13 @@ eventstream_sync(PG_FUNCTION_ARGS)
 	else if (target % XLOG_BLCKSZ == SizeOfXLogShortPHD)
 		target -= SizeOfXLogShortPHD;
 
+	/*
+	 * The worker reads only flushed WAL, and nothing flushes the records of
+	 * a transaction that has not committed (sync called after writing in
+	 * the same transaction): flush up to the target ourselves.
+	 */
+	XLogFlush(target);
+
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 	ConditionVariablePrepareToSleep(&es_shared->progress_cv);
 	for (;;)
