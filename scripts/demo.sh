@@ -62,6 +62,7 @@ SELECT 'slot created' FROM pg_create_logical_replication_slot('demo', 'pg_events
 -- the worker's stream of the same table: changes from now on go into the log
 SELECT eventstream.create_stream('orders', '{orders}');
 SELECT eventstream.create_stream_view('order_changes', 'orders', 'orders');
+SELECT eventstream.create_consumer('billing', 'orders');
 SQL
 
 echo
@@ -94,6 +95,10 @@ psql_demo -c "SELECT eventstream.sync() AS captured_up_to" \
 	-c "SELECT id, op, key, new, commit_time FROM eventstream.read('orders')"
 echo "== the stream view order_changes: old and new typed as orders rows"
 psql_demo -c "SELECT id, op, (new).status, (new).amount, (old).status AS old_status FROM order_changes"
+echo "== a consumer: poll, then commit the position (put the work and the commit in one transaction for exactly once)"
+psql_demo -c "SELECT id, op, key FROM eventstream.poll('billing', max_events => 3)" \
+	-c "SELECT eventstream.commit('billing', 3)" \
+	-c "SELECT name, position, lag_events FROM eventstream.consumers"
 echo "== the worker"
 psql_demo -x -c "SELECT pid, state, slot_name, applied_lsn, lag_bytes, events_total FROM eventstream.status"
 psql_demo -c "SELECT name, tables, first_id, last_id, segments FROM eventstream.streams"
@@ -105,6 +110,7 @@ The demo cluster is running.
   stream:    runuser -u postgres -- pg_recvlogical -h $dir -p $port -d postgres -S demo --start -f - -o include-transaction=1
              (then change the orders table from psql and watch the events arrive)
   read:      SELECT * FROM eventstream.read('orders', after_id => 0);
+             SELECT * FROM eventstream.poll('billing', 10, wait => '30 s');  -- then insert elsewhere
              LISTEN eventstream;  -- the worker notifies after each batch
   stop:      bash $ES_ROOT/scripts/demo.sh stop
 DONE
