@@ -437,10 +437,25 @@ es_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 }
 
-/* es_hooks_init installs the ProcessUtility hook */
+/*
+ * After a transaction that wrote commits, wake this database's worker, so
+ * that it decodes the change now rather than after its nap (as a commit
+ * wakes the walsenders).  Only a latch is set: the writer never waits.
+ */
+static void
+wake_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && es_shared != NULL &&
+		TransactionIdIsValid(GetTopTransactionIdIfAny()) &&
+		MyBackendType == B_BACKEND)
+		es_wake_worker(MyDatabaseId);
+}
+
+/* es_hooks_init installs the ProcessUtility hook and the commit wake-up */
 void
 es_hooks_init(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = es_ProcessUtility;
+	RegisterXactCallback(wake_xact_callback, NULL);
 }

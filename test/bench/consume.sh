@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# test/bench/consume.sh - consumers against a SKIP LOCKED queue table, same run.
+#
+# Poll throughput: N events (default 200k) are read and committed in
+# batches of 100 and of 1000, one transaction per batch, by a consumer;
+# the same N rows are consumed from a plain queue table with
+# "DELETE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING",
+# the pattern pgmq-style queues use.
+#
+# Latency: pgbench inserts rows at a fixed rate (default 100 and 5000 per
+# second) for DURATION seconds while a consumer waits in poll(); each
+# event's latency is the time from its source transaction's commit to the
+# return of the poll that delivered it.  p50 and p99 are printed.
+#
+#   bash test/bench/consume.sh       (env EVENTS=200000 DURATION=10)
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/lib.sh"
+
+EVENTS=${EVENTS:-200000}
+DURATION=${DURATION:-10}
+
+es_base_packages
+es_install_packages bc
+es_build_install
+
+work=$(es_workdir bench)
+port=${BENCH_PORT:-55434}
+{
+	es_server_conf
+	echo "port = $port"
+	echo "unix_socket_directories = '$work'"
+	echo "listen_addresses = ''"
+	echo "logical_decoding_work_mem = 256MB"
+	echo "shared_buffers = 512MB"
+	echo "synchronous_commit = on"
+} > "$work/bench.conf"
+es_as_pg initdb -D "$work/data" -A trust >/dev/null
+cat "$work/bench.conf" >> "$work/data/postgresql.conf"
+es_as_pg pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+trap 'es_as_pg pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
+psql_b() { es_as_pg psql -h "$work" -p "$port" -d postgres -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+now() { date +%s.%N; }
+
+psql_b <<SQL
+CREATE EXTENSION pg_eventstream;
+CREATE TABLE src (id bigserial PRIMARY KEY, payload text);
+SELECT eventstream.create_stream('src', '{src}');
+INSERT INTO src (payload) SELECT 'event ' || g FROM generate_series(1, $EVENTS) g;
+SELECT eventstream.sync('10 min');
+CREATE TABLE queue (id bigserial PRIMARY KEY, payload jsonb);
+CREATE TABLE queue_src AS SELECT g AS id, jsonb_build_object('payload', 'event ' || g) AS payload
+  FROM generate_series(1, $EVENTS) g;
+CREATE PROCEDURE consume_stream(name text, batch int) LANGUAGE plpgsql AS \$\$
+DECLARE last bigint;
+BEGIN
+  LOOP
+    SELECT max(id) INTO last FROM eventstream.poll(name, batch);
+    EXIT WHEN last IS NULL;
+    PERFORM eventstream.commit(name, last);
+    COMMIT;
+  END LOOP;
+END \$\$;
+CREATE PROCEDURE consume_queue(batch int) LANGUAGE plpgsql AS \$\$
+DECLARE n bigint;
+BEGIN
+  LOOP
+    WITH taken AS (
+      DELETE FROM queue WHERE id IN (SELECT id FROM queue ORDER BY id LIMIT batch FOR UPDATE SKIP LOCKED)
+      RETURNING id, payload)
+    SELECT count(*) INTO n FROM taken;
+    EXIT WHEN n = 0;
+    COMMIT;
+  END LOOP;
+END \$\$;
+SQL
+
+echo "== poll throughput: $EVENTS events"
+printf '%-44s %8s %12s %10s\n' "" batch "events/s" "vs queue"
+for batch in 100 1000; do
+	psql_b -c "INSERT INTO queue SELECT * FROM queue_src" -c "VACUUM ANALYZE queue"
+	psql_b -c "SELECT eventstream.create_consumer('c$batch', 'src')" >/dev/null
+	t0=$(now); psql_b -c "CALL consume_queue($batch)"; tq=$(echo "$(now) - $t0" | bc -l)
+	t0=$(now); psql_b -c "CALL consume_stream('c$batch', $batch)"; ts=$(echo "$(now) - $t0" | bc -l)
+	left=$(psql_b -c "SELECT lag_events FROM eventstream.consumers WHERE name = 'c$batch'")
+	[ "$left" -eq 0 ] || { echo "consumer c$batch did not reach the end ($left left)" >&2; exit 1; }
+	printf '%-44s %8d %12.0f %9.2fx\n' "consumer: poll + commit" "$batch" \
+		"$(echo "$EVENTS / $ts" | bc -l)" "$(echo "$tq / $ts" | bc -l)"
+	printf '%-44s %8d %12.0f %9.2fx\n' "queue table: DELETE ... SKIP LOCKED (anchor)" "$batch" \
+		"$(echo "$EVENTS / $tq" | bc -l)" 1
+done
+
+echo "== latency: source commit to the return of a waiting poll"
+psql_b <<'SQL'
+CREATE TABLE latency (rate int, ms double precision);
+CREATE PROCEDURE measure(name text, rate int, seconds int) LANGUAGE plpgsql AS $$
+DECLARE
+  until timestamptz := clock_timestamp() + make_interval(secs => seconds);
+  last bigint;
+BEGIN
+  WHILE clock_timestamp() < until LOOP
+    WITH got AS (SELECT id, commit_time FROM eventstream.poll(name, 10000, wait => '1 s')),
+         ins AS (INSERT INTO latency SELECT rate, extract(epoch FROM clock_timestamp() - commit_time) * 1000 FROM got)
+    SELECT max(id) INTO last FROM got;
+    IF last IS NOT NULL THEN
+      PERFORM eventstream.commit(name, last);
+    END IF;
+    COMMIT;
+  END LOOP;
+END $$;
+SQL
+echo "INSERT INTO src (payload) VALUES ('live');" > "$work/insert.sql"
+printf '%-20s %10s %10s %10s\n' "rate (events/s)" events "p50 ms" "p99 ms"
+for rate in 100 5000; do
+	psql_b -c "SELECT eventstream.create_consumer('lat$rate', 'src', start_at => 'latest')" >/dev/null
+	psql_b -c "CALL measure('lat$rate', $rate, $((DURATION + 2)))" &
+	consumer=$!
+	sleep 1
+	es_as_pg pgbench -h "$work" -p "$port" -n -c 2 -j 2 -R "$rate" -T "$DURATION" -f "$work/insert.sql" postgres >/dev/null 2>&1
+	wait $consumer
+	psql_b -F ' ' -c "SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+	                          round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)
+	                   FROM latency WHERE rate = $rate" |
+		awk -v r="$rate" '{ printf "%-20s %10d %10s %10s\n", r, $1, $2, $3 }'
+done
