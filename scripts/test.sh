@@ -72,7 +72,7 @@ set +e
 (cd "$work/tap" && es_as_pg env \
 	PERL5LIB="$PGXS_DIR/src/test/perl:$ES_ROOT/test/perl" \
 	PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
-	TESTDIR="$work/tap" ES_SERVER_CONF="$work/server.conf" \
+	TESTDIR="$work/tap" ES_SERVER_CONF="$work/server.conf" ES_ROOT="$ES_ROOT" \
 	prove -v "$ES_ROOT"/test/t/*.pl 2>&1 | tee "$work/tap.out")
 set -e
 ok=$(grep -Ec '^ok [0-9]+' "$work/tap.out" || true)
