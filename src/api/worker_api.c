@@ -62,6 +62,12 @@ eventstream_events_seq(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64((int64) events_seq());
 }
 
+static bool
+events_moved(void *arg)
+{
+	return events_seq() != *(uint64 *) arg;
+}
+
 /*
  * eventstream._wait_for_events(seq, deadline) sleeps on the worker's
  * condition variable until the counter moves past seq or the deadline
@@ -73,27 +79,11 @@ eventstream_wait_for_events(PG_FUNCTION_ARGS)
 {
 	uint64		seq = (uint64) PG_GETARG_INT64(0);
 	TimestampTz deadline = PG_GETARG_TIMESTAMPTZ(1);
-	bool		arrived = false;
+	bool		arrived;
 
 	if (es_shared == NULL)
 		PG_RETURN_BOOL(false);
-	ConditionVariablePrepareToSleep(&es_shared->events_cv);
-	for (;;)
-	{
-		TimestampTz now = GetCurrentTimestamp();
-
-		if (events_seq() != seq)
-		{
-			arrived = true;
-			break;
-		}
-		if (now >= deadline)
-			break;
-		(void) ConditionVariableTimedSleep(&es_shared->events_cv,
-										   Min(TimestampDifferenceMilliseconds(now, deadline), 1000),
-										   PG_WAIT_EXTENSION);
-	}
-	ConditionVariableCancelSleep();
+	arrived = es_cv_wait(&es_shared->events_cv, events_moved, &seq, deadline);
 
 	/*
 	 * The worker may have created a segment meanwhile: take in the
@@ -148,7 +138,7 @@ eventstream_worker_status(PG_FUNCTION_ARGS)
 
 /* has this database's worker started decoding (its slot is complete)? */
 static bool
-capture_ready(void)
+capture_ready(void *arg)
 {
 	EsWorkerSlot *slot;
 	bool		ready;
@@ -180,7 +170,7 @@ es_wait_for_capture(void)
 				 errhint("Add pg_eventstream to shared_preload_libraries and restart the server.")));
 		return;
 	}
-	if (capture_ready())
+	if (capture_ready(NULL))
 		return;
 	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
 	{
@@ -188,21 +178,45 @@ es_wait_for_capture(void)
 				(errmsg("the stream captures changes from when the pg_eventstream worker has started, after this transaction")));
 		return;
 	}
-	ConditionVariablePrepareToSleep(&es_shared->progress_cv);
-	while (!capture_ready())
+	if (!es_cv_wait(&es_shared->progress_cv, capture_ready, NULL, deadline))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no pg_eventstream worker captures changes in this database"),
+				 errhint("See eventstream.status and the server log.")));
+}
+
+typedef struct SyncProgress
+{
+	XLogRecPtr	target;
+	bool		worker_seen;	/* a worker ran while we waited */
+} SyncProgress;
+
+/* has the worker applied past the target?  If not, hurry it along */
+static bool
+applied_past(void *arg)
+{
+	SyncProgress *progress = arg;
+	EsWorkerSlot *slot;
+	XLogRecPtr	applied = InvalidXLogRecPtr;
+	Latch	   *latch = NULL;
+
+	LWLockAcquire(es_shared->lock, LW_SHARED);
+	slot = es_slot_find(MyDatabaseId);
+	if (slot != NULL)
 	{
-		if (GetCurrentTimestamp() >= deadline)
-		{
-			ConditionVariableCancelSleep();
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("no pg_eventstream worker captures changes in this database"),
-					 errhint("See eventstream.status and the server log.")));
-		}
-		(void) ConditionVariableTimedSleep(&es_shared->progress_cv, 100,
-										   PG_WAIT_EXTENSION);
+		applied = slot->applied_lsn;
+		latch = slot->latch;
 	}
-	ConditionVariableCancelSleep();
+	LWLockRelease(es_shared->lock);
+
+	if (applied >= progress->target)
+		return true;
+	if (latch != NULL)
+	{
+		progress->worker_seen = true;
+		SetLatch(latch);
+	}
+	return false;
 }
 
 /* eventstream.sync(timeout): wait until the streams hold everything committed */
@@ -212,6 +226,7 @@ eventstream_sync(PG_FUNCTION_ARGS)
 	XLogRecPtr	target = GetXLogInsertRecPtr();
 	TimestampTz deadline;
 	int64		timeout_ms;
+	SyncProgress progress = {0};
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -250,43 +265,14 @@ eventstream_sync(PG_FUNCTION_ARGS)
 	XLogFlush(target);
 
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
-	ConditionVariablePrepareToSleep(&es_shared->progress_cv);
-	for (;;)
-	{
-		EsWorkerSlot *slot;
-		XLogRecPtr	applied = InvalidXLogRecPtr;
-		Latch	   *latch = NULL;
-		TimestampTz now;
-
-		LWLockAcquire(es_shared->lock, LW_SHARED);
-		slot = es_slot_find(MyDatabaseId);
-		if (slot != NULL)
-		{
-			applied = slot->applied_lsn;
-			latch = slot->latch;
-		}
-		LWLockRelease(es_shared->lock);
-
-		if (applied >= target)
-			break;
-		now = GetCurrentTimestamp();
-		if (now >= deadline)
-		{
-			ConditionVariableCancelSleep();
-			ereport(ERROR,
-					(errcode(ERRCODE_QUERY_CANCELED),
-					 errmsg("timed out waiting for pg_eventstream to capture up to %X/%X",
-							LSN_FORMAT_ARGS(target)),
-					 latch == NULL ?
-					 errhint("No pg_eventstream worker runs for this database; see eventstream.status and the server log.") :
-					 errhint("See eventstream.status for the worker's lag.")));
-		}
-		if (latch != NULL)
-			SetLatch(latch);
-		(void) ConditionVariableTimedSleep(&es_shared->progress_cv,
-										   Min(TimestampDifferenceMilliseconds(now, deadline), 1000),
-										   PG_WAIT_EXTENSION);
-	}
-	ConditionVariableCancelSleep();
+	progress.target = target;
+	if (!es_cv_wait(&es_shared->progress_cv, applied_past, &progress, deadline))
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("timed out waiting for pg_eventstream to capture up to %X/%X",
+						LSN_FORMAT_ARGS(target)),
+				 progress.worker_seen ?
+				 errhint("See eventstream.status for the worker's lag.") :
+				 errhint("No pg_eventstream worker runs for this database; see eventstream.status and the server log.")));
 	PG_RETURN_LSN(target);
 }

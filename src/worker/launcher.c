@@ -315,6 +315,20 @@ es_slot_name(Oid dboid, char *name)
 	snprintf(name, NAMEDATALEN, "eventstream_%u", dboid);
 }
 
+/* has the database's worker exited? */
+static bool
+worker_gone(void *arg)
+{
+	EsWorkerSlot *slot;
+	pid_t		pid;
+
+	LWLockAcquire(es_shared->lock, LW_SHARED);
+	slot = es_slot_find(*(Oid *) arg);
+	pid = slot ? slot->pid : 0;
+	LWLockRelease(es_shared->lock);
+	return pid == 0;
+}
+
 /*
  * Before DROP DATABASE: stop the database's worker and drop its slot and
  * origin, which would otherwise make the drop fail.  Returns whether a
@@ -340,21 +354,7 @@ stop_worker_for_drop(Oid dboid)
 	LWLockRelease(es_shared->lock);
 
 	/* wait for the worker to release its slot */
-	ConditionVariablePrepareToSleep(&es_shared->progress_cv);
-	for (;;)
-	{
-		pid_t		pid;
-
-		LWLockAcquire(es_shared->lock, LW_SHARED);
-		slot = es_slot_find(dboid);
-		pid = slot ? slot->pid : 0;
-		LWLockRelease(es_shared->lock);
-		if (pid == 0 || GetCurrentTimestamp() > deadline)
-			break;
-		ConditionVariableTimedSleep(&es_shared->progress_cv, 100,
-									PG_WAIT_EXTENSION);
-	}
-	ConditionVariableCancelSleep();
+	(void) es_cv_wait(&es_shared->progress_cv, worker_gone, &dboid, deadline);
 
 	es_slot_name(dboid, name);
 	if (SearchNamedReplicationSlot(name, true) != NULL)

@@ -17,9 +17,11 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 
 #include "worker.h"
 
@@ -161,4 +163,33 @@ es_wake_worker(Oid dboid)
 	LWLockRelease(es_shared->lock);
 	if (latch)
 		SetLatch(latch);
+}
+
+/*
+ * es_cv_wait sleeps on cv until done(arg) holds or the deadline passes,
+ * and says which.  The worker broadcasts its condition variables, so this
+ * is no sleep loop; the sleep is interruptible (cancel, statement_timeout).
+ */
+bool
+es_cv_wait(ConditionVariable *cv, bool (*done) (void *arg), void *arg,
+		   TimestampTz deadline)
+{
+	bool		ok;
+
+	ConditionVariablePrepareToSleep(cv);
+	for (;;)
+	{
+		TimestampTz now;
+
+		if ((ok = done(arg)))
+			break;
+		now = GetCurrentTimestamp();
+		if (now >= deadline)
+			break;
+		(void) ConditionVariableTimedSleep(cv,
+										   Min(TimestampDifferenceMilliseconds(now, deadline), 1000),
+										   PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	return ok;
 }

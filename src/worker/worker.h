@@ -72,6 +72,8 @@ extern EsWorkerSlot *es_slot_try_get(Oid dboid);
 extern EsWorkerSlot *es_slot_get(Oid dboid);
 extern void es_wake_launcher(void);
 extern void es_wake_worker(Oid dboid);
+extern bool es_cv_wait(ConditionVariable *cv, bool (*done) (void *arg),
+					   void *arg, TimestampTz deadline);
 
 /* launcher.c */
 extern void es_launcher_register(void);

@@ -20,6 +20,7 @@
 #   bash test/bench/capture.sh       (env ROWS=500000 DURATION=20 ROUNDS=3)
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 ROWS=${ROWS:-500000}
 DURATION=${DURATION:-20}
@@ -31,26 +32,12 @@ es_base_packages
 es_install_packages "postgresql-$ES_PG_MAJOR-wal2json" bc
 es_build_install
 
-work=$(es_workdir bench)
-port=${BENCH_PORT:-55433}
-{
-	es_server_conf
-	echo "port = $port"
-	echo "unix_socket_directories = '$work'"
-	echo "listen_addresses = ''"
-	echo "logical_decoding_work_mem = 256MB"
-	echo "shared_buffers = 512MB"
-	echo "max_wal_size = 8GB"
-	echo "synchronous_commit = off"
-	echo "autovacuum = off"
-} > "$work/bench.conf"
-es_as_pg initdb -D "$work/data" -A trust >/dev/null
-cat "$work/bench.conf" >> "$work/data/postgresql.conf"
-es_as_pg pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
-trap 'es_as_pg pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
-psql_b() { es_as_pg psql -h "$work" -p "$port" -d postgres -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-now() { date +%s.%N; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+bench_cluster "${BENCH_PORT:-55433}" \
+	"logical_decoding_work_mem = 256MB" \
+	"shared_buffers = 512MB" \
+	"max_wal_size = 8GB" \
+	"synchronous_commit = off" \
+	"autovacuum = off"
 
 echo "== part 1: capture throughput ($ROWS inserts, $UPDATES updates, $DELETES deletes)"
 psql_b <<SQL

@@ -15,6 +15,7 @@
 #   bash test/bench/consume.sh       (env EVENTS=200000 DURATION=10)
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 EVENTS=${EVENTS:-200000}
 DURATION=${DURATION:-10}
@@ -23,23 +24,10 @@ es_base_packages
 es_install_packages bc
 es_build_install
 
-work=$(es_workdir bench)
-port=${BENCH_PORT:-55434}
-{
-	es_server_conf
-	echo "port = $port"
-	echo "unix_socket_directories = '$work'"
-	echo "listen_addresses = ''"
-	echo "logical_decoding_work_mem = 256MB"
-	echo "shared_buffers = 512MB"
-	echo "synchronous_commit = on"
-} > "$work/bench.conf"
-es_as_pg initdb -D "$work/data" -A trust >/dev/null
-cat "$work/bench.conf" >> "$work/data/postgresql.conf"
-es_as_pg pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
-trap 'es_as_pg pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
-psql_b() { es_as_pg psql -h "$work" -p "$port" -d postgres -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-now() { date +%s.%N; }
+bench_cluster "${BENCH_PORT:-55434}" \
+	"logical_decoding_work_mem = 256MB" \
+	"shared_buffers = 512MB" \
+	"synchronous_commit = on"
 
 psql_b <<SQL
 CREATE EXTENSION pg_eventstream;

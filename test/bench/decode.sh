@@ -25,6 +25,7 @@
 #   bash test/bench/decode.sh [runs]     (env ROWS=1000000, MODE=sql|walsender)
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 RUNS=${1:-5}
 MODE=${MODE:-sql}
@@ -36,25 +37,13 @@ es_base_packages
 es_install_packages "postgresql-$ES_PG_MAJOR-wal2json"
 es_build_install
 
-work=$(es_workdir bench)
-port=${BENCH_PORT:-55432}
-{
-	es_server_conf
-	echo "port = $port"
-	echo "unix_socket_directories = '$work'"
-	echo "listen_addresses = ''"
-	echo "logical_decoding_work_mem = 256MB"
-	echo "max_replication_slots = 20"
-	echo "shared_buffers = 512MB"
-	echo "max_wal_size = 8GB"
-	echo "synchronous_commit = off"
-	echo "autovacuum = off"
-} > "$work/bench.conf"
-es_as_pg initdb -D "$work/data" -A trust >/dev/null
-cat "$work/bench.conf" >> "$work/data/postgresql.conf"
-es_as_pg pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
-trap 'es_as_pg pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
-psql_b() { es_as_pg psql -h "$work" -p "$port" -d postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
+bench_cluster "${BENCH_PORT:-55432}" \
+	"logical_decoding_work_mem = 256MB" \
+	"max_replication_slots = 20" \
+	"shared_buffers = 512MB" \
+	"max_wal_size = 8GB" \
+	"synchronous_commit = off" \
+	"autovacuum = off"
 
 psql_b <<SQL
 CREATE TABLE bench(id bigint PRIMARY KEY, qty int, price numeric(12,2), name text,
@@ -125,7 +114,6 @@ for d in "${decoders[@]}"; do
 	fi
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 changes=$((ROWS + UPDATES + DELETES))
 base=$(echo "${times[wal2json format 2]}" | median)
 floor=$(echo "${times[decode only]}" | median)
@@ -138,10 +126,10 @@ for d in "${decoders[@]}"; do
 	m=$(echo "${times[$name]}" | median)
 	own=$(echo "$m - $floor" | bc -l)
 	if [ "$name" = "decode only" ] || [ "$(echo "$own <= 0" | bc -l)" = 1 ]; then
-		work="-"
+		plugin_ratio="-"
 	else
-		work=$(printf '%.2fx' "$(echo "($base - $floor) / $own" | bc -l)")
+		plugin_ratio=$(printf '%.2fx' "$(echo "($base - $floor) / $own" | bc -l)")
 	fi
 	printf '%-28s %9.3f %12.0f %13.2fx %16s\n' "$name" "$m" \
-		"$(echo "$changes / $m" | bc -l)" "$(echo "$base / $m" | bc -l)" "$work"
+		"$(echo "$changes / $m" | bc -l)" "$(echo "$base / $m" | bc -l)" "$plugin_ratio"
 done

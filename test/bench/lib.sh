@@ -1,0 +1,32 @@
+# test/bench/lib.sh - what the benchmarks share: a throwaway cluster, a
+# psql for it, and small helpers.  Sourced after scripts/lib.sh.
+
+# bench_cluster PORT [SETTING...] makes and starts a cluster with the test
+# settings, a Unix socket in its own directory, and the given extra
+# postgresql.conf lines; it sets $work and $port and stops the cluster
+# when the script exits.
+bench_cluster() {
+	port=$1
+	shift
+	work=$(es_workdir bench)
+	{
+		es_server_conf
+		echo "port = $port"
+		echo "unix_socket_directories = '$work'"
+		echo "listen_addresses = ''"
+		printf '%s\n' "$@"
+	} > "$work/bench.conf"
+	es_as_pg initdb -D "$work/data" -A trust >/dev/null
+	cat "$work/bench.conf" >> "$work/data/postgresql.conf"
+	es_as_pg pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+	trap 'es_as_pg pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
+}
+
+# psql_b runs psql on the benchmark cluster: quiet, unaligned, stop on error
+psql_b() { es_as_pg psql -h "$work" -p "$port" -d postgres -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+# now prints the time in seconds with fractions
+now() { date +%s.%N; }
+
+# median prints the median of the numbers on its input
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
