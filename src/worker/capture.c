@@ -253,6 +253,25 @@ option(const char *name, const char *value)
 }
 
 /*
+ * CreateDecodingContext marks this process PROC_IN_LOGICAL_DECODING, as it
+ * would a walsender.  Other backends' snapshots then leave this process's
+ * xid out as if it were not running -- harmless for a walsender, which
+ * never writes, but this worker writes the log: a reader scanning a row of
+ * a batch still being applied would take its transaction for aborted and
+ * mark the row so for good (HEAP_XMIN_INVALID).  The flag only keeps the
+ * process's xmin out of the horizons, and the worker holds no snapshot
+ * while it decodes, so it is simply cleared.
+ */
+static void
+leave_decoding_status(void)
+{
+	LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+	MyProc->statusFlags &= ~PROC_IN_LOGICAL_DECODING;
+	ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+	LWLockRelease(ProcArrayLock);
+}
+
+/*
  * Load the stream definitions and start decoding at the origin's
  * position: everything before it is in the log already.
  */
@@ -292,6 +311,7 @@ start_decoding(CaptureState *cs)
 									no_prepare_write, no_write, NULL);
 	XLogBeginRead(cs->ctx->reader, MyReplicationSlot->data.restart_lsn);
 	MemoryContextSwitchTo(oldcxt);
+	leave_decoding_status();
 }
 
 /* stop decoding, so that the next loop starts again with new definitions */

@@ -71,7 +71,12 @@ is($node->safe_psql('postgres', q{SELECT count(*) > 0 FROM eventstream.read('acc
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM (SELECT key FROM eventstream.read('acc', 0, 1000000)
 		WHERE op = 'snapshot' GROUP BY key HAVING count(*) > 1) d}),
-	'0', 'no key has two snapshot events');
+	'0', 'no key has two snapshot events')
+  or diag($node->safe_psql('postgres', q{
+	SELECT string_agg(format('%s: ids %s', key, ids), E'\n') FROM (
+		SELECT key, array_agg(id ORDER BY id) AS ids FROM eventstream.read('acc', 0, 1000000)
+		WHERE op = 'snapshot' GROUP BY key HAVING count(*) > 1 ORDER BY key LIMIT 5) d;
+	SELECT * FROM eventstream.backfill_progress ORDER BY chunk_no}));
 is($node->safe_psql('postgres', q{
 	WITH last AS (
 		SELECT DISTINCT ON (key) key, op, new FROM eventstream.read('acc', 0, 1000000)
