@@ -29,8 +29,12 @@ OBJS = \
 	src/worker/shmem.o \
 	src/worker/launcher.o \
 	src/worker/capture.o \
+	src/api/api_util.o \
 	src/api/stream_api.o \
-	src/api/worker_api.o
+	src/api/worker_api.o \
+	src/aggregate/analyze.o \
+	src/aggregate/agg_api.o \
+	src/aggregate/maintain.o
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wmissing-prototypes -Werror

@@ -37,6 +37,7 @@
 #include "../common/json_write.h"
 #include "../decoder/decoder.h"
 #include "../pg_eventstream.h"
+#include "api.h"
 #include "../worker/worker.h"
 
 PG_FUNCTION_INFO_V1(eventstream_create_stream);
@@ -44,15 +45,6 @@ PG_FUNCTION_INFO_V1(eventstream_drop_stream);
 PG_FUNCTION_INFO_V1(eventstream_emit);
 
 #define ES_OPERATIONS_HINT "The operations are insert, update, delete and truncate."
-
-static void
-require_arg(FunctionCallInfo fcinfo, int n, const char *name)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-}
 
 /* a stream name: letters, digits, '_', '.', '-'; 1 to 63 characters */
 static void
@@ -68,18 +60,6 @@ check_stream_name(const char *name)
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("invalid stream name \"%s\"", name),
 				 errdetail("A stream name is 1 to 63 letters, digits, \"_\", \".\" or \"-\".")));
-}
-
-/* a name written as a pattern that matches exactly that name */
-static void
-append_escaped(StringInfo buf, const char *name)
-{
-	for (; *name; name++)
-	{
-		if (*name == '\\' || *name == '*' || *name == '.' || *name == ',')
-			appendStringInfoChar(buf, '\\');
-		appendStringInfoChar(buf, *name);
-	}
 }
 
 static bool
@@ -142,9 +122,9 @@ check_table(const char *elem, List **named)
 		*named = lappend_oid(*named, relid);
 
 		initStringInfo(&pattern);
-		append_escaped(&pattern, get_namespace_name(get_rel_namespace(relid)));
+		es_append_pattern_escaped(&pattern, get_namespace_name(get_rel_namespace(relid)));
 		appendStringInfoChar(&pattern, '.');
-		append_escaped(&pattern, get_rel_name(relid));
+		es_append_pattern_escaped(&pattern, get_rel_name(relid));
 		return pattern.data;
 	}
 	else
@@ -245,24 +225,6 @@ require_stream_owner(const char *name, Oid owner)
 				 errmsg("must be owner of stream \"%s\"", name)));
 }
 
-/* run SPI statements as the owner of the stream catalog */
-static void
-become_catalog_owner(Oid *save_user, int *save_sec)
-{
-	Oid			catalog = get_relname_relid("stream_catalog",
-											get_namespace_oid(ES_SCHEMA, false));
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", catalog);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	GetUserIdAndSecContext(save_user, save_sec);
-	SetUserIdAndSecContext(owner, *save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-}
-
 /* a table a new stream backfills */
 typedef struct BackfillTable
 {
@@ -348,10 +310,10 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 	Datum		name_datum;
 	List	   *backfill = NIL;
 
-	require_arg(fcinfo, 0, "name");
-	require_arg(fcinfo, 1, "tables");
-	require_arg(fcinfo, 2, "operations");
-	require_arg(fcinfo, 4, "backfill");
+	es_require_arg(fcinfo, 0, "name");
+	es_require_arg(fcinfo, 1, "tables");
+	es_require_arg(fcinfo, 2, "operations");
+	es_require_arg(fcinfo, 4, "backfill");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	check_stream_name(name);
 
@@ -418,7 +380,7 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 	if (PG_GETARG_BOOL(4))
 		backfill = backfill_tables(patterns, n);
 
-	become_catalog_owner(&save_user, &save_sec);
+	es_become_catalog_owner(&save_user, &save_sec);
 	if (SPI_execute_with_args("INSERT INTO " ES_SCHEMA ".stream_catalog "
 							  "(name, owner, tables, named_tables, operations, retention, "
 							  " segment_size, created_lsn) "
@@ -474,7 +436,7 @@ eventstream_drop_stream(PG_FUNCTION_ARGS)
 	Oid			save_user;
 	int			save_sec;
 
-	require_arg(fcinfo, 0, "name");
+	es_require_arg(fcinfo, 0, "name");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -483,7 +445,7 @@ eventstream_drop_stream(PG_FUNCTION_ARGS)
 	require_stream_owner(name, owner);
 
 	arg = Int32GetDatum(id);
-	become_catalog_owner(&save_user, &save_sec);
+	es_become_catalog_owner(&save_user, &save_sec);
 	if (SPI_execute_with_args("SELECT " ES_SCHEMA "._drop_stream($1)",
 							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not drop stream \"%s\"", name);
@@ -505,8 +467,8 @@ eventstream_emit(PG_FUNCTION_ARGS)
 	StringInfoData msg;
 	XLogRecPtr	lsn;
 
-	require_arg(fcinfo, 0, "stream");
-	require_arg(fcinfo, 1, "payload");
+	es_require_arg(fcinfo, 0, "stream");
+	es_require_arg(fcinfo, 1, "payload");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	if (SPI_connect() != SPI_OK_CONNECT)

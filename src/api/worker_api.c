@@ -219,28 +219,17 @@ applied_past(void *arg)
 	return false;
 }
 
-/* eventstream.sync(timeout): wait until the streams hold everything committed */
-Datum
-eventstream_sync(PG_FUNCTION_ARGS)
+/*
+ * es_wait_applied waits until the worker has applied everything written
+ * so far (our own records too); it returns the position waited for.
+ */
+XLogRecPtr
+es_wait_applied(int64 timeout_ms)
 {
 	XLogRecPtr	target = GetXLogInsertRecPtr();
 	TimestampTz deadline;
-	int64		timeout_ms;
 	SyncProgress progress = {0};
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("timeout must not be null")));
-	{
-		Interval   *iv = PG_GETARG_INTERVAL_P(0);
-
-		if (iv->month != 0 || iv->day != 0 || iv->time < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("timeout must be a non-negative interval of hours, minutes and seconds")));
-		timeout_ms = iv->time / 1000;
-	}
 	if (es_shared == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -274,5 +263,27 @@ eventstream_sync(PG_FUNCTION_ARGS)
 				 progress.worker_seen ?
 				 errhint("See eventstream.status for the worker's lag.") :
 				 errhint("No pg_eventstream worker runs for this database; see eventstream.status and the server log.")));
-	PG_RETURN_LSN(target);
+	return target;
+}
+
+/* eventstream.sync(timeout): wait until the streams hold everything committed */
+Datum
+eventstream_sync(PG_FUNCTION_ARGS)
+{
+	int64		timeout_ms;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("timeout must not be null")));
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(0);
+
+		if (iv->month != 0 || iv->day != 0 || iv->time < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must be a non-negative interval of hours, minutes and seconds")));
+		timeout_ms = iv->time / 1000;
+	}
+	PG_RETURN_LSN(es_wait_applied(timeout_ms));
 }

@@ -30,6 +30,7 @@
 #include "utils/memutils.h"
 
 #include "../pg_eventstream.h"
+#include "../aggregate/aggregate.h"
 #include "stream.h"
 
 /* the 64-bit form of a transaction id of the recent past */
@@ -58,6 +59,18 @@ text_or_null(StringInfo buf, bool *isnull)
 		PointerGetDatum(cstring_to_text_with_len(buf->data, buf->len));
 }
 
+/* does a stream take this change of a table? */
+static bool
+stream_takes(EsBatch *batch, const EsEvent *ev)
+{
+	static const int opmask[] = {ES_OP_INSERT, ES_OP_UPDATE, ES_OP_DELETE, ES_OP_TRUNCATE};
+
+	return batch->streams == NULL ||
+		!bms_is_empty(es_streams_matching(batch->streams, ev->rel->report_relid,
+										  ev->rel->schema_name, ev->rel->table_name,
+										  opmask[ev->kind]));
+}
+
 /* the sink's callback: buffer one event of a committed transaction */
 static void
 sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
@@ -81,6 +94,10 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 				batch->defs_changed = true;
 				return;
 			}
+			/* rows of an aggregate's table that no stream takes stop here */
+			if (batch->aggs != NULL && es_aggs_change(batch->aggs, ev) &&
+				!stream_takes(batch, ev))
+				return;
 			es_backfill_change(batch, data, ev);
 			if (ev->kind != ES_EV_TRUNCATE)
 			{

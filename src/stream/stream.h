@@ -87,6 +87,8 @@ typedef struct EsBatch
 	TransactionId last_xid;		/* cache for the xid's epoch */
 	FullTransactionId last_fxid;
 	EsBackfillChunk *chunk;		/* backfill chunk in flight, or NULL */
+	struct EsStreamSet *streams;	/* the definitions decoding uses */
+	struct EsAggSet *aggs;		/* aggregates, which take their tables' rows */
 } EsBatch;
 
 /* the kind of a buffered snapshot (backfill) event, beside EsEventKind's */

@@ -55,6 +55,7 @@
 #include "utils/timestamp.h"
 
 #include "../pg_eventstream.h"
+#include "../aggregate/aggregate.h"
 #include "../stream/stream.h"
 #include "worker.h"
 
@@ -70,6 +71,7 @@ typedef struct CaptureState
 	ResourceOwner owner;
 	EsBatch    *batch;
 	EsStreamSet *streams;
+	EsAggSet   *aggs;			/* continuous aggregates */
 	LogicalDecodingContext *ctx;
 
 	/* statistics */
@@ -284,6 +286,8 @@ start_decoding(CaptureState *cs)
 
 	if (cs->streams != NULL)
 		es_streams_free(cs->streams);
+	if (cs->aggs != NULL)
+		es_aggs_free(cs->aggs);
 	begin_work();
 	if (!extension_exists())
 	{
@@ -291,10 +295,14 @@ start_decoding(CaptureState *cs)
 		drop_and_exit(cs);
 	}
 	cs->streams = es_streams_load(cs->cxt);
+	cs->aggs = es_aggs_load(cs->cxt);
+	cs->batch->streams = cs->streams;
+	cs->batch->aggs = cs->aggs;
 	end_work();
 
 	oldcxt = MemoryContextSwitchTo(cs->cxt);
-	options = list_make4(option("tables", cs->streams->tables_option),
+	options = list_make4(option("tables", psprintf("%s,%s", cs->streams->tables_option,
+												   es_aggs_tables_option(cs->aggs))),
 						 option("publish-via-root", "true"),
 						 option("messages", "true"),
 						 option("message-prefixes",
@@ -419,6 +427,7 @@ apply_batch(CaptureState *cs, XLogRecPtr upto)
 
 	begin_work();
 	written = es_apply_batch(cs->batch, cs->streams);
+	es_aggs_apply(cs->aggs);
 	replorigin_session_origin_lsn = upto;
 	replorigin_session_origin_timestamp = cs->batch->last_commit_time;
 	end_work();
@@ -562,7 +571,7 @@ es_worker_main(Datum arg)
 		caught_up = decode_batch(&cs);
 		upto = cs.ctx->reader->EndRecPtr;
 
-		if (cs.batch->nevents > 0 ||
+		if (cs.batch->nevents > 0 || es_aggs_pending(cs.aggs) ||
 			(cs.batch->chunk != NULL && cs.batch->chunk->complete))
 			written = apply_batch(&cs, upto);
 		else if (caught_up)
@@ -589,6 +598,8 @@ es_worker_main(Datum arg)
 		if (cs.batch->defs_changed)
 			stop_decoding(&cs);
 		es_batch_reset(cs.batch);
+		if (cs.aggs != NULL)
+			es_aggs_reset(cs.aggs);
 		if (cs.batch->chunk != NULL && cs.batch->chunk->complete)
 		{
 			/* its events and progress are committed */

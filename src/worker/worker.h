@@ -83,6 +83,7 @@ extern PGDLLEXPORT void es_launcher_main(Datum arg);
 
 /* src/api/worker_api.c */
 extern void es_wait_for_capture(void);
+extern XLogRecPtr es_wait_applied(int64 timeout_ms);
 
 /* capture.c */
 extern PGDLLEXPORT void es_worker_main(Datum arg);

@@ -1,0 +1,392 @@
+/*-------------------------------------------------------------------------
+ *
+ * agg_api.c
+ *	  create_aggregate, refresh_aggregate and drop_aggregate.
+ *
+ * Consistency with the stream comes from a SHARE lock on the source (and
+ * its partitions), as CREATE INDEX takes: once it is held no change to
+ * the table can commit until this transaction does, so the rows read now
+ * are exactly those whose changes the worker will not apply.
+ *	  - create: the worker starts maintaining the aggregate at the commit
+ *		of this transaction, which it decodes as a change of the catalog.
+ *	  - refresh: first wait, under the lock, until the worker has applied
+ *		every change committed before it; then compute the table again.
+ * Writers of the source wait for the computation, as for CREATE INDEX.
+ *
+ * The table under the view is owned by the caller, who owns the view;
+ * the worker runs each aggregate's SQL as that owner.
+ *
+ * src/aggregate/agg_api.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_rewrite.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "rewrite/rewriteSupport.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+
+#include "../api/api.h"
+#include "../pg_eventstream.h"
+#include "../worker/worker.h"
+#include "aggregate.h"
+
+PG_FUNCTION_INFO_V1(eventstream_create_aggregate);
+PG_FUNCTION_INFO_V1(eventstream_refresh_aggregate);
+PG_FUNCTION_INFO_V1(eventstream_drop_aggregate);
+
+/* how long refresh_aggregate waits for the worker to catch up */
+#define ES_REFRESH_WAIT_MS 60000
+
+static void
+spi_exec(const char *sql, int expected)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
+}
+
+/* the computation must see the table as it is once locked */
+static void
+require_read_committed(const char *fn)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run in a REPEATABLE READ or SERIALIZABLE transaction", fn),
+				 errdetail("It reads the table after locking it, and such a transaction would read it as it was before."),
+				 errhint("Run it in a READ COMMITTED transaction.")));
+}
+
+/* a column of a relation's pg_class row */
+static Form_pg_class
+class_form(Oid relid, FormData_pg_class *form)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	memcpy(form, GETSTRUCT(tup), sizeof(FormData_pg_class));
+	ReleaseSysCache(tup);
+	return form;
+}
+
+/* lock the source and its partitions against writers until commit */
+static void
+lock_source(Oid source)
+{
+	(void) find_all_inheritors(source, ShareLock, NULL);
+}
+
+/* updates and deletes of every table the source reads need the old row */
+static void
+check_replica_identity(Oid source)
+{
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(source, NoLock, NULL))
+	{
+		Oid			relid = lfirst_oid(lc);
+		FormData_pg_class form;
+
+		if (class_form(relid, &form)->relkind == RELKIND_RELATION &&
+			form.relreplident != REPLICA_IDENTITY_FULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s does not have REPLICA IDENTITY FULL",
+							quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													   get_rel_name(relid))),
+					 errdetail("Updates and deletes reach the aggregate with the old row only then."),
+					 errhint("ALTER TABLE %s REPLICA IDENTITY FULL, or pass append_only => true for a table that is only inserted into.",
+							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+														get_rel_name(relid)))));
+	}
+}
+
+/* the catalog row of an aggregate's view, or an error */
+typedef struct AggRow
+{
+	int32		id;
+	Oid			mat;
+	Oid			source;
+	bool		grouped;
+	char	   *populate_sql;
+	char	   *empty_sql;
+} AggRow;
+
+static AggRow
+lookup_aggregate(Oid view)
+{
+	AggRow		row;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(view)};
+	bool		isnull;
+	HeapTuple	tup;
+	TupleDesc	desc;
+
+	if (SPI_execute_with_args("SELECT id, mat_relid, source_relid, grouped, populate_sql, empty_sql "
+							  "FROM " ES_SCHEMA ".aggregate_catalog WHERE view_relid = $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the aggregate catalog");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("\"%s\" is not a continuous aggregate", get_rel_name(view)),
+				 errhint("See eventstream.aggregates.")));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	row.id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	row.mat = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	row.source = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	row.grouped = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+	row.populate_sql = SPI_getvalue(tup, desc, 5);
+	row.empty_sql = SPI_getvalue(tup, desc, 6);
+	if (!pg_class_ownercheck(view, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_VIEW, get_rel_name(view));
+	return row;
+}
+
+/*
+ * eventstream.create_aggregate(name, query, backfill, append_only): the
+ * view, its table, the catalog row; returns the view.
+ */
+Datum
+eventstream_create_aggregate(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	char	   *query;
+	bool		backfill;
+	bool		append_only;
+	RangeVar   *rv;
+	EsAggPlan  *plan;
+	AclResult	acl;
+	int32		id;
+	char	   *mat_name;
+	char	   *mat_sql;
+	Oid			mat;
+	Oid			view;
+	Oid			save_user;
+	int			save_sec;
+	StringInfoData sql;
+	ListCell   *lc;
+	ObjectAddress mat_obj;
+	ObjectAddress view_obj;
+	ObjectAddress rule_obj;
+	ObjectAddress source_obj;
+	bool		isnull;
+
+	es_require_arg(fcinfo, 0, "name");
+	es_require_arg(fcinfo, 1, "query");
+	es_require_arg(fcinfo, 2, "backfill");
+	es_require_arg(fcinfo, 3, "append_only");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	backfill = PG_GETARG_BOOL(2);
+	append_only = PG_GETARG_BOOL(3);
+	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
+
+	plan = es_agg_analyze(query);
+	acl = pg_class_aclcheck(plan->source, GetUserId(), ACL_SELECT);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(plan->source));
+	foreach(lc, find_all_inheritors(plan->source, NoLock, NULL))
+	{
+		FormData_pg_class form;
+
+		if (class_form(lfirst_oid(lc), &form)->relrowsecurity)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("continuous aggregates do not support tables with row-level security"),
+					 errdetail("Every reader of the view would see the aggregate of every row.")));
+	}
+	if (!append_only)
+		check_replica_identity(plan->source);
+	if (backfill)
+		require_read_committed("create_aggregate");
+	es_wait_for_capture();
+	if (backfill)
+		lock_source(plan->source);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* the table, made by the catalog owner in the extension's schema */
+	es_become_catalog_owner(&save_user, &save_sec);
+	spi_exec("SELECT nextval(pg_get_serial_sequence('" ES_SCHEMA ".aggregate_catalog', 'id'))",
+			 SPI_OK_SELECT);
+	id = (int32) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											 &isnull));
+	mat_name = psprintf("aggregate_%d", id);
+	mat_sql = psprintf(ES_SCHEMA ".%s", mat_name);
+	es_agg_make_sql(plan, mat_sql);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (", mat_sql);
+	foreach(lc, plan->columns)
+		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) ? ", " : "", (char *) lfirst(lc));
+	appendStringInfoString(&sql, ")");
+	spi_exec(sql.data, SPI_OK_UTILITY);
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (", mat_sql);
+	for (int i = 0; i < plan->ngroups; i++)
+		appendStringInfo(&sql, "%sg_%d", i ? ", " : "", i + 1);
+	appendStringInfoString(&sql, ") NULLS NOT DISTINCT");
+	spi_exec(sql.data, SPI_OK_UTILITY);
+	spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", mat_sql,
+					  quote_identifier(GetUserNameFromId(save_user, false))), SPI_OK_UTILITY);
+	SetUserIdAndSecContext(save_user, save_sec);
+	mat = get_relname_relid(mat_name, get_namespace_oid(ES_SCHEMA, false));
+
+	/* its rows, computed by the caller */
+	if (backfill)
+		spi_exec(plan->populate_sql, SPI_OK_INSERT);
+	else if (plan->empty_sql)
+		spi_exec(plan->empty_sql, SPI_OK_INSERT);
+
+	/* the caller's view */
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE VIEW %s AS %s",
+					 rv->schemaname ? quote_qualified_identifier(rv->schemaname, rv->relname)
+					 : quote_identifier(rv->relname),
+					 es_agg_view_sql(plan, mat));
+	spi_exec(sql.data, SPI_OK_UTILITY);
+	view = RangeVarGetRelid(rv, NoLock, false);
+
+	/*
+	 * Dropping the view drops the table; the view depends on the source's
+	 * columns the way a view of the query would.
+	 */
+	ObjectAddressSet(mat_obj, RelationRelationId, mat);
+	ObjectAddressSet(view_obj, RelationRelationId, view);
+	ObjectAddressSet(rule_obj, RewriteRelationId, get_rewrite_oid(view, "_RETURN", false));
+	ObjectAddressSet(source_obj, RelationRelationId, plan->source);
+	recordDependencyOn(&mat_obj, &view_obj, DEPENDENCY_INTERNAL);
+	recordDependencyOn(&rule_obj, &source_obj, DEPENDENCY_NORMAL);
+	{
+		List	   *exprs = list_copy(plan->group_exprs);
+
+		if (plan->query->jointree->quals)
+			exprs = lappend(exprs, plan->query->jointree->quals);
+		for (int i = 0; i < plan->ncalls; i++)
+			if (plan->calls[i].aggref->args != NIL)
+				exprs = lappend(exprs, linitial_node(TargetEntry, plan->calls[i].aggref->args)->expr);
+		foreach(lc, exprs)
+			recordDependencyOnSingleRelExpr(&rule_obj, lfirst(lc), plan->source,
+											DEPENDENCY_NORMAL, DEPENDENCY_NORMAL, false);
+	}
+	CommandCounterIncrement();
+
+	/* the catalog row: the worker picks it up at this transaction's commit */
+	{
+		Oid			types[12] = {INT4OID, OIDOID, OIDOID, OIDOID, TEXTOID, BOOLOID, BOOLOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID};
+		Datum		args[12];
+		char		nulls[12];
+
+		memset(nulls, ' ', sizeof(nulls));
+		args[0] = Int32GetDatum(id);
+		args[1] = ObjectIdGetDatum(view);
+		args[2] = ObjectIdGetDatum(mat);
+		args[3] = ObjectIdGetDatum(plan->source);
+		args[4] = CStringGetTextDatum(query);
+		args[5] = BoolGetDatum(append_only);
+		args[6] = BoolGetDatum(plan->grouped);
+		args[7] = CStringGetTextDatum(plan->populate_sql);
+		args[8] = CStringGetTextDatum(plan->delta_sql);
+		args[9] = plan->recompute_sql ? CStringGetTextDatum(plan->recompute_sql) : (Datum) 0;
+		nulls[9] = plan->recompute_sql ? ' ' : 'n';
+		args[10] = plan->empty_sql ? CStringGetTextDatum(plan->empty_sql) : (Datum) 0;
+		nulls[10] = plan->empty_sql ? ' ' : 'n';
+		args[11] = ObjectIdGetDatum(save_user);
+		es_become_catalog_owner(&save_user, &save_sec);
+		if (SPI_execute_with_args("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
+								  "(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
+								  " populate_sql, delta_sql, recompute_sql, empty_sql, owner) "
+								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+								  12, types, args, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into the aggregate catalog");
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	SPI_finish();
+	PG_RETURN_OID(view);
+}
+
+/* eventstream.refresh_aggregate(name): compute the table again */
+Datum
+eventstream_refresh_aggregate(PG_FUNCTION_ARGS)
+{
+	Oid			view;
+	AggRow		row;
+	Oid			save_user;
+	int			save_sec;
+	Oid			types[1] = {INT4OID};
+	Datum		args[1];
+
+	es_require_arg(fcinfo, 0, "name");
+	view = PG_GETARG_OID(0);
+	require_read_committed("refresh_aggregate");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	row = lookup_aggregate(view);
+
+	/* no more changes can commit; let the worker apply those that did */
+	lock_source(row.source);
+	(void) es_wait_applied(ES_REFRESH_WAIT_MS);
+
+	spi_exec(psprintf("DELETE FROM %s", quote_qualified_identifier(ES_SCHEMA, get_rel_name(row.mat))),
+			 SPI_OK_DELETE);
+	spi_exec(row.populate_sql, SPI_OK_INSERT);
+
+	args[0] = Int32GetDatum(row.id);
+	es_become_catalog_owner(&save_user, &save_sec);
+	if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".aggregate_catalog "
+							  "SET state = 'ok', error = NULL, refreshed_at = now() WHERE id = $1",
+							  1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update the aggregate catalog");
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* eventstream.drop_aggregate(name): the view, and with it the table */
+Datum
+eventstream_drop_aggregate(PG_FUNCTION_ARGS)
+{
+	Oid			view;
+	AggRow		row;
+	Oid			save_user;
+	int			save_sec;
+	Oid			types[1] = {INT4OID};
+	Datum		args[1];
+
+	es_require_arg(fcinfo, 0, "name");
+	view = PG_GETARG_OID(0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	row = lookup_aggregate(view);
+	spi_exec(psprintf("DROP VIEW %s",
+					  quote_qualified_identifier(get_namespace_name(get_rel_namespace(view)),
+												 get_rel_name(view))), SPI_OK_UTILITY);
+	args[0] = Int32GetDatum(row.id);
+	es_become_catalog_owner(&save_user, &save_sec);
+	if (SPI_execute_with_args("DELETE FROM " ES_SCHEMA ".aggregate_catalog WHERE id = $1",
+							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not update the aggregate catalog");
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	PG_RETURN_VOID();
+}

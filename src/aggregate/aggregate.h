@@ -1,0 +1,91 @@
+/*-------------------------------------------------------------------------
+ *
+ * aggregate.h
+ *	  Continuous aggregates: views of a GROUP BY query over one table,
+ *	  kept up to date by the capture worker from the changes it decodes.
+ *
+ *	  analyze.c		checks a query and makes the SQL that maintains it
+ *	  agg_api.c		create_aggregate, refresh_aggregate, drop_aggregate
+ *	  maintain.c	the worker side: changes of source tables, buffered per
+ *					batch and applied as deltas in the apply transaction
+ *
+ * An aggregate is three objects: the caller's view, a table under it in
+ * the eventstream schema (one row per group: the group's key, its row
+ * count, each aggregate's value and what is needed to update that value
+ * without the table), and a row of eventstream.aggregate_catalog holding
+ * the SQL the worker runs.  The table depends internally on the view, so
+ * dropping the view drops the table; the view's rule depends on the source
+ * columns the query uses, as a view's would.
+ *
+ * src/aggregate/aggregate.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ES_AGGREGATE_H
+#define ES_AGGREGATE_H
+
+#include "nodes/parsenodes.h"
+#include "utils/tuplestore.h"
+
+#include "../decoder/decoder.h"
+
+/* an aggregate function of the supported set */
+typedef enum EsAggKind
+{
+	ES_AGG_COUNT_STAR,
+	ES_AGG_COUNT,
+	ES_AGG_SUM,
+	ES_AGG_AVG,
+	ES_AGG_MIN,
+	ES_AGG_MAX
+} EsAggKind;
+
+/* one distinct aggregate call of the query */
+typedef struct EsAggCall
+{
+	Aggref	   *aggref;
+	EsAggKind	kind;
+	char	   *arg_sql;		/* the argument over alias t, or NULL */
+	char	   *state_type;		/* sum/avg: type of the running sum */
+	AttrNumber	value_att;		/* column of the value in the table */
+} EsAggCall;
+
+/* a checked query and the SQL made from it */
+typedef struct EsAggPlan
+{
+	Query	   *query;
+	Oid			source;
+	char	   *source_sql;		/* qualified, quoted name */
+	char	   *where_sql;		/* over alias t, or NULL */
+	bool		grouped;
+	int			ngroups;
+	List	   *group_exprs;	/* Node * */
+	char	  **group_sql;		/* over alias t */
+	int			ncalls;
+	EsAggCall  *calls;
+	bool		has_minmax;
+	List	   *columns;		/* the table's column definitions, char * */
+	AttrNumber	count_att;
+	char	   *populate_sql;	/* INSERT INTO %s ... from the source */
+	char	   *delta_sql;		/* INSERT INTO %s ... ON CONFLICT, from es_new/es_old */
+	char	   *recompute_sql;	/* UPDATE %s ... min/max of a group, or NULL */
+	char	   *empty_sql;		/* INSERT INTO %s the row of an empty table, or NULL */
+} EsAggPlan;
+
+/* analyze.c */
+extern EsAggPlan *es_agg_analyze(const char *query_text);
+extern void es_agg_make_sql(EsAggPlan *plan, const char *mat_sql);
+extern char *es_agg_view_sql(EsAggPlan *plan, Oid mat);
+
+/* maintain.c: the worker side */
+typedef struct EsAggSet EsAggSet;
+
+extern EsAggSet *es_aggs_load(MemoryContext parent);
+extern void es_aggs_free(EsAggSet *set);
+extern const char *es_aggs_tables_option(EsAggSet *set);
+extern bool es_aggs_change(EsAggSet *set, const EsEvent *ev);
+extern bool es_aggs_pending(EsAggSet *set);
+extern void es_aggs_apply(EsAggSet *set);
+extern void es_aggs_reset(EsAggSet *set);
+
+#endif							/* ES_AGGREGATE_H */

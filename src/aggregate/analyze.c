@@ -1,0 +1,619 @@
+/*-------------------------------------------------------------------------
+ *
+ * analyze.c
+ *	  Check the query of a continuous aggregate and make the SQL that
+ *	  computes and maintains it.
+ *
+ * The query is parsed and analysed like any SELECT, then held to the
+ * supported shape: one table, a WHERE on the row, GROUP BY immutable
+ * expressions of the row, and count(*), count(x), sum, avg, min and max.
+ * Anything else is refused with an error naming the part.
+ *
+ * The table under the view ("materialization") has one row per group:
+ *	  g_1 .. g_n	the group's key (one constant column without GROUP BY)
+ *	  __count		rows in the group; a group at zero is deleted
+ *	  __dirty		a min or max lost its extreme in this batch
+ *	  a_i			the value of aggregate call i, as the query returns it
+ *	  n_i, s_i		sum and avg: non-null inputs and their running sum
+ *	  p_i			min and max: the extreme of the batch's deleted inputs
+ * so each batch is one INSERT ... ON CONFLICT of per-group deltas (new
+ * rows count +1, old rows -1), and only a min or max whose extreme was
+ * deleted reads the source again, for that group alone.
+ *
+ * sum and avg of float4/float8 are refused: a running float sum drifts
+ * from what the query computes, and the aggregate must equal the query.
+ *
+ * src/aggregate/analyze.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+
+#include "../pg_eventstream.h"
+#include "aggregate.h"
+
+static void
+unsupported(const char *what, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("continuous aggregates do not support %s", what),
+			 errhint("%s", hint ? hint :
+					 "Use one table, a WHERE on its rows, GROUP BY immutable expressions of the row, "
+					 "and count, sum, avg, min or max.")));
+}
+
+/* an expression of the source row, as SQL over alias t */
+static char *
+expr_sql(Node *expr, Oid source)
+{
+	return deparse_expression(expr, deparse_context_for("t", source), true, false);
+}
+
+/* refuse system columns and whole-row references */
+static bool
+check_vars_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) && ((Var *) node)->varattno <= 0)
+		unsupported("system columns or whole-row references",
+					"Name the table's columns.");
+	return expression_tree_walker(node, check_vars_walker, context);
+}
+
+static void
+check_row_expr(Node *expr, const char *where)
+{
+	check_vars_walker(expr, NULL);
+	if (contain_mutable_functions(expr))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("continuous aggregates do not support functions that are not immutable in %s", where),
+				 errdetail("The worker computes it later, under other settings, and must get what the query gets."),
+				 errhint("date_trunc on timestamptz depends on TimeZone: use date_bin, or date_trunc on (col AT TIME ZONE 'UTC').")));
+}
+
+/* the kind of a supported aggregate call, or an error */
+static EsAggKind
+call_kind(Aggref *agg, Oid *argtype)
+{
+	char	   *name = get_func_name(agg->aggfnoid);
+	Oid			nsp = get_func_namespace(agg->aggfnoid);
+
+	*argtype = InvalidOid;
+	if (agg->aggdistinct != NIL)
+		unsupported("DISTINCT in an aggregate", NULL);
+	if (agg->aggorder != NIL)
+		unsupported("ORDER BY in an aggregate", NULL);
+	if (agg->aggfilter != NULL)
+		unsupported("FILTER in an aggregate",
+					"Move the condition into WHERE, or into a CASE in the argument.");
+	if (agg->aggkind != AGGKIND_NORMAL || agg->agglevelsup != 0)
+		unsupported("ordered-set or hypothetical aggregates", NULL);
+	if (nsp != PG_CATALOG_NAMESPACE)
+		unsupported(psprintf("the aggregate %s()", name), NULL);
+	if (agg->aggstar)
+		return ES_AGG_COUNT_STAR;
+	if (list_length(agg->args) != 1)
+		unsupported(psprintf("the aggregate %s() with %d arguments", name,
+							 list_length(agg->args)), NULL);
+	*argtype = exprType((Node *) ((TargetEntry *) linitial(agg->args))->expr);
+
+	if (strcmp(name, "count") == 0)
+		return ES_AGG_COUNT;
+	if (strcmp(name, "min") == 0)
+		return ES_AGG_MIN;
+	if (strcmp(name, "max") == 0)
+		return ES_AGG_MAX;
+	if (strcmp(name, "sum") == 0 || strcmp(name, "avg") == 0)
+	{
+		if (*argtype == FLOAT4OID || *argtype == FLOAT8OID)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("continuous aggregates do not support %s() of %s", name,
+							format_type_be(*argtype)),
+					 errdetail("A running floating-point sum drifts from the sum the query computes."),
+					 errhint("Cast the argument to numeric.")));
+		if (*argtype != INT2OID && *argtype != INT4OID && *argtype != INT8OID &&
+			*argtype != NUMERICOID && *argtype != INTERVALOID &&
+			!(*argtype == CASHOID && name[0] == 's'))
+			unsupported(psprintf("%s() of %s", name, format_type_be(*argtype)),
+						"sum and avg are supported on integers, numeric and interval.");
+		return name[0] == 's' ? ES_AGG_SUM : ES_AGG_AVG;
+	}
+	unsupported(psprintf("the aggregate %s()", name),
+				"The supported aggregates are count(*), count(x), sum, avg, min and max.");
+	return ES_AGG_COUNT;		/* keep the compiler quiet */
+}
+
+/* the type of the running sum of sum/avg over argtype */
+static Oid
+sum_state_type(Oid argtype)
+{
+	switch (argtype)
+	{
+		case INT2OID:
+		case INT4OID:
+			return INT8OID;
+		case INT8OID:
+		case NUMERICOID:
+			return NUMERICOID;
+		default:
+			return argtype;		/* interval, money */
+	}
+}
+
+typedef struct CollectContext
+{
+	EsAggPlan  *plan;
+	List	   *aggrefs;
+} CollectContext;
+
+static bool
+collect_aggrefs(Node *node, CollectContext *cxt)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Aggref))
+	{
+		if (!list_member(cxt->aggrefs, node))
+			cxt->aggrefs = lappend(cxt->aggrefs, node);
+		return false;
+	}
+	return expression_tree_walker(node, collect_aggrefs, cxt);
+}
+
+/*
+ * es_agg_analyze parses and checks the query; on success the plan has the
+ * source, the WHERE, the group expressions and the aggregate calls.
+ */
+EsAggPlan *
+es_agg_analyze(const char *query_text)
+{
+	List	   *raw;
+	RawStmt    *stmt;
+	Query	   *q;
+	RangeTblEntry *rte;
+	EsAggPlan  *plan;
+	CollectContext cxt;
+	ListCell   *lc;
+	int			i;
+
+	raw = raw_parser(query_text, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the query of an aggregate must be one SELECT statement")));
+	stmt = linitial_node(RawStmt, raw);
+	if (!IsA(stmt->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the query of an aggregate must be a SELECT statement")));
+	if (((SelectStmt *) stmt->stmt)->intoClause != NULL)
+		unsupported("SELECT INTO", NULL);
+	q = parse_analyze_fixedparams(stmt, query_text, NULL, 0, NULL);
+
+	if (q->setOperations != NULL)
+		unsupported("UNION, INTERSECT or EXCEPT", NULL);
+	if (q->cteList != NIL)
+		unsupported("WITH", "Write the query over the table itself.");
+	if (q->hasWindowFuncs)
+		unsupported("window functions", NULL);
+	if (q->hasSubLinks)
+		unsupported("subqueries", NULL);
+	if (q->hasTargetSRFs)
+		unsupported("set-returning functions", NULL);
+	if (q->distinctClause != NIL)
+		unsupported("DISTINCT", "GROUP BY the columns instead.");
+	if (q->sortClause != NIL)
+		unsupported("ORDER BY", "Order when you read the view.");
+	if (q->limitCount != NULL || q->limitOffset != NULL)
+		unsupported("LIMIT or OFFSET", "Limit when you read the view.");
+	if (q->rowMarks != NIL)
+		unsupported("FOR UPDATE or FOR SHARE", NULL);
+	if (q->groupingSets != NIL)
+		unsupported("GROUPING SETS, ROLLUP or CUBE", NULL);
+	if (!q->hasAggs && q->groupClause == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the query of an aggregate must use GROUP BY or an aggregate function"),
+				 errhint("For the rows themselves, use a stream.")));
+
+	if (list_length(q->rtable) != 1 || list_length(q->jointree->fromlist) != 1 ||
+		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
+		unsupported("joins or more than one table in FROM", NULL);
+	rte = linitial_node(RangeTblEntry, q->rtable);
+	if (rte->rtekind != RTE_RELATION)
+		unsupported("a subquery or function in FROM", NULL);
+	if (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE)
+		unsupported("views, foreign tables or other relations as the source",
+					"Aggregate the table itself.");
+	if (!rte->inh)
+		unsupported("FROM ONLY", NULL);
+	if (get_rel_namespace(rte->relid) == get_namespace_oid(ES_SCHEMA, false) ||
+		IsCatalogNamespace(get_rel_namespace(rte->relid)))
+		unsupported("system or pg_eventstream tables as the source", NULL);
+
+	plan = palloc0(sizeof(EsAggPlan));
+	plan->query = q;
+	plan->source = rte->relid;
+	plan->source_sql = quote_qualified_identifier(get_namespace_name(get_rel_namespace(rte->relid)),
+												  get_rel_name(rte->relid));
+	if (q->jointree->quals != NULL)
+	{
+		check_row_expr(q->jointree->quals, "WHERE");
+		plan->where_sql = expr_sql(q->jointree->quals, plan->source);
+	}
+
+	plan->grouped = q->groupClause != NIL;
+	plan->ngroups = plan->grouped ? list_length(q->groupClause) : 1;
+	plan->group_sql = palloc0(sizeof(char *) * plan->ngroups);
+	i = 0;
+	foreach(lc, q->groupClause)
+	{
+		Node	   *expr = get_sortgroupclause_expr(lfirst_node(SortGroupClause, lc),
+													q->targetList);
+
+		check_row_expr(expr, "GROUP BY");
+		plan->group_exprs = lappend(plan->group_exprs, expr);
+		plan->group_sql[i++] = expr_sql(expr, plan->source);
+	}
+	if (!plan->grouped)
+		plan->group_sql[0] = "true";
+
+	/* HAVING may use aggregates the select list does not */
+	memset(&cxt, 0, sizeof(cxt));
+	cxt.plan = plan;
+	foreach(lc, q->targetList)
+		collect_aggrefs((Node *) lfirst_node(TargetEntry, lc)->expr, &cxt);
+	collect_aggrefs(q->havingQual, &cxt);
+	if (q->havingQual && contain_volatile_functions(q->havingQual))
+		unsupported("volatile functions in HAVING", NULL);
+
+	plan->ncalls = list_length(cxt.aggrefs);
+	plan->calls = palloc0(sizeof(EsAggCall) * Max(plan->ncalls, 1));
+	i = 0;
+	foreach(lc, cxt.aggrefs)
+	{
+		EsAggCall  *call = &plan->calls[i++];
+		Oid			argtype;
+
+		call->aggref = lfirst_node(Aggref, lc);
+		call->kind = call_kind(call->aggref, &argtype);
+		if (call->kind != ES_AGG_COUNT_STAR)
+		{
+			Node	   *arg = (Node *) linitial_node(TargetEntry, call->aggref->args)->expr;
+
+			check_row_expr(arg, "an aggregate's argument");
+			call->arg_sql = expr_sql(arg, plan->source);
+		}
+		if (call->kind == ES_AGG_SUM || call->kind == ES_AGG_AVG)
+			call->state_type = format_type_be(sum_state_type(argtype));
+		if (call->kind == ES_AGG_MIN || call->kind == ES_AGG_MAX)
+			plan->has_minmax = true;
+	}
+	return plan;
+}
+
+/* a column definition: name, type, collation */
+static char *
+column_def(const char *name, Oid type, int32 typmod, Oid collation)
+{
+	char	   *def = psprintf("%s %s", name, format_type_with_typemod(type, typmod));
+
+	if (OidIsValid(collation) && collation != DEFAULT_COLLATION_OID)
+		def = psprintf("%s COLLATE %s", def, generate_collation_name(collation));
+	return def;
+}
+
+/* the final value of avg from a running sum and count */
+static char *
+avg_sql(EsAggCall *call, const char *s, const char *n)
+{
+	if (call->aggref->aggtype == INTERVALOID)
+		return psprintf("(%s) / (%s)::float8", s, n);
+	return psprintf("(%s)::numeric / (%s)::numeric", s, n);
+}
+
+/*
+ * es_agg_make_sql makes the column list and the statements of the plan,
+ * for a materialization named mat_sql (qualified and quoted).
+ */
+void
+es_agg_make_sql(EsAggPlan *plan, const char *mat_sql)
+{
+	StringInfoData cols;		/* column names, in order */
+	StringInfoData pop;			/* populate: values over the source */
+	StringInfoData inner;		/* delta: the group columns of a change row */
+	StringInfoData xargs;		/* delta: the arguments of a change row */
+	StringInfoData dcols;		/* delta: per group */
+	StringInfoData ins;			/* delta: values of a new group */
+	StringInfoData set;			/* delta: ON CONFLICT updates */
+	StringInfoData dirty_new;
+	StringInfoData dirty_upd;
+	StringInfoData recompute_cols;
+	StringInfoData recompute_vals;
+	StringInfoData empty_cols;
+	StringInfoData empty_vals;
+	StringInfoData keys;
+	StringInfoData match;
+	StringInfoData sql;
+	AttrNumber	att = 0;
+	int			i;
+
+	initStringInfo(&cols);
+	initStringInfo(&pop);
+	initStringInfo(&inner);
+	initStringInfo(&xargs);
+	initStringInfo(&dcols);
+	initStringInfo(&ins);
+	initStringInfo(&set);
+	initStringInfo(&dirty_new);
+	initStringInfo(&dirty_upd);
+	initStringInfo(&recompute_cols);
+	initStringInfo(&recompute_vals);
+	initStringInfo(&empty_cols);
+	initStringInfo(&empty_vals);
+	initStringInfo(&keys);
+	initStringInfo(&match);
+	plan->columns = NIL;
+
+	for (i = 0; i < plan->ngroups; i++)
+	{
+		Node	   *e = plan->grouped ? list_nth(plan->group_exprs, i) : NULL;
+		char	   *g = psprintf("g_%d", i + 1);
+
+		plan->columns = lappend(plan->columns,
+								e ? column_def(g, exprType(e), exprTypmod(e), exprCollation(e))
+								: column_def(g, BOOLOID, -1, InvalidOid));
+		att++;
+		appendStringInfo(&cols, "%s, ", g);
+		appendStringInfo(&pop, "%s, ", plan->group_sql[i]);
+		appendStringInfo(&inner, "%s AS %s, ", plan->group_sql[i], g);
+		appendStringInfo(&dcols, "%s, ", g);
+		appendStringInfo(&ins, "d.%s, ", g);
+		appendStringInfo(&keys, "%s%s", i ? ", " : "", g);
+		appendStringInfo(&match, " AND (%s = m.%s OR (%s IS NULL AND m.%s IS NULL))",
+						 plan->group_sql[i], g, plan->group_sql[i], g);
+		appendStringInfo(&empty_cols, "%s, ", g);
+		appendStringInfoString(&empty_vals, "true, ");
+	}
+	plan->columns = lappend(plan->columns, "__count bigint NOT NULL");
+	plan->count_att = ++att;
+	plan->columns = lappend(plan->columns, "__dirty boolean NOT NULL DEFAULT false");
+	att++;
+	appendStringInfoString(&cols, "__count");
+	appendStringInfoString(&pop, "count(*)");
+	appendStringInfoString(&dcols, "sum(__s)::bigint AS __count");
+	appendStringInfoString(&ins, "d.__count");
+	appendStringInfoString(&set, "__count = m.__count + excluded.__count");
+	appendStringInfoString(&empty_cols, "__count");
+	appendStringInfoString(&empty_vals, "0");
+
+	for (i = 0; i < plan->ncalls; i++)
+	{
+		EsAggCall  *call = &plan->calls[i];
+		Aggref	   *agg = call->aggref;
+		int			k = i + 1;
+		const char *x = call->arg_sql;
+		const char *nn = "sum(CASE WHEN x_%d IS NOT NULL THEN __s ELSE 0 END)::bigint";
+
+		if (call->kind == ES_AGG_COUNT_STAR)
+		{
+			call->value_att = plan->count_att;
+			continue;
+		}
+		appendStringInfo(&xargs, ", %s AS x_%d", x, k);
+		plan->columns = lappend(plan->columns,
+								column_def(psprintf("a_%d", k), agg->aggtype, -1,
+										   call->kind == ES_AGG_MIN || call->kind == ES_AGG_MAX
+										   ? agg->inputcollid : InvalidOid));
+		call->value_att = ++att;
+		switch (call->kind)
+		{
+			case ES_AGG_COUNT:
+				appendStringInfo(&cols, ", a_%d", k);
+				appendStringInfo(&pop, ", count(%s)", x);
+				appendStringInfo(&dcols, ", %s AS a_%d", psprintf(nn, k), k);
+				appendStringInfo(&ins, ", d.a_%d", k);
+				appendStringInfo(&set, ", a_%d = m.a_%d + excluded.a_%d", k, k, k);
+				appendStringInfo(&empty_cols, ", a_%d", k);
+				appendStringInfoString(&empty_vals, ", 0");
+				break;
+			case ES_AGG_SUM:
+			case ES_AGG_AVG:
+				{
+					const char *S = call->state_type;
+					bool		avg = call->kind == ES_AGG_AVG;
+					char	   *n_new = psprintf("m.n_%d + excluded.n_%d", k, k);
+					char	   *s_new = psprintf("m.s_%d + excluded.s_%d", k, k);
+
+					plan->columns = lappend(plan->columns, psprintf("n_%d bigint NOT NULL", k));
+					plan->columns = lappend(plan->columns, psprintf("s_%d %s NOT NULL", k, S));
+					att += 2;
+					appendStringInfo(&cols, ", a_%d, n_%d, s_%d", k, k, k);
+					appendStringInfo(&pop, ", %s(%s), count(%s), coalesce(sum(%s), '0'::%s)",
+									 avg ? "avg" : "sum", x, x, x, S);
+					appendStringInfo(&dcols, ", %s AS n_%d", psprintf(nn, k), k);
+					appendStringInfo(&dcols,
+									 ", coalesce(sum(x_%d) FILTER (WHERE __s > 0), '0'::%s)"
+									 " - coalesce(sum(x_%d) FILTER (WHERE __s < 0), '0'::%s) AS s_%d",
+									 k, S, k, S, k);
+					appendStringInfo(&ins, ", CASE WHEN d.n_%d > 0 THEN %s END, d.n_%d, d.s_%d",
+									 k, avg ? avg_sql(call, psprintf("d.s_%d", k), psprintf("d.n_%d", k))
+									 : psprintf("d.s_%d", k), k, k);
+					appendStringInfo(&set, ", n_%d = %s, s_%d = %s, a_%d = CASE WHEN %s > 0 THEN %s END",
+									 k, n_new, k, s_new, k, n_new,
+									 avg ? avg_sql(call, s_new, n_new) : s_new);
+					appendStringInfo(&empty_cols, ", n_%d, s_%d", k, k);
+					appendStringInfo(&empty_vals, ", 0, '0'::%s", S);
+					break;
+				}
+			case ES_AGG_MIN:
+			case ES_AGG_MAX:
+				{
+					bool		min = call->kind == ES_AGG_MIN;
+					const char *fn = min ? "min" : "max";
+					const char *cmp = min ? "<=" : ">=";
+					char	   *both = psprintf("%s(m.a_%d, excluded.a_%d)",
+												min ? "least" : "greatest", k, k);
+
+					plan->columns = lappend(plan->columns,
+											column_def(psprintf("p_%d", k), agg->aggtype, -1,
+													   agg->inputcollid));
+					att++;
+					appendStringInfo(&cols, ", a_%d, p_%d", k, k);
+					appendStringInfo(&pop, ", %s(%s), NULL", fn, x);
+					appendStringInfo(&dcols,
+									 ", %s(x_%d) FILTER (WHERE __s > 0) AS a_%d"
+									 ", %s(x_%d) FILTER (WHERE __s < 0) AS p_%d",
+									 fn, k, k, fn, k, k);
+					appendStringInfo(&ins, ", d.a_%d, d.p_%d", k, k);
+					appendStringInfo(&set, ", a_%d = %s, p_%d = excluded.p_%d", k, both, k, k);
+					appendStringInfo(&dirty_new, " OR coalesce(d.p_%d %s d.a_%d, false)", k, cmp, k);
+					appendStringInfo(&dirty_upd, " OR coalesce(excluded.p_%d %s %s, false)", k, cmp, both);
+					appendStringInfo(&recompute_cols, "a_%d, ", k);
+					appendStringInfo(&recompute_vals, "%s(%s), ", fn, x);
+					break;
+				}
+			case ES_AGG_COUNT_STAR:
+				break;
+		}
+	}
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT %s FROM %s t", mat_sql, cols.data,
+					 pop.data, plan->source_sql);
+	if (plan->where_sql)
+		appendStringInfo(&sql, " WHERE %s", plan->where_sql);
+	if (plan->grouped)
+	{
+		appendStringInfoString(&sql, " GROUP BY ");
+		for (i = 0; i < plan->ngroups; i++)
+			appendStringInfo(&sql, "%s%d", i ? ", " : "", i + 1);
+	}
+	plan->populate_sql = sql.data;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s AS m (%s, __dirty) SELECT %s, false%s FROM (SELECT %s FROM (",
+					 mat_sql, cols.data, ins.data, dirty_new.data, dcols.data);
+	appendStringInfo(&sql, "SELECT %s1 AS __s%s FROM es_new t%s%s", inner.data, xargs.data,
+					 plan->where_sql ? " WHERE " : "", plan->where_sql ? plan->where_sql : "");
+	appendStringInfo(&sql, " UNION ALL SELECT %s-1 AS __s%s FROM es_old t%s%s", inner.data, xargs.data,
+					 plan->where_sql ? " WHERE " : "", plan->where_sql ? plan->where_sql : "");
+	appendStringInfo(&sql, ") c GROUP BY %s) d ON CONFLICT (%s) DO UPDATE SET %s, __dirty = false%s "
+					 "RETURNING ctid, __count, __dirty",
+					 keys.data, keys.data, set.data, dirty_upd.data);
+	plan->delta_sql = sql.data;
+
+	plan->recompute_sql = NULL;
+	if (plan->has_minmax)
+	{
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "UPDATE %s AS m SET (%s__dirty) = (SELECT %sfalse FROM %s t WHERE %s%s) "
+						 "WHERE m.ctid = $1",
+						 mat_sql, recompute_cols.data, recompute_vals.data, plan->source_sql,
+						 plan->where_sql ? plan->where_sql : "true",
+						 plan->grouped ? match.data : "");
+		plan->recompute_sql = sql.data;
+	}
+	plan->empty_sql = plan->grouped ? NULL :
+		psprintf("INSERT INTO %s (%s) VALUES (%s)", mat_sql, empty_cols.data, empty_vals.data);
+}
+
+typedef struct ViewContext
+{
+	EsAggPlan  *plan;
+	Oid			mat;
+} ViewContext;
+
+/* a Var of the materialization's column att */
+static Node *
+mat_var(ViewContext *cxt, AttrNumber att)
+{
+	Oid			type;
+	int32		typmod;
+	Oid			coll;
+
+	get_atttypetypmodcoll(cxt->mat, att, &type, &typmod, &coll);
+	return (Node *) makeVar(1, att, type, typmod, coll, 0);
+}
+
+/* group expressions and aggregate calls become columns of the table */
+static Node *
+to_mat_mutator(Node *node, ViewContext *cxt)
+{
+	ListCell   *lc;
+	int			i;
+
+	if (node == NULL)
+		return NULL;
+	i = 0;
+	foreach(lc, cxt->plan->group_exprs)
+	{
+		i++;
+		if (equal(node, lfirst(lc)))
+			return mat_var(cxt, i);
+	}
+	if (IsA(node, Aggref))
+	{
+		for (i = 0; i < cxt->plan->ncalls; i++)
+			if (equal(node, cxt->plan->calls[i].aggref))
+				return mat_var(cxt, cxt->plan->calls[i].value_att);
+		elog(ERROR, "aggregate call not found");
+	}
+	return expression_tree_mutator(node, to_mat_mutator, cxt);
+}
+
+/* es_agg_view_sql is the SELECT of the caller's view over table mat */
+char *
+es_agg_view_sql(EsAggPlan *plan, Oid mat)
+{
+	ViewContext cxt = {plan, mat};
+	List	   *dpcontext = deparse_context_for(get_rel_name(mat), mat);
+	StringInfoData sql;
+	ListCell   *lc;
+	bool		first = true;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	foreach(lc, plan->query->targetList)
+	{
+		TargetEntry *te = lfirst_node(TargetEntry, lc);
+
+		if (te->resjunk)
+			continue;
+		appendStringInfo(&sql, "%s%s AS %s", first ? "" : ", ",
+						 deparse_expression(to_mat_mutator((Node *) te->expr, &cxt),
+											dpcontext, false, false),
+						 quote_identifier(te->resname));
+		first = false;
+	}
+	appendStringInfo(&sql, " FROM " ES_SCHEMA ".%s",
+					 quote_identifier(get_rel_name(mat)));
+	if (plan->query->havingQual)
+		appendStringInfo(&sql, " WHERE %s",
+						 deparse_expression(to_mat_mutator(plan->query->havingQual, &cxt),
+											dpcontext, false, false));
+	return sql.data;
+}

@@ -1,0 +1,65 @@
+/*-------------------------------------------------------------------------
+ *
+ * api_util.c
+ *	  Helpers shared by the SQL functions: argument checks, table names as
+ *	  patterns, and running catalog writes as the catalog's owner.
+ *
+ * src/api/api_util.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "../pg_eventstream.h"
+#include "api.h"
+
+/* es_require_arg refuses a NULL argument n, naming it */
+void
+es_require_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+}
+
+/* es_append_pattern_escaped writes a name as a pattern that matches just it */
+void
+es_append_pattern_escaped(StringInfo buf, const char *name)
+{
+	for (; *name; name++)
+	{
+		if (*name == '\\' || *name == '*' || *name == '.' || *name == ',')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, *name);
+	}
+}
+
+/*
+ * es_become_catalog_owner makes the following SPI statements run as the
+ * owner of the extension's catalogs, with the security context restricted;
+ * SetUserIdAndSecContext(*save_user, *save_sec) goes back.
+ */
+void
+es_become_catalog_owner(Oid *save_user, int *save_sec)
+{
+	Oid			catalog = get_relname_relid("stream_catalog",
+											get_namespace_oid(ES_SCHEMA, false));
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", catalog);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(save_user, save_sec);
+	SetUserIdAndSecContext(owner, *save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
