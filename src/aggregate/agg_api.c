@@ -27,6 +27,8 @@
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_rewrite.h"
 #include "catalog/pg_type.h"
@@ -199,6 +201,17 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	append_only = PG_GETARG_BOOL(3);
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
 
+	/* the view's name: its schema must exist and the name be free */
+	{
+		Oid			existing;
+
+		(void) RangeVarGetAndCheckCreationNamespace(rv, NoLock, &existing);
+		if (OidIsValid(existing))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("relation \"%s\" already exists", rv->relname)));
+	}
+
 	plan = es_agg_analyze(query);
 	acl = pg_class_aclcheck(plan->source, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
@@ -275,6 +288,13 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	ObjectAddressSet(rule_obj, RewriteRelationId, get_rewrite_oid(view, "_RETURN", false));
 	ObjectAddressSet(source_obj, RelationRelationId, plan->source);
 	recordDependencyOn(&mat_obj, &view_obj, DEPENDENCY_INTERNAL);
+	/* and DROP EXTENSION needs CASCADE to take the aggregate with it */
+	{
+		ObjectAddress ext_obj;
+
+		ObjectAddressSet(ext_obj, ExtensionRelationId, get_extension_oid("pg_eventstream", false));
+		recordDependencyOn(&mat_obj, &ext_obj, DEPENDENCY_NORMAL);
+	}
 	recordDependencyOn(&rule_obj, &source_obj, DEPENDENCY_NORMAL);
 	{
 		List	   *exprs = list_copy(plan->group_exprs);

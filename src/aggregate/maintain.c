@@ -137,6 +137,7 @@ es_aggs_load(MemoryContext parent)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		EsAggDef   *def = &set->defs[i];
+		EsAggSource *src;
 		bool		isnull;
 		bool		found;
 
@@ -148,9 +149,11 @@ es_aggs_load(MemoryContext parent)
 		def->delta_sql = SPI_getvalue(tup, desc, 6);
 		def->recompute_sql = SPI_getvalue(tup, desc, 7);
 		def->empty_sql = SPI_getvalue(tup, desc, 8);
-		(void) hash_search(set->sources, &def->source, HASH_ENTER, &found);
+		src = hash_search(set->sources, &def->source, HASH_ENTER, &found);
 		if (!found)
 		{
+			src->segments = NIL;
+			src->missing_old = false;
 			appendStringInfoChar(&tables, ',');
 			es_append_pattern_escaped(&tables, SPI_getvalue(tup, desc, 9));
 			appendStringInfoChar(&tables, '.');

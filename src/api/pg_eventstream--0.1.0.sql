@@ -939,7 +939,7 @@ COMMENT ON FUNCTION eventstream.drop_aggregate(regclass) IS
 -- DROP TABLE ... CASCADE of the source)
 CREATE FUNCTION eventstream._forget_dropped_aggregates()
 RETURNS event_trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog
 AS $$
 BEGIN
 	DELETE FROM eventstream.aggregate_catalog a
