@@ -1,0 +1,111 @@
+# Continuous aggregates across crashes: pgbench writers insert, update
+# (group keys, values, to and from NULL) and delete rows -- the current
+# extremes too -- while the postmaster is killed with SIGKILL several times
+# and the worker is terminated once.  Afterwards each view must equal its
+# query exactly: no change applied twice or lost.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use EventstreamTest;
+
+my $node = es_node('aggcrash');
+# small batches: crashes fall between and inside many apply transactions
+$node->append_conf('postgresql.conf', "eventstream.batch_size = 40\n");
+$node->restart;
+
+my %queries = (
+	by_key => q{SELECT k, count(*), count(v) AS nv, sum(v), avg(v), min(v), max(v) AS maxv
+				FROM facts WHERE flag GROUP BY k},
+	overall => q{SELECT count(*), sum(v), min(v), max(v) FROM facts},
+);
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION pg_eventstream;
+	CREATE TABLE facts (id int PRIMARY KEY, k int, v bigint, flag boolean NOT NULL);
+	ALTER TABLE facts REPLICA IDENTITY FULL;
+	INSERT INTO facts SELECT g, g % 20, g % 1000, g % 4 <> 0 FROM generate_series(1, 20000) g;
+});
+$node->safe_psql('postgres',
+	"SELECT eventstream.create_aggregate('$_', \$\$$queries{$_}\$\$)") for sort keys %queries;
+
+my $script = $node->basedir . '/writers.sql';
+open my $fh, '>', $script or die;
+print $fh <<'SQL';
+\set id random(1, 25000)
+\set k random(0, 24)
+\set v random(-100, 1100)
+\set op random(0, 9)
+BEGIN;
+\if :op < 3
+INSERT INTO facts VALUES (:id, :k, :v, :op <> 0) ON CONFLICT (id) DO UPDATE SET v = excluded.v;
+\elif :op < 5
+UPDATE facts SET k = :k, flag = NOT flag WHERE id = :id;
+\elif :op < 6
+UPDATE facts SET v = CASE WHEN v IS NULL THEN :v END WHERE id = :id;
+\elif :op < 8
+DELETE FROM facts WHERE id = :id;
+\else
+DELETE FROM facts WHERE id = (SELECT id FROM facts WHERE k = :k ORDER BY v DESC NULLS LAST LIMIT 1);
+\endif
+COMMIT;
+SQL
+close $fh;
+
+sub restart_after_kill
+{
+	for (1 .. 50)
+	{
+		$node->{_pid} = undef;
+		return if $node->start(fail_ok => 1);
+		select(undef, undef, undef, 0.2);
+	}
+	die "server did not restart";
+}
+
+sub applied
+{
+	return $node->safe_psql('postgres', 'SELECT coalesce(sum(count), 0) FROM overall');
+}
+
+for my $round (1 .. 4)
+{
+	my $pgbench = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '2', '-T', '120', '-f', $script, $node->connstr('postgres') ],
+		'>', \my $out, '2>', \my $err);
+	# writers run, the worker applies, then the crash comes mid-stream
+	sleep 2;
+	if ($round == 2)
+	{
+		$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid)
+			FROM pg_stat_activity WHERE backend_type = 'pg_eventstream worker'});
+		sleep 1;
+		$pgbench->kill_kill;
+	}
+	else
+	{
+		$node->kill9;
+		$pgbench->kill_kill;
+		restart_after_kill();
+	}
+	note("round $round done");
+}
+
+$node->safe_psql('postgres', q{SELECT eventstream.sync('60 s')});
+for my $name (sort keys %queries)
+{
+	my $q = $queries{$name};
+	is($node->safe_psql('postgres', qq{
+		SELECT (SELECT count(*) FROM (($q) EXCEPT ALL SELECT * FROM $name) a) || '/' ||
+			   (SELECT count(*) FROM (SELECT * FROM $name EXCEPT ALL ($q)) b)}),
+		'0/0', "$name equals its query after the crashes");
+}
+is($node->safe_psql('postgres', q{SELECT string_agg(state, ',') FROM eventstream.aggregates}),
+	'ok,ok', 'no aggregate failed or went stale');
+my $changes = $node->safe_psql('postgres', q{SELECT count(*) FROM facts});
+ok($changes > 0, "the table has $changes rows");
+
+done_testing();
