@@ -267,7 +267,7 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	/* its rows, computed by the caller */
 	if (backfill)
 		spi_exec(plan->populate_sql, SPI_OK_INSERT);
-	else if (plan->empty_sql)
+	if (plan->empty_sql)		/* without GROUP BY, one row even for no rows */
 		spi_exec(plan->empty_sql, SPI_OK_INSERT);
 
 	/* the caller's view */
@@ -370,6 +370,8 @@ eventstream_refresh_aggregate(PG_FUNCTION_ARGS)
 	spi_exec(psprintf("DELETE FROM %s", quote_qualified_identifier(ES_SCHEMA, get_rel_name(row.mat))),
 			 SPI_OK_DELETE);
 	spi_exec(row.populate_sql, SPI_OK_INSERT);
+	if (row.empty_sql)
+		spi_exec(row.empty_sql, SPI_OK_INSERT);
 
 	args[0] = Int32GetDatum(row.id);
 	es_become_catalog_owner(&save_user, &save_sec);

@@ -41,6 +41,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "storage/itemptr.h"
+#include "storage/lmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -78,6 +79,9 @@ typedef struct EsAggSource
 	Oid			relid;			/* hash key */
 	List	   *segments;
 	bool		missing_old;	/* an update or delete came without its old row */
+	TransactionId *xids;		/* the transactions of the batch's changes */
+	int			nxids;
+	int			maxxids;
 } EsAggSource;
 
 struct EsAggSet
@@ -154,6 +158,8 @@ es_aggs_load(MemoryContext parent)
 		{
 			src->segments = NIL;
 			src->missing_old = false;
+			src->xids = NULL;
+			src->nxids = src->maxxids = 0;
 			appendStringInfoChar(&tables, ',');
 			es_append_pattern_escaped(&tables, SPI_getvalue(tup, desc, 9));
 			appendStringInfoChar(&tables, '.');
@@ -255,6 +261,16 @@ es_aggs_change(EsAggSet *set, const EsEvent *ev)
 		return false;
 
 	oldcxt = MemoryContextSwitchTo(set->batch_cxt);
+	if (src->nxids == 0 || src->xids[src->nxids - 1] != ev->xid)
+	{
+		if (src->nxids == src->maxxids)
+		{
+			src->maxxids = Max(16, src->maxxids * 2);
+			src->xids = src->xids ? repalloc(src->xids, sizeof(TransactionId) * src->maxxids)
+				: palloc(sizeof(TransactionId) * src->maxxids);
+		}
+		src->xids[src->nxids++] = ev->xid;
+	}
 	switch (ev->kind)
 	{
 		case ES_EV_TRUNCATE:
@@ -321,6 +337,8 @@ es_aggs_reset(EsAggSet *set)
 		}
 		src->segments = NIL;
 		src->missing_old = false;
+		src->xids = NULL;
+		src->nxids = src->maxxids = 0;
 	}
 	MemoryContextReset(set->batch_cxt);
 	set->pending = false;
@@ -371,9 +389,28 @@ register_store(const char *name, EsAggSegment *seg, Tuplestorestate *store)
 		elog(ERROR, "could not register the changes of an aggregate's table");
 }
 
+/*
+ * Reading the source needs the batch's transactions visible.  Decoding
+ * reads a commit record as soon as it is flushed, which is a moment before
+ * the committing backend leaves the proc array: a snapshot taken then would
+ * miss a change the batch has just applied, and a min or max read again
+ * would keep a deleted extreme for good.  Each transaction's lock goes only
+ * after it has become visible, so wait on those.
+ */
+static void
+wait_visible(EsAggSource *src)
+{
+	int			i;
+
+	for (i = 0; i < src->nxids; i++)
+		if (TransactionIdIsValid(src->xids[i]))
+			XactLockTableWait(src->xids[i], NULL, NULL, XLTW_None);
+	/* a snapshot taken from now on sees them */
+}
+
 /* one segment's deltas, then the groups they emptied or left without an extreme */
 static void
-apply_segment(EsAggDef *def, EsAggSegment *seg)
+apply_segment(EsAggDef *def, EsAggSource *src, EsAggSegment *seg)
 {
 	int64		n;
 	ItemPointerData *tids;
@@ -432,7 +469,10 @@ apply_segment(EsAggDef *def, EsAggSegment *seg)
 		else if (dirty[i])
 		{
 			if (recompute_plan == NULL)
+			{
+				wait_visible(src);
 				recompute_plan = SPI_prepare(def->recompute_sql, 1, tidtype);
+			}
 			if (SPI_execute_plan(recompute_plan, arg, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "could not recompute a group's min or max");
 		}
@@ -462,7 +502,7 @@ apply_aggregate(EsAggDef *def, EsAggSource *src)
 		SetUserIdAndSecContext(def->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
 		foreach(lc, src->segments)
-			apply_segment(def, lfirst(lc));
+			apply_segment(def, src, lfirst(lc));
 		SetUserIdAndSecContext(save_user, save_sec);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
