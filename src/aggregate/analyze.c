@@ -357,7 +357,10 @@ typedef struct SqlParts
 	StringInfoData empty_cols;
 	StringInfoData empty_vals;
 	StringInfoData keys;
-	StringInfoData match;
+	StringInfoData match;		/* the group's rows, NULL keys too */
+	StringInfoData match_eq;	/* the same for keys that are not NULL: indexable */
+	StringInfoData recompute_eq;
+	StringInfoData keyed;		/* are all the group's keys not NULL? */
 } SqlParts;
 
 /*
@@ -426,6 +429,10 @@ minmax_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
 					 "%s(a_%d, c_%d) = (SELECT %s(%s), NULL::bigint FROM %s t WHERE %s%s)",
 					 sp->recompute.len ? ", " : "", k, k, fn, call->arg_sql, plan->source_sql,
 					 plan->where_sql ? plan->where_sql : "true", sp->match.data);
+	appendStringInfo(&sp->recompute_eq,
+					 "%s(a_%d, c_%d) = (SELECT %s(%s), NULL::bigint FROM %s t WHERE %s%s)",
+					 sp->recompute_eq.len ? ", " : "", k, k, fn, call->arg_sql, plan->source_sql,
+					 plan->where_sql ? plan->where_sql : "true", sp->match_eq.data);
 }
 
 /* sum and avg keep the count of non-null inputs n_k and their sum s_k */
@@ -497,6 +504,9 @@ es_agg_make_sql(EsAggPlan *plan, const char *mat_sql)
 	initStringInfo(&sp.empty_vals);
 	initStringInfo(&sp.keys);
 	initStringInfo(&sp.match);
+	initStringInfo(&sp.match_eq);
+	initStringInfo(&sp.recompute_eq);
+	initStringInfo(&sp.keyed);
 	plan->columns = NIL;
 
 	for (i = 0; i < plan->ngroups; i++)
@@ -515,6 +525,8 @@ es_agg_make_sql(EsAggPlan *plan, const char *mat_sql)
 		appendStringInfo(&sp.keys, "%s%s", i ? ", " : "", g);
 		appendStringInfo(&sp.match, " AND (%s = m.%s OR (%s IS NULL AND m.%s IS NULL))",
 						 plan->group_sql[i], g, plan->group_sql[i], g);
+		appendStringInfo(&sp.match_eq, " AND %s = m.%s", plan->group_sql[i], g);
+		appendStringInfo(&sp.keyed, "%s IS NOT NULL AND ", g);
 		appendStringInfo(&sp.empty_cols, "%s, ", g);
 		appendStringInfoString(&sp.empty_vals, "true, ");
 	}
@@ -577,15 +589,17 @@ es_agg_make_sql(EsAggPlan *plan, const char *mat_sql)
 	plan->delta_sql =
 		psprintf("INSERT INTO %s AS m (%s, __dirty) SELECT %s, false%s FROM (%s) d "
 				 "ON CONFLICT (%s) DO UPDATE SET %s, __dirty = false%s "
-				 "RETURNING ctid, __count, __dirty",
+				 "RETURNING ctid, __count, __dirty, %strue",
 				 mat_sql, sp.cols.data, sp.ins.data, sp.dirty_new.data,
 				 deltas_sql(&sp, plan,
 							psprintf("%s UNION ALL %s", rows_sql(&sp, plan, "es_new", 1),
 									 rows_sql(&sp, plan, "es_old", -1))),
-				 sp.keys.data, sp.set.data, sp.dirty_upd.data);
+				 sp.keys.data, sp.set.data, sp.dirty_upd.data, sp.keyed.data);
+	/* a group with NULL keys, then one without: the second can use an index */
 	plan->recompute_sql = plan->has_minmax ?
-		psprintf("UPDATE %s AS m SET %s, __dirty = false WHERE m.ctid = $1",
-				 mat_sql, sp.recompute.data) : NULL;
+		psprintf("UPDATE %s AS m SET %s, __dirty = false WHERE m.ctid = $1; "
+				 "UPDATE %s AS m SET %s, __dirty = false WHERE m.ctid = $1",
+				 mat_sql, sp.recompute.data, mat_sql, sp.recompute_eq.data) : NULL;
 	plan->empty_sql = plan->grouped ? NULL :
 		psprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING", mat_sql,
 				 sp.empty_cols.data, sp.empty_vals.data);

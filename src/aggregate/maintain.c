@@ -408,6 +408,21 @@ wait_visible(EsAggSource *src)
 	/* a snapshot taken from now on sees them */
 }
 
+/*
+ * The recount of a group: the catalog holds two statements separated by
+ * "; ", for groups with a NULL key (0) and without (1, which an index on
+ * the grouping expressions serves).
+ */
+static char *
+recompute_statement(EsAggDef *def, int which)
+{
+	char	   *sep = strstr(def->recompute_sql, "; UPDATE ");
+
+	if (sep == NULL)
+		elog(ERROR, "malformed recount of aggregate %d", def->id);
+	return which ? sep + 2 : pnstrdup(def->recompute_sql, sep - def->recompute_sql);
+}
+
 /* one segment's deltas, then the groups they emptied or left without an extreme */
 static void
 apply_segment(EsAggDef *def, EsAggSource *src, EsAggSegment *seg)
@@ -416,9 +431,10 @@ apply_segment(EsAggDef *def, EsAggSource *src, EsAggSegment *seg)
 	ItemPointerData *tids;
 	int64	   *counts;
 	bool	   *dirty;
+	bool	   *keyed;
 	int64		i;
 	SPIPlanPtr	delete_plan = NULL;
-	SPIPlanPtr	recompute_plan = NULL;
+	SPIPlanPtr	recompute_plan[2] = {NULL, NULL};
 	Oid			tidtype[1] = {TIDOID};
 
 	if (seg->truncate_first)
@@ -442,6 +458,7 @@ apply_segment(EsAggDef *def, EsAggSource *src, EsAggSegment *seg)
 	tids = palloc(sizeof(ItemPointerData) * Max(n, 1));
 	counts = palloc(sizeof(int64) * Max(n, 1));
 	dirty = palloc(sizeof(bool) * Max(n, 1));
+	keyed = palloc(sizeof(bool) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -450,6 +467,7 @@ apply_segment(EsAggDef *def, EsAggSource *src, EsAggSegment *seg)
 		tids[i] = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 		counts[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
 		dirty[i] = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+		keyed[i] = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
 
@@ -468,19 +486,21 @@ apply_segment(EsAggDef *def, EsAggSource *src, EsAggSegment *seg)
 		}
 		else if (dirty[i])
 		{
-			if (recompute_plan == NULL)
-			{
+			int			which = keyed[i] ? 1 : 0;
+
+			if (recompute_plan[0] == NULL && recompute_plan[1] == NULL)
 				wait_visible(src);
-				recompute_plan = SPI_prepare(def->recompute_sql, 1, tidtype);
-			}
-			if (SPI_execute_plan(recompute_plan, arg, NULL, false, 0) != SPI_OK_UPDATE)
+			if (recompute_plan[which] == NULL)
+				recompute_plan[which] = SPI_prepare(recompute_statement(def, which), 1, tidtype);
+			if (SPI_execute_plan(recompute_plan[which], arg, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "could not recompute a group's min or max");
 		}
 	}
 	if (delete_plan)
 		SPI_freeplan(delete_plan);
-	if (recompute_plan)
-		SPI_freeplan(recompute_plan);
+	for (i = 0; i < 2; i++)
+		if (recompute_plan[i])
+			SPI_freeplan(recompute_plan[i]);
 }
 
 /* one aggregate's changes, in a subtransaction, as its owner */
