@@ -5,8 +5,9 @@
 # and installs the extension, starts a throwaway cluster (as the postgres
 # user, Unix socket only, in a directory under /tmp), makes some changes and
 # shows them as events in each format of the output plugin, then as a
-# stream filled by the background worker, a typed stream view and the
-# worker's status.  The cluster keeps running so you can try it yourself;
+# stream filled by the background worker, a typed stream view, a consumer,
+# a continuous aggregate that the worker keeps up to date, and the worker's
+# status.  The cluster keeps running so you can try it yourself;
 # the script ends by saying how to connect and stop it.
 #
 #   bash scripts/demo.sh          start the demo
@@ -63,6 +64,11 @@ SELECT 'slot created' FROM pg_create_logical_replication_slot('demo', 'pg_events
 SELECT eventstream.create_stream('orders', '{orders}');
 SELECT eventstream.create_stream_view('order_changes', 'orders', 'orders');
 SELECT eventstream.create_consumer('billing', 'orders');
+-- a continuous aggregate: a view the worker keeps equal to its query
+ALTER TABLE orders REPLICA IDENTITY FULL;
+SELECT eventstream.create_aggregate('orders_by_status',
+  'SELECT status, count(*) AS orders, sum(amount) AS total, max(amount) AS largest
+   FROM orders GROUP BY status');
 SQL
 
 echo
@@ -99,6 +105,13 @@ echo "== a consumer: poll, then commit the position (put the work and the commit
 psql_demo -c "SELECT id, op, key FROM eventstream.poll('billing', max_events => 3)" \
 	-c "SELECT eventstream.commit('billing', 3)" \
 	-c "SELECT name, position, lag_events FROM eventstream.consumers"
+echo "== the continuous aggregate orders_by_status, kept by the worker (the delete of order 2 took its group away)"
+psql_demo -c "SELECT * FROM orders_by_status ORDER BY status"
+psql_demo -q -c "INSERT INTO orders(id, status, amount) SELECT g, 'new', g FROM generate_series(10, 1009) g" \
+	-c "SELECT eventstream.sync()"
+echo "== after 1000 more orders and sync(): the view reads like its query"
+psql_demo -c "SELECT * FROM orders_by_status ORDER BY status" \
+	-c "SELECT name, source, state, groups, lag_bytes FROM eventstream.aggregates"
 echo "== the worker"
 psql_demo -x -c "SELECT pid, state, slot_name, applied_lsn, lag_bytes, events_total FROM eventstream.status"
 psql_demo -c "SELECT name, tables, first_id, last_id, segments FROM eventstream.streams"
@@ -112,5 +125,6 @@ The demo cluster is running.
   read:      SELECT * FROM eventstream.read('orders', after_id => 0);
              SELECT * FROM eventstream.poll('billing', 10, wait => '30 s');  -- then insert elsewhere
              LISTEN eventstream;  -- the worker notifies after each batch
+  aggregate: SELECT * FROM orders_by_status;  -- change orders, then SELECT eventstream.sync();
   stop:      bash $ES_ROOT/scripts/demo.sh stop
 DONE
