@@ -108,7 +108,7 @@ psql_demo -c "SELECT id, op, key FROM eventstream.poll('billing', max_events => 
 echo "== the continuous aggregate orders_by_status, kept by the worker (the delete of order 2 took its group away)"
 psql_demo -c "SELECT * FROM orders_by_status ORDER BY status"
 psql_demo -q -c "INSERT INTO orders(id, status, amount) SELECT g, 'new', g FROM generate_series(10, 1009) g" \
-	-c "SELECT eventstream.sync()"
+	-c "SELECT eventstream.sync()" >/dev/null
 echo "== after 1000 more orders and sync(): the view reads like its query"
 psql_demo -c "SELECT * FROM orders_by_status ORDER BY status" \
 	-c "SELECT name, source, state, groups, lag_bytes FROM eventstream.aggregates"
