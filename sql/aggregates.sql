@@ -216,6 +216,43 @@ INSERT INTO plain VALUES (100, 1);
 SELECT eventstream.sync() IS NOT NULL AS synced;
 SELECT * FROM plain_new;
 
+-- a partitioned table: changes of every partition, under the root's columns
+CREATE TABLE events (id int, day date NOT NULL, kind text, n int) PARTITION BY RANGE (day);
+CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE events_2 (kind text, n int, day date NOT NULL, id int);  -- other column order
+ALTER TABLE events ATTACH PARTITION events_2 FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+ALTER TABLE events_1 REPLICA IDENTITY FULL;
+SELECT eventstream.create_aggregate('events_by_kind', 'SELECT kind, count(*), sum(n), max(day) FROM events GROUP BY 1');
+ALTER TABLE events_2 REPLICA IDENTITY FULL;
+SELECT eventstream.create_aggregate('events_by_kind', 'SELECT kind, count(*), sum(n), max(day) FROM events GROUP BY 1');
+INSERT INTO events SELECT g, date '2026-01-01' + g % 50, 'k' || g % 3, g FROM generate_series(1, 300) g;
+UPDATE events SET day = day + 20 WHERE id % 4 = 0 AND day < '2026-02-05';  -- rows move across partitions
+DELETE FROM events WHERE id % 5 = 0;
+SELECT eventstream.sync() IS NOT NULL AS synced;
+SELECT equal_to_query('events_by_kind', 'SELECT kind, count(*), sum(n), max(day) FROM events GROUP BY 1');
+
+-- an aggregate whose maintenance fails is marked failed, and the rest goes on
+CREATE TABLE ratios (id int PRIMARY KEY, v int);
+ALTER TABLE ratios REPLICA IDENTITY FULL;
+INSERT INTO ratios VALUES (1, 4), (2, 5);
+SELECT eventstream.create_aggregate('inverse', 'SELECT sum(100 / v) FROM ratios');
+INSERT INTO ratios VALUES (3, 0);
+INSERT INTO events VALUES (1000, '2026-01-05', 'k0', 1);
+SELECT eventstream.sync() IS NOT NULL AS synced;
+SELECT name, state, error FROM eventstream.aggregates WHERE name = 'inverse'::regclass;
+SELECT equal_to_query('events_by_kind', 'SELECT kind, count(*), sum(n), max(day) FROM events GROUP BY 1');
+-- refresh computes it as the caller: the same error, then fine once the row is gone
+SELECT eventstream.refresh_aggregate('inverse');
+DELETE FROM ratios WHERE v = 0;
+SELECT eventstream.refresh_aggregate('inverse');
+INSERT INTO ratios VALUES (4, 10);
+SELECT eventstream.sync() IS NOT NULL AS synced;
+SELECT name, state, error FROM eventstream.aggregates WHERE name = 'inverse'::regclass;
+SELECT * FROM inverse;
+SELECT eventstream.drop_aggregate('inverse');
+SELECT eventstream.drop_aggregate('events_by_kind');
+DROP TABLE events, ratios;
+
 -- privileges: SELECT on the table to create; the owner refreshes and drops
 CREATE ROLE ag_reader;
 GRANT USAGE ON SCHEMA ag, eventstream TO ag_reader;
