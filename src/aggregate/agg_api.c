@@ -62,6 +62,20 @@ spi_exec(const char *sql, int expected)
 		elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
 }
 
+/* a write to the aggregate catalog, as its owner; SPI connected */
+static void
+catalog_write(const char *sql, int nargs, Oid *types, Datum *args, const char *nulls,
+			  int expected)
+{
+	Oid			save_user;
+	int			save_sec;
+
+	es_become_catalog_owner(&save_user, &save_sec);
+	if (SPI_execute_with_args(sql, nargs, types, args, nulls, false, 0) != expected)
+		elog(ERROR, "could not write the aggregate catalog");
+	SetUserIdAndSecContext(save_user, save_sec);
+}
+
 /* the computation must see the table as it is once locked */
 static void
 require_read_committed(const char *fn)
@@ -122,6 +136,7 @@ check_replica_identity(Oid source)
 /* the catalog row of an aggregate's view, or an error */
 typedef struct AggRow
 {
+	Oid			view;
 	int32		id;
 	Oid			mat;
 	Oid			source;
@@ -130,15 +145,26 @@ typedef struct AggRow
 	char	   *empty_sql;
 } AggRow;
 
+/*
+ * The aggregate named by argument 0 of a SQL function, which the caller
+ * must own; connects SPI.
+ */
 static AggRow
-lookup_aggregate(Oid view)
+lookup_aggregate(FunctionCallInfo fcinfo)
 {
+	Oid			view;
 	AggRow		row;
 	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(view)};
+	Datum		args[1];
 	bool		isnull;
 	HeapTuple	tup;
 	TupleDesc	desc;
+
+	es_require_arg(fcinfo, 0, "name");
+	view = PG_GETARG_OID(0);
+	args[0] = ObjectIdGetDatum(view);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 
 	if (SPI_execute_with_args("SELECT id, mat_relid, source_relid, grouped, populate_sql, empty_sql "
 							  "FROM " ES_SCHEMA ".aggregate_catalog WHERE view_relid = $1",
@@ -157,6 +183,7 @@ lookup_aggregate(Oid view)
 	row.grouped = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 	row.populate_sql = SPI_getvalue(tup, desc, 5);
 	row.empty_sql = SPI_getvalue(tup, desc, 6);
+	row.view = view;
 	if (!pg_class_ownercheck(view, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_VIEW, get_rel_name(view));
 	return row;
@@ -332,14 +359,11 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 		args[10] = plan->empty_sql ? CStringGetTextDatum(plan->empty_sql) : (Datum) 0;
 		nulls[10] = plan->empty_sql ? ' ' : 'n';
 		args[11] = ObjectIdGetDatum(save_user);
-		es_become_catalog_owner(&save_user, &save_sec);
-		if (SPI_execute_with_args("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
-								  "(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
-								  " populate_sql, delta_sql, recompute_sql, empty_sql, owner) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-								  12, types, args, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert into the aggregate catalog");
-		SetUserIdAndSecContext(save_user, save_sec);
+		catalog_write("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
+					  "(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
+					  " populate_sql, delta_sql, recompute_sql, empty_sql, owner) "
+					  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+					  12, types, args, nulls, SPI_OK_INSERT);
 	}
 	SPI_finish();
 	PG_RETURN_OID(view);
@@ -349,19 +373,12 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 Datum
 eventstream_refresh_aggregate(PG_FUNCTION_ARGS)
 {
-	Oid			view;
 	AggRow		row;
-	Oid			save_user;
-	int			save_sec;
 	Oid			types[1] = {INT4OID};
 	Datum		args[1];
 
-	es_require_arg(fcinfo, 0, "name");
-	view = PG_GETARG_OID(0);
 	require_read_committed("refresh_aggregate");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	row = lookup_aggregate(view);
+	row = lookup_aggregate(fcinfo);
 
 	/* no more changes can commit; let the worker apply those that did */
 	lock_source(row.source);
@@ -374,12 +391,9 @@ eventstream_refresh_aggregate(PG_FUNCTION_ARGS)
 		spi_exec(row.empty_sql, SPI_OK_INSERT);
 
 	args[0] = Int32GetDatum(row.id);
-	es_become_catalog_owner(&save_user, &save_sec);
-	if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".aggregate_catalog "
-							  "SET state = 'ok', error = NULL, refreshed_at = now() WHERE id = $1",
-							  1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update the aggregate catalog");
-	SetUserIdAndSecContext(save_user, save_sec);
+	catalog_write("UPDATE " ES_SCHEMA ".aggregate_catalog "
+				  "SET state = 'ok', error = NULL, refreshed_at = now() WHERE id = $1",
+				  1, types, args, NULL, SPI_OK_UPDATE);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -388,27 +402,17 @@ eventstream_refresh_aggregate(PG_FUNCTION_ARGS)
 Datum
 eventstream_drop_aggregate(PG_FUNCTION_ARGS)
 {
-	Oid			view;
 	AggRow		row;
-	Oid			save_user;
-	int			save_sec;
 	Oid			types[1] = {INT4OID};
 	Datum		args[1];
 
-	es_require_arg(fcinfo, 0, "name");
-	view = PG_GETARG_OID(0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	row = lookup_aggregate(view);
+	row = lookup_aggregate(fcinfo);
 	spi_exec(psprintf("DROP VIEW %s",
-					  quote_qualified_identifier(get_namespace_name(get_rel_namespace(view)),
-												 get_rel_name(view))), SPI_OK_UTILITY);
+					  quote_qualified_identifier(get_namespace_name(get_rel_namespace(row.view)),
+												 get_rel_name(row.view))), SPI_OK_UTILITY);
 	args[0] = Int32GetDatum(row.id);
-	es_become_catalog_owner(&save_user, &save_sec);
-	if (SPI_execute_with_args("DELETE FROM " ES_SCHEMA ".aggregate_catalog WHERE id = $1",
-							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not update the aggregate catalog");
-	SetUserIdAndSecContext(save_user, save_sec);
+	catalog_write("DELETE FROM " ES_SCHEMA ".aggregate_catalog WHERE id = $1",
+				  1, types, args, NULL, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -103,10 +103,8 @@ psql_b -c "SELECT pg_drop_replication_slot('s_w2j')" >/dev/null
 t_agg=$(catch_up)
 [ "$(differ)" = 0 ] || { echo "the aggregate differs from its query" >&2; exit 1; }
 printf '%-48s %9s %12s %9s\n' "" seconds "changes/s" "vs w2j"
-printf '%-48s %9.2f %12.0f %8.2fx\n' "worker: decode + maintain the aggregate" "$t_agg" \
-	"$(echo "$changes / $t_agg" | bc -l)" "$(echo "$t_w2j / $t_agg" | bc -l)"
-printf '%-48s %9.2f %12.0f %8.2fx\n' "wal2json format 2, decode only (anchor)" "$t_w2j" \
-	"$(echo "$changes / $t_w2j" | bc -l)" 1
+rate_row "worker: decode + maintain the aggregate" "$t_agg" "$changes" "$t_w2j"
+rate_row "wal2json format 2, decode only (anchor)" "$t_w2j" "$changes" "$t_w2j"
 echo "(groups: $(psql_b -c 'SELECT count(*) FROM sales_hourly'), changes: $changes)"
 
 echo "== part 2: a change of 1% and 10% of a $TABLE-row table"
@@ -196,12 +194,6 @@ done
 base=$(echo "${tps[none]}" | median)
 echo
 printf '%-44s %10s %12s\n' setup "median tps" "vs none"
-for s in none aggregate trigger; do
-	m=$(echo "${tps[$s]}" | median)
-	case $s in
-	none) label="no aggregate (wal_level = logical, FULL)" ;;
-	aggregate) label="continuous aggregate (worker)" ;;
-	trigger) label="AFTER INSERT trigger upserting a summary" ;;
-	esac
-	printf '%-44s %10.0f %11.2fx\n' "$label" "$m" "$(echo "$m / $base" | bc -l)"
-done
+ratio_row "no aggregate (wal_level = logical, FULL)" "${tps[none]}" "$base"
+ratio_row "continuous aggregate (worker)" "${tps[aggregate]}" "$base"
+ratio_row "AFTER INSERT trigger upserting a summary" "${tps[trigger]}" "$base"

@@ -66,11 +66,9 @@ n_es=$(psql_b -c "SELECT last_id FROM eventstream.streams WHERE name = 'bench'")
 [ "$n_es" -eq "$changes" ] || { echo "stream has $n_es events, expected $changes" >&2; exit 1; }
 psql_b -c "SELECT pg_drop_replication_slot('s_w2j')" >/dev/null
 
-printf '%-44s %9s %12s %10s\n' "" seconds "changes/s" "vs w2j"
-printf '%-44s %9.2f %12.0f %9.2fx\n' "worker: decode + append to the log" "$t_es" \
-	"$(echo "$changes / $t_es" | bc -l)" "$(echo "$t_w2j / $t_es" | bc -l)"
-printf '%-44s %9.2f %12.0f %9.2fx\n' "wal2json format 2, decode only (anchor)" "$t_w2j" \
-	"$(echo "$changes / $t_w2j" | bc -l)" 1
+printf '%-48s %9s %12s %9s\n' "" seconds "changes/s" "vs w2j"
+rate_row "worker: decode + append to the log" "$t_es" "$changes" "$t_w2j"
+rate_row "wal2json format 2, decode only (anchor)" "$t_w2j" "$changes" "$t_w2j"
 echo "(wal2json rows: $n_w2j)"
 
 echo "== part 2: pgbench writers, $ROUNDS x ${DURATION}s per setup, 2 clients"
@@ -135,10 +133,9 @@ done
 
 base=$(echo "${tps[none]}" | median)
 echo
-printf '%-36s %10s %12s\n' setup "median tps" "vs none"
+printf '%-44s %10s %12s\n' setup "median tps" "vs none"
 for s in none stream trigger; do
-	m=$(echo "${tps[$s]}" | median)
-	printf '%-36s %10.0f %11.2fx\n' "$s" "$m" "$(echo "$m / $base" | bc -l)"
+	ratio_row "$s" "${tps[$s]}" "$base"
 done
 awk -F'|' 'NF == 2 { n++; b += $1; s += $2; if ($1 > mb) mb = $1; if ($2 > ms) ms = $2 }
 	END { if (n) printf "worker lag during the stream runs: mean %.0f kB / %.2f s, max %.0f kB / %.2f s (%d samples)\n",

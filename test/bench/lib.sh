@@ -30,3 +30,17 @@ now() { date +%s.%N; }
 
 # median prints the median of the numbers on its input
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# ratio_row LABEL VALUES BASE prints a row of a result table: the label, the
+# median of the values, and that median over BASE
+ratio_row() {
+	local m
+	m=$(echo "$2" | median)
+	printf '%-44s %10.0f %11.2fx\n' "$1" "$m" "$(echo "$m / $3" | bc -l)"
+}
+
+# rate_row LABEL SECONDS CHANGES ANCHOR_SECONDS prints a row of a throughput
+# table: seconds, changes per second, and the speed relative to the anchor
+rate_row() {
+	printf '%-48s %9.2f %12.0f %8.2fx\n' "$1" "$2" "$(echo "$3 / $2" | bc -l)" "$(echo "$4 / $2" | bc -l)"
+}
