@@ -31,6 +31,7 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -38,6 +39,7 @@
 #include "miscadmin.h"
 #include "replication/message.h"
 #include "replication/origin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -45,6 +47,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "../pg_eventstream.h"
@@ -83,6 +86,26 @@ write_watermark(char kind, uint64 token)
 	replorigin_session_origin = saved;
 	XLogFlush(lsn);
 	return lsn;
+}
+
+/*
+ * A transaction whose commit record precedes the low watermark is decoded
+ * before the window, so the chunk must see it -- but decoding reads a
+ * commit record a moment before the transaction leaves the proc array.
+ * Wait for the transactions a snapshot still counts as running while the
+ * commit log says they committed; they are about to be visible.  (Waiting
+ * for every running transaction could wait on one that waits for the
+ * worker, in sync() or poll().)
+ */
+static void
+wait_committing(void)
+{
+	Snapshot	snap = GetLatestSnapshot();
+	uint32		i;
+
+	for (i = 0; i < snap->xcnt; i++)
+		if (TransactionIdDidCommit(snap->xip[i]))
+			XactLockTableWait(snap->xip[i], NULL, NULL, XLTW_None);
 }
 
 /* record that a backfill is done (no chunk, no events) */
@@ -211,6 +234,7 @@ es_backfill_start(EsBatch *batch, EsDecodingData *data, MemoryContext parent)
 
 	/* low watermark, then a snapshot taken after it, then the high one */
 	write_watermark('L', chunk->token);
+	wait_committing();
 	{
 		Oid			argtype = TEXTARRAYOID;
 

@@ -74,8 +74,11 @@ catch_up() {
 }
 # seconds a statement takes, timed inside the server
 timed() {
-	psql_b -c "SELECT clock_timestamp() AS t0 \gset" -c "$1" \
-		-c "SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)" | tail -1
+	psql_b <<SQL | tail -1
+SELECT clock_timestamp() AS t0 \gset
+$1;
+SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
+SQL
 }
 # rows of the view and the query that differ (must be 0)
 differ() {
