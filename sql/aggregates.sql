@@ -272,6 +272,18 @@ SELECT eventstream.sync() IS NOT NULL AS synced;
 SET ROLE ag_reader;
 SELECT * FROM mine ORDER BY 1;
 SELECT eventstream.refresh_aggregate('mine');
+RESET ROLE;
+
+-- a table in a stream and an aggregate at once: both get every change
+SELECT eventstream.create_stream('other_changes', '{other}');
+INSERT INTO other VALUES (4, 'y'), (5, 'x');
+UPDATE other SET region = 'y' WHERE id = 1;
+DELETE FROM other WHERE id = 2;
+SELECT eventstream.sync() IS NOT NULL AS synced;
+SELECT op, key FROM eventstream.read('other_changes', 0, 100) ORDER BY id;
+SELECT * FROM mine ORDER BY 1;
+SELECT eventstream.drop_stream('other_changes');
+SET ROLE ag_reader;
 SELECT eventstream.drop_aggregate('mine');
 RESET ROLE;
 
