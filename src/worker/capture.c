@@ -48,6 +48,7 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -508,6 +509,13 @@ es_worker_main(Datum arg)
 
 	BackgroundWorkerInitializeConnectionByOid(cs.dboid, InvalidOid, 0);
 	pgstat_report_appname("pg_eventstream worker");
+
+	/*
+	 * The worker's statements are planned afresh for each batch, so JIT
+	 * would compile each of them again, and loading LLVM alone adds tens of
+	 * megabytes to the process.
+	 */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	set_state("starting");
 
 	cs.cxt = AllocSetContextCreate(TopMemoryContext, "pg_eventstream worker",

@@ -1,7 +1,9 @@
 # The worker's memory stays bounded on a huge transaction: the batch
 # spills to a temporary file past work_mem and each event is written in a
 # per-event memory context, so peak memory must not grow with the size of
-# the transaction.  (ES_WORKER_HUGE_ROWS=10000000 runs the 10M-row case.)
+# the transaction.  The table also feeds a continuous aggregate, whose rows
+# of the batch spill the same way and whose deltas are one SQL statement.
+# (ES_WORKER_HUGE_ROWS=10000000 runs the 10M-row case.)
 
 use strict;
 use warnings;
@@ -17,9 +19,12 @@ my $node = es_node('worker_memory');
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION pg_eventstream;
 	CREATE TABLE huge (id int PRIMARY KEY, v text, n numeric);
+	ALTER TABLE huge REPLICA IDENTITY FULL;
 	-- small segments: the worker creates many of them inside one batch
 	SET eventstream.segment_size = 100000;
 	SELECT eventstream.create_stream('huge', '{huge}');
+	SELECT eventstream.create_aggregate('huge_by_tens',
+		'SELECT id % 10 AS k, count(*), sum(n), min(v), max(n) FROM huge GROUP BY 1');
 	INSERT INTO huge VALUES (0, 'warm up', 0);
 	SELECT eventstream.sync();
 });
@@ -50,5 +55,13 @@ is($node->safe_psql('postgres',
 is($node->safe_psql('postgres', q{SELECT segments FROM eventstream.streams}),
 	int($rows / 100000) + 1, 'in segments of 100,000 ids');
 cmp_ok($grew_mb, '<', 64, 'worker peak memory stays bounded (grows by less than 64 MB)');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM (
+		(SELECT id % 10 AS k, count(*), sum(n), min(v), max(n) FROM huge GROUP BY 1
+		 EXCEPT ALL SELECT * FROM huge_by_tens)
+		UNION ALL
+		(SELECT * FROM huge_by_tens
+		 EXCEPT ALL SELECT id % 10 AS k, count(*), sum(n), min(v), max(n) FROM huge GROUP BY 1)) d}),
+	'0', 'the aggregate over the huge transaction equals its query');
 
 done_testing();
