@@ -35,6 +35,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "rewrite/rewriteSupport.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -105,6 +106,8 @@ class_form(Oid relid, FormData_pg_class *form)
 static void
 lock_source(Oid source)
 {
+	/* find_all_inheritors locks the children only */
+	LockRelationOid(source, ShareLock);
 	(void) find_all_inheritors(source, ShareLock, NULL);
 }
 

@@ -84,6 +84,7 @@ extern EsAggSet *es_aggs_load(MemoryContext parent);
 extern void es_aggs_free(EsAggSet *set);
 extern const char *es_aggs_tables_option(EsAggSet *set);
 extern bool es_aggs_change(EsAggSet *set, const EsEvent *ev);
+extern void es_aggs_created(EsAggSet *set, const EsEvent *ev);
 extern bool es_aggs_pending(EsAggSet *set);
 extern void es_aggs_apply(EsAggSet *set);
 extern void es_aggs_reset(EsAggSet *set);

@@ -14,6 +14,11 @@
  * a change of the table's columns starts a segment too, so the tuples of
  * one segment share one descriptor.
  *
+ * An aggregate is loaded only once active: the apply transaction that moves
+ * the origin past the commit that created it marks it so.  A worker that
+ * restarts behind that commit therefore never applies earlier changes --
+ * already counted by the creation -- to it.
+ *
  * In the apply transaction, which also moves the worker's replication
  * origin, each aggregate with changes:
  *	  1. locks its catalog row (FOR SHARE) and skips a dropped or failed one;
@@ -93,6 +98,7 @@ struct EsAggSet
 	HTAB	   *sources;
 	char	   *tables_option;
 	bool		pending;
+	List	   *created;		/* ids of aggregates whose creation the batch holds */
 };
 
 /*
@@ -127,7 +133,7 @@ es_aggs_load(MemoryContext parent)
 					"FROM " ES_SCHEMA ".aggregate_catalog a "
 					"JOIN pg_catalog.pg_class c ON c.oid = a.source_relid "
 					"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-					"ORDER BY a.id", true, 0) != SPI_OK_SELECT)
+					"WHERE a.active ORDER BY a.id", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the aggregate catalog");
 
 	oldcxt = MemoryContextSwitchTo(set->cxt);
@@ -309,7 +315,27 @@ es_aggs_change(EsAggSet *set, const EsEvent *ev)
 	return true;
 }
 
-/* does the batch hold changes for an aggregate? */
+/*
+ * es_aggs_created takes a decoded insert into the aggregate catalog: the
+ * aggregate takes the changes that commit after this one, so the apply
+ * transaction that moves the origin past it marks it active.
+ */
+void
+es_aggs_created(EsAggSet *set, const EsEvent *ev)
+{
+	bool		isnull;
+	Datum		id = heap_getattr(ev->newtuple, 1, ev->rel->desc, &isnull);
+	MemoryContext oldcxt;
+
+	if (isnull)
+		return;
+	oldcxt = MemoryContextSwitchTo(set->batch_cxt);
+	set->created = lappend_int(set->created, DatumGetInt32(id));
+	MemoryContextSwitchTo(oldcxt);
+	set->pending = true;
+}
+
+/* does the batch hold changes for an aggregate, or the creation of one? */
 bool
 es_aggs_pending(EsAggSet *set)
 {
@@ -341,6 +367,7 @@ es_aggs_reset(EsAggSet *set)
 		src->nxids = src->maxxids = 0;
 	}
 	MemoryContextReset(set->batch_cxt);
+	set->created = NIL;
 	set->pending = false;
 }
 
@@ -559,10 +586,21 @@ es_aggs_apply(EsAggSet *set)
 {
 	int			i;
 
+	ListCell   *lc;
+
 	if (!es_aggs_pending(set))
 		return;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	foreach(lc, set->created)
+	{
+		Oid			types[1] = {INT4OID};
+		Datum		args[1] = {Int32GetDatum(lfirst_int(lc))};
+
+		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".aggregate_catalog SET active = true "
+								  "WHERE id = $1", 1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not activate an aggregate");
+	}
 	for (i = 0; i < set->ndefs; i++)
 	{
 		EsAggDef   *def = &set->defs[i];

@@ -902,6 +902,9 @@ CREATE TABLE eventstream.aggregate_catalog (
 	append_only boolean NOT NULL,
 	grouped boolean NOT NULL,
 	state text NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'stale', 'failed')),
+	-- set by the worker in the transaction that moves its origin past the
+	-- creation: a worker behind it must not apply earlier changes to it
+	active boolean NOT NULL DEFAULT false,
 	error text,
 	populate_sql text NOT NULL,
 	delta_sql text NOT NULL,

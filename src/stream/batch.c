@@ -90,8 +90,11 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 		case ES_EV_TRUNCATE:
 			if (strcmp(ev->rel->schema_name, ES_SCHEMA) == 0)
 			{
-				/* only the stream catalog gets here: see es_streams_load */
+				/* only the catalogs get here: see es_streams_load, es_aggs_load */
 				batch->defs_changed = true;
+				if (batch->aggs != NULL && ev->kind == ES_EV_INSERT &&
+					strcmp(ev->rel->table_name, "aggregate_catalog") == 0)
+					es_aggs_created(batch->aggs, ev);
 				return;
 			}
 			/* rows of an aggregate's table that no stream takes stop here */
