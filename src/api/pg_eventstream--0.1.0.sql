@@ -43,7 +43,10 @@ CREATE TABLE eventstream.stream_catalog (
 	retention interval,
 	segment_size bigint NOT NULL CHECK (segment_size >= 10),
 	created_at timestamptz NOT NULL DEFAULT now(),
-	created_lsn pg_lsn NOT NULL
+	created_lsn pg_lsn NOT NULL,
+	-- set by the worker in the transaction that moves its origin past the
+	-- creation: a worker behind it must not give it earlier changes
+	active boolean NOT NULL DEFAULT false
 );
 GRANT SELECT ON eventstream.stream_catalog TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('eventstream.stream_catalog', '');

@@ -22,6 +22,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/tupdesc.h"
 #include "catalog/pg_type.h"
@@ -95,6 +96,18 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 				if (batch->aggs != NULL && ev->kind == ES_EV_INSERT &&
 					strcmp(ev->rel->table_name, "aggregate_catalog") == 0)
 					es_aggs_created(batch->aggs, ev);
+				if (ev->kind == ES_EV_INSERT &&
+					strcmp(ev->rel->table_name, "stream_catalog") == 0)
+				{
+					bool		isnull;
+					Datum		id = heap_getattr(ev->newtuple, 1, ev->rel->desc, &isnull);
+					MemoryContext oldcxt = MemoryContextSwitchTo(batch->cxt);
+
+					if (!isnull)
+						batch->created_streams = lappend_int(batch->created_streams,
+															 DatumGetInt32(id));
+					MemoryContextSwitchTo(oldcxt);
+				}
 				return;
 			}
 			/* rows of an aggregate's table that no stream takes stop here */
@@ -202,4 +215,5 @@ es_batch_reset(EsBatch *batch)
 	MemoryContextSwitchTo(oldcxt);
 	batch->nevents = 0;
 	batch->defs_changed = false;
+	batch->created_streams = NIL;
 }

@@ -3,13 +3,16 @@
  * streams.c
  *	  Stream definitions as the capture worker uses them.
  *
- * The worker loads every stream of eventstream.stream_catalog when it
- * (re)creates its decoding context, and keeps them until a decoded
+ * The worker loads every active stream of eventstream.stream_catalog when
+ * it (re)creates its decoding context, and keeps them until a decoded
  * transaction changes that catalog: then the batch ends right after that
- * transaction and the definitions are loaded again.  So a stream takes
- * exactly the changes that commit after the transaction that created it,
- * whatever the worker's lag, and patterns match tables created later
- * because matching is by name at decoding time.
+ * transaction, the batch's apply transaction -- the one that moves the
+ * origin past it -- marks the streams it created active, and the
+ * definitions are loaded again.  So a stream takes exactly the changes
+ * that commit after the transaction that created it, whatever the worker's
+ * lag and however often it restarts, and patterns match tables created
+ * later because matching is by name at decoding time.  Aggregates are
+ * activated the same way (src/aggregate/maintain.c).
  *
  * Matching a relation against all streams is done once per relation and
  * remembered in a hash keyed by relid (with the names, since a rename
@@ -94,7 +97,7 @@ es_streams_load(MemoryContext parent)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT id, name, tables, operations, segment_size "
-					"FROM " ES_SCHEMA ".stream_catalog ORDER BY id",
+					"FROM " ES_SCHEMA ".stream_catalog WHERE active ORDER BY id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the stream catalog");
 
@@ -218,4 +221,47 @@ es_streams_find(EsStreamSet *set, const char *name)
 			return i;
 	}
 	return -1;
+}
+
+/*
+ * es_streams_activate marks active the streams whose creation a batch
+ * holds; in the apply transaction.
+ */
+void
+es_streams_activate(List *ids)
+{
+	ListCell   *lc;
+
+	if (ids == NIL)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	foreach(lc, ids)
+	{
+		Oid			types[1] = {INT4OID};
+		Datum		args[1] = {Int32GetDatum(lfirst_int(lc))};
+
+		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".stream_catalog SET active = true "
+								  "WHERE id = $1", 1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not activate a stream");
+	}
+	SPI_finish();
+}
+
+/*
+ * es_activate_all marks every stream and aggregate active: a new slot
+ * decodes from now on, so what was defined before it takes everything it
+ * decodes (their creations are behind it and will never be decoded).
+ */
+void
+es_activate_all(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("UPDATE " ES_SCHEMA ".stream_catalog SET active = true WHERE NOT active",
+					false, 0) != SPI_OK_UPDATE ||
+		SPI_execute("UPDATE " ES_SCHEMA ".aggregate_catalog SET active = true WHERE NOT active",
+					false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not activate the streams and aggregates");
+	SPI_finish();
 }

@@ -190,14 +190,14 @@ drop_and_exit(CaptureState *cs)
 	proc_exit(0);
 }
 
-/* create the slot if the database has none yet */
-static void
+/* create the slot if the database has none yet; true if it did */
+static bool
 ensure_slot(CaptureState *cs)
 {
 	LogicalDecodingContext *ctx;
 
 	if (SearchNamedReplicationSlot(cs->name, true) != NULL)
-		return;
+		return false;
 
 	set_state("creating slot");
 	CheckLogicalDecodingRequirements();
@@ -221,6 +221,7 @@ ensure_slot(CaptureState *cs)
 	ReplicationSlotRelease();
 	ereport(LOG,
 			(errmsg("pg_eventstream created replication slot \"%s\"", cs->name)));
+	return true;
 }
 
 /* set up the origin that records what has been applied */
@@ -428,6 +429,7 @@ apply_batch(CaptureState *cs, XLogRecPtr upto)
 
 	begin_work();
 	written = es_apply_batch(cs->batch, cs->streams);
+	es_streams_activate(cs->batch->created_streams);
 	es_aggs_apply(cs->aggs);
 	replorigin_session_origin_lsn = upto;
 	replorigin_session_origin_timestamp = cs->batch->last_commit_time;
@@ -485,6 +487,7 @@ void
 es_worker_main(Datum arg)
 {
 	CaptureState cs;
+	bool		new_slot;
 
 	memset(&cs, 0, sizeof(cs));
 	cs.dboid = DatumGetObjectId(arg);
@@ -533,8 +536,15 @@ es_worker_main(Datum arg)
 	set_want(ES_WANT_RUN);
 
 	CurrentResourceOwner = cs.owner;
-	ensure_slot(&cs);
+	new_slot = ensure_slot(&cs);
 	setup_origin(&cs);
+	if (new_slot)
+	{
+		/* with the origin set: these writes are not decoded */
+		begin_work();
+		es_activate_all();
+		end_work();
+	}
 	StartTransactionCommand();	/* the batch's tuple descriptor looks up types */
 	cs.batch = es_batch_create(cs.cxt, cs.origin);
 	CommitTransactionCommand();
@@ -580,6 +590,7 @@ es_worker_main(Datum arg)
 		upto = cs.ctx->reader->EndRecPtr;
 
 		if (cs.batch->nevents > 0 || es_aggs_pending(cs.aggs) ||
+			cs.batch->created_streams != NIL ||
 			(cs.batch->chunk != NULL && cs.batch->chunk->complete))
 			written = apply_batch(&cs, upto);
 		else if (caught_up)

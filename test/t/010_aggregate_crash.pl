@@ -114,29 +114,4 @@ is($node->safe_psql('postgres', q{SELECT string_agg(state, ',') FROM eventstream
 my $changes = $node->safe_psql('postgres', q{SELECT count(*) FROM facts});
 ok($changes > 0, "the table has $changes rows");
 
-# A worker that starts again behind the creation of an aggregate must not
-# apply earlier changes to it (the creation counted them): pause it, write,
-# create, write, restart it, resume.
-$node->safe_psql('postgres', q{ALTER SYSTEM SET eventstream.enabled = off; SELECT pg_reload_conf()});
-$node->poll_query_until('postgres', q{SELECT state = 'paused' FROM eventstream.status})
-  or die "the worker did not pause";
-my $behind = q{SELECT k % 3 AS m, count(*), sum(v), max(v) FROM facts GROUP BY 1};
-$node->safe_psql('postgres', q{
-	INSERT INTO facts SELECT g, g % 5, g, true FROM generate_series(100001, 100500) g;
-	UPDATE facts SET v = v + 1 WHERE id % 3 = 0;});
-$node->safe_psql('postgres', "SELECT eventstream.create_aggregate('behind', \$\$$behind\$\$)");
-$node->safe_psql('postgres', q{
-	INSERT INTO facts SELECT g, g % 5, g, true FROM generate_series(100501, 101000) g;
-	DELETE FROM facts WHERE id % 7 = 0;});
-my $old_pid = $node->safe_psql('postgres', q{SELECT pid FROM eventstream.status});
-$node->safe_psql('postgres', "SELECT pg_terminate_backend($old_pid)");
-$node->poll_query_until('postgres', qq{SELECT pid IS NOT NULL AND pid <> $old_pid FROM eventstream.status})
-  or die "the worker did not start again";
-$node->safe_psql('postgres', q{ALTER SYSTEM SET eventstream.enabled = on; SELECT pg_reload_conf()});
-$node->safe_psql('postgres', q{SELECT eventstream.sync('60 s')});
-is($node->safe_psql('postgres', qq{
-	SELECT (SELECT count(*) FROM (($behind) EXCEPT ALL SELECT * FROM behind) a) || '/' ||
-		   (SELECT count(*) FROM (SELECT * FROM behind EXCEPT ALL ($behind)) b)}),
-	'0/0', 'an aggregate created while the worker was behind counts nothing twice');
-
 done_testing();
