@@ -33,6 +33,7 @@ OBJS = \
 	src/api/stream_api.o \
 	src/api/worker_api.o \
 	src/aggregate/analyze.o \
+	src/aggregate/statements.o \
 	src/aggregate/agg_api.o \
 	src/aggregate/maintain.o
 

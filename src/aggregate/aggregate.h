@@ -4,7 +4,8 @@
  *	  Continuous aggregates: views of a GROUP BY query over one table,
  *	  kept up to date by the capture worker from the changes it decodes.
  *
- *	  analyze.c		checks a query and makes the SQL that maintains it
+ *	  analyze.c		checks a query
+ *	  statements.c	the SQL that fills and maintains it, and the view
  *	  agg_api.c		create_aggregate, refresh_aggregate, drop_aggregate
  *	  maintain.c	the worker side: changes of source tables, buffered per
  *					batch and applied as deltas in the apply transaction
@@ -74,6 +75,8 @@ typedef struct EsAggPlan
 
 /* analyze.c */
 extern EsAggPlan *es_agg_analyze(const char *query_text);
+
+/* statements.c */
 extern void es_agg_make_sql(EsAggPlan *plan, const char *mat_sql);
 extern char *es_agg_view_sql(EsAggPlan *plan, Oid mat);
 
