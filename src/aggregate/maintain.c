@@ -194,6 +194,22 @@ es_aggs_tables_option(EsAggSet *set)
 	return set->tables_option;
 }
 
+/* forget a source's segments, closing their tuplestores (and files) */
+static void
+end_segments(EsAggSource *src)
+{
+	ListCell   *lc;
+
+	foreach(lc, src->segments)
+	{
+		EsAggSegment *seg = lfirst(lc);
+
+		tuplestore_end(seg->ins);
+		tuplestore_end(seg->del);
+	}
+	src->segments = NIL;
+}
+
 /* a new segment of a source's changes */
 static EsAggSegment *
 new_segment(EsAggSet *set, EsAggSource *src, TupleDesc desc)
@@ -281,7 +297,7 @@ es_aggs_change(EsAggSet *set, const EsEvent *ev)
 	{
 		case ES_EV_TRUNCATE:
 			/* what came before is emptied anyway */
-			src->segments = NIL;
+			end_segments(src);
 			seg = new_segment(set, src, desc);
 			seg->truncate_first = true;
 			break;
@@ -352,16 +368,7 @@ es_aggs_reset(EsAggSet *set)
 	hash_seq_init(&seq, set->sources);
 	while ((src = hash_seq_search(&seq)) != NULL)
 	{
-		ListCell   *lc;
-
-		foreach(lc, src->segments)
-		{
-			EsAggSegment *seg = lfirst(lc);
-
-			tuplestore_end(seg->ins);
-			tuplestore_end(seg->del);
-		}
-		src->segments = NIL;
+		end_segments(src);
 		src->missing_old = false;
 		src->xids = NULL;
 		src->nxids = src->maxxids = 0;
