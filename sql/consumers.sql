@@ -115,6 +115,15 @@ SELECT count(*) AS b_after_commit FROM eventstream.poll('pc', 1000, member => 'b
 SELECT name, partitions, jsonb_array_length(partition_positions) AS positions,
        (SELECT count(*) FROM jsonb_object_keys(members)) AS members
   FROM eventstream.consumers WHERE name = 'pc';
+-- lag: each partition's events after its own position, not after the lowest
+SELECT lag_events = (SELECT count(*) FROM eventstream.read('cs_o', 0, 100000) e
+                       JOIN eventstream.consumer_partitions p
+                         ON p.consumer_id = (SELECT id FROM eventstream.consumer_catalog WHERE name = 'pc')
+                        AND p.partition = eventstream.partition_of(e.key, e.id, 4)
+                      WHERE e.id > p.committed) AS lag_is_exact,
+       lag_events > 0 AND lag_events < (SELECT count(*) FROM eventstream.read('cs_o', 0, 100000))
+         AS some_committed
+  FROM eventstream.consumers WHERE name = 'pc';
 -- a lease that is not renewed expires, and another member resumes there
 SELECT count(*) >= 0 FROM eventstream.poll('pc', 1000, member => 'b', lease => '0.1 s');
 SELECT pg_sleep(0.3);

@@ -874,8 +874,16 @@ CREATE VIEW eventstream.consumers AS
 			 WHERE m.consumer_id = k.id AND m.lease_until > pg_catalog.clock_timestamp()) AS members,
 		   x.pos AS position,
 		   k.delivered,
-		   greatest(coalesce((SELECT max(l.id) FROM eventstream.event_log l
-							  WHERE l.stream_id = k.stream_id), 0) - x.pos, 0) AS lag_events,
+		   CASE WHEN k.partitions > 1
+				-- each partition's own events after its own position
+				THEN (SELECT count(*) FROM eventstream.event_log l
+						JOIN eventstream.consumer_partitions p
+						  ON p.consumer_id = k.id
+						 AND p.partition = eventstream.partition_of(l.key, l.id, k.partitions)
+					   WHERE l.stream_id = k.stream_id AND l.id > x.pos AND l.id > p.committed)
+				ELSE greatest(coalesce((SELECT max(l.id) FROM eventstream.event_log l
+										WHERE l.stream_id = k.stream_id), 0) - x.pos, 0)
+		   END AS lag_events,
 		   coalesce(extract(epoch FROM pg_catalog.now() -
 					(SELECT l.commit_time FROM eventstream.event_log l
 					 WHERE l.stream_id = k.stream_id AND l.id > x.pos
