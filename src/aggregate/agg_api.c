@@ -111,28 +111,41 @@ lock_source(Oid source)
 	(void) find_all_inheritors(source, ShareLock, NULL);
 }
 
-/* updates and deletes of every table the source reads need the old row */
+/*
+ * The tables the source reads (itself, or its partitions): none may have
+ * row-level security, and updates and deletes need the old row, so all
+ * must have REPLICA IDENTITY FULL unless the aggregate is append-only.
+ */
 static void
-check_replica_identity(Oid source)
+check_source_tables(Oid source, bool append_only)
 {
+	Oid			not_full = InvalidOid;
 	ListCell   *lc;
 
 	foreach(lc, find_all_inheritors(source, NoLock, NULL))
 	{
-		Oid			relid = lfirst_oid(lc);
 		FormData_pg_class form;
 
-		if (class_form(relid, &form)->relkind == RELKIND_RELATION &&
-			form.relreplident != REPLICA_IDENTITY_FULL)
+		if (class_form(lfirst_oid(lc), &form)->relrowsecurity)
 			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table %s does not have REPLICA IDENTITY FULL",
-							quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-													   get_rel_name(relid))),
-					 errdetail("Updates and deletes reach the aggregate with the old row only then."),
-					 errhint("ALTER TABLE %s REPLICA IDENTITY FULL, or pass append_only => true for a table that is only inserted into.",
-							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-														get_rel_name(relid)))));
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("continuous aggregates do not support tables with row-level security"),
+					 errdetail("Every reader of the view would see the aggregate of every row.")));
+		if (form.relkind == RELKIND_RELATION && form.relreplident != REPLICA_IDENTITY_FULL &&
+			!OidIsValid(not_full))
+			not_full = lfirst_oid(lc);
+	}
+	if (!append_only && OidIsValid(not_full))
+	{
+		char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(not_full)),
+													  get_rel_name(not_full));
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s does not have REPLICA IDENTITY FULL", name),
+				 errdetail("Updates and deletes reach the aggregate with the old row only then."),
+				 errhint("ALTER TABLE %s REPLICA IDENTITY FULL, or pass append_only => true for a table that is only inserted into.",
+						 name)));
 	}
 }
 
@@ -246,18 +259,7 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	acl = pg_class_aclcheck(plan->source, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(plan->source));
-	foreach(lc, find_all_inheritors(plan->source, NoLock, NULL))
-	{
-		FormData_pg_class form;
-
-		if (class_form(lfirst_oid(lc), &form)->relrowsecurity)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("continuous aggregates do not support tables with row-level security"),
-					 errdetail("Every reader of the view would see the aggregate of every row.")));
-	}
-	if (!append_only)
-		check_replica_identity(plan->source);
+	check_source_tables(plan->source, append_only);
 	if (backfill)
 		require_read_committed("create_aggregate");
 	es_wait_for_capture();
@@ -342,10 +344,10 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 
 	/* the catalog row: the worker picks it up at this transaction's commit */
 	{
-		Oid			types[12] = {INT4OID, OIDOID, OIDOID, OIDOID, TEXTOID, BOOLOID, BOOLOID,
-		TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID};
-		Datum		args[12];
-		char		nulls[12];
+		Oid			types[13] = {INT4OID, OIDOID, OIDOID, OIDOID, TEXTOID, BOOLOID, BOOLOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTOID};
+		Datum		args[13];
+		char		nulls[13];
 
 		memset(nulls, ' ', sizeof(nulls));
 		args[0] = Int32GetDatum(id);
@@ -362,11 +364,13 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 		args[10] = plan->empty_sql ? CStringGetTextDatum(plan->empty_sql) : (Datum) 0;
 		nulls[10] = plan->empty_sql ? ' ' : 'n';
 		args[11] = ObjectIdGetDatum(save_user);
+		args[12] = plan->recompute_keyed_sql ? CStringGetTextDatum(plan->recompute_keyed_sql) : (Datum) 0;
+		nulls[12] = plan->recompute_keyed_sql ? ' ' : 'n';
 		catalog_write("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
 					  "(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
-					  " populate_sql, delta_sql, recompute_sql, empty_sql, owner) "
-					  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-					  12, types, args, nulls, SPI_OK_INSERT);
+					  " populate_sql, delta_sql, recompute_sql, empty_sql, owner, recompute_keyed_sql) "
+					  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+					  13, types, args, nulls, SPI_OK_INSERT);
 	}
 	SPI_finish();
 	PG_RETURN_OID(view);

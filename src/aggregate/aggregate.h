@@ -69,7 +69,8 @@ typedef struct EsAggPlan
 	AttrNumber	count_att;
 	char	   *populate_sql;	/* INSERT INTO %s ... from the source */
 	char	   *delta_sql;		/* INSERT INTO %s ... ON CONFLICT, from es_new/es_old */
-	char	   *recompute_sql;	/* UPDATE %s ... min/max of a group, or NULL */
+	char	   *recompute_sql;	/* UPDATE ... min/max of a group with a NULL key, or NULL */
+	char	   *recompute_keyed_sql;	/* the same for other groups: indexable */
 	char	   *empty_sql;		/* INSERT INTO %s the row of an empty table, or NULL */
 } EsAggPlan;
 
@@ -87,7 +88,6 @@ extern EsAggSet *es_aggs_load(MemoryContext parent);
 extern void es_aggs_free(EsAggSet *set);
 extern const char *es_aggs_tables_option(EsAggSet *set);
 extern bool es_aggs_change(EsAggSet *set, const EsEvent *ev);
-extern void es_aggs_created(EsAggSet *set, const EsEvent *ev);
 extern bool es_aggs_pending(EsAggSet *set);
 extern void es_aggs_apply(EsAggSet *set);
 extern void es_aggs_reset(EsAggSet *set);

@@ -15,7 +15,8 @@
  * one segment share one descriptor.
  *
  * An aggregate is loaded only once active: the apply transaction that moves
- * the origin past the commit that created it marks it so.  A worker that
+ * the origin past the commit that created it marks it so (batch.c,
+ * es_activate).  A worker that
  * restarts behind that commit therefore never applies earlier changes --
  * already counted by the creation -- to it.
  *
@@ -65,7 +66,7 @@ typedef struct EsAggDef
 	bool		grouped;
 	char	   *mat_sql;
 	char	   *delta_sql;
-	char	   *recompute_sql;
+	char	   *recompute_sql[2];	/* a group with a NULL key, one without */
 	char	   *empty_sql;
 } EsAggDef;
 
@@ -98,7 +99,6 @@ struct EsAggSet
 	HTAB	   *sources;
 	char	   *tables_option;
 	bool		pending;
-	List	   *created;		/* ids of aggregates whose creation the batch holds */
 };
 
 /*
@@ -129,7 +129,8 @@ es_aggs_load(MemoryContext parent)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT a.id, a.source_relid, a.owner, a.grouped, a.mat_relid::regclass::text, "
-					"  a.delta_sql, a.recompute_sql, a.empty_sql, n.nspname, c.relname "
+					"  a.delta_sql, a.recompute_sql, a.empty_sql, n.nspname, c.relname, "
+					"  a.recompute_keyed_sql "
 					"FROM " ES_SCHEMA ".aggregate_catalog a "
 					"JOIN pg_catalog.pg_class c ON c.oid = a.source_relid "
 					"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
@@ -157,7 +158,8 @@ es_aggs_load(MemoryContext parent)
 		def->grouped = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 		def->mat_sql = SPI_getvalue(tup, desc, 5);
 		def->delta_sql = SPI_getvalue(tup, desc, 6);
-		def->recompute_sql = SPI_getvalue(tup, desc, 7);
+		def->recompute_sql[0] = SPI_getvalue(tup, desc, 7);
+		def->recompute_sql[1] = SPI_getvalue(tup, desc, 11);
 		def->empty_sql = SPI_getvalue(tup, desc, 8);
 		src = hash_search(set->sources, &def->source, HASH_ENTER, &found);
 		if (!found)
@@ -331,27 +333,7 @@ es_aggs_change(EsAggSet *set, const EsEvent *ev)
 	return true;
 }
 
-/*
- * es_aggs_created takes a decoded insert into the aggregate catalog: the
- * aggregate takes the changes that commit after this one, so the apply
- * transaction that moves the origin past it marks it active.
- */
-void
-es_aggs_created(EsAggSet *set, const EsEvent *ev)
-{
-	bool		isnull;
-	Datum		id = heap_getattr(ev->newtuple, 1, ev->rel->desc, &isnull);
-	MemoryContext oldcxt;
-
-	if (isnull)
-		return;
-	oldcxt = MemoryContextSwitchTo(set->batch_cxt);
-	set->created = lappend_int(set->created, DatumGetInt32(id));
-	MemoryContextSwitchTo(oldcxt);
-	set->pending = true;
-}
-
-/* does the batch hold changes for an aggregate, or the creation of one? */
+/* does the batch hold changes for an aggregate? */
 bool
 es_aggs_pending(EsAggSet *set)
 {
@@ -374,7 +356,6 @@ es_aggs_reset(EsAggSet *set)
 		src->nxids = src->maxxids = 0;
 	}
 	MemoryContextReset(set->batch_cxt);
-	set->created = NIL;
 	set->pending = false;
 }
 
@@ -440,21 +421,6 @@ wait_visible(EsAggSource *src)
 		if (TransactionIdIsValid(src->xids[i]))
 			XactLockTableWait(src->xids[i], NULL, NULL, XLTW_None);
 	/* a snapshot taken from now on sees them */
-}
-
-/*
- * The recount of a group: the catalog holds two statements separated by
- * "; ", for groups with a NULL key (0) and without (1, which an index on
- * the grouping expressions serves).
- */
-static char *
-recompute_statement(EsAggDef *def, int which)
-{
-	char	   *sep = strstr(def->recompute_sql, "; UPDATE ");
-
-	if (sep == NULL)
-		elog(ERROR, "malformed recount of aggregate %d", def->id);
-	return which ? sep + 2 : pnstrdup(def->recompute_sql, sep - def->recompute_sql);
 }
 
 /* one segment's deltas, then the groups they emptied or left without an extreme */
@@ -525,7 +491,7 @@ apply_segment(EsAggDef *def, EsAggSource *src, EsAggSegment *seg)
 			if (recompute_plan[0] == NULL && recompute_plan[1] == NULL)
 				wait_visible(src);
 			if (recompute_plan[which] == NULL)
-				recompute_plan[which] = SPI_prepare(recompute_statement(def, which), 1, tidtype);
+				recompute_plan[which] = SPI_prepare(def->recompute_sql[which], 1, tidtype);
 			if (SPI_execute_plan(recompute_plan[which], arg, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "could not recompute a group's min or max");
 		}
@@ -593,21 +559,10 @@ es_aggs_apply(EsAggSet *set)
 {
 	int			i;
 
-	ListCell   *lc;
-
 	if (!es_aggs_pending(set))
 		return;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	foreach(lc, set->created)
-	{
-		Oid			types[1] = {INT4OID};
-		Datum		args[1] = {Int32GetDatum(lfirst_int(lc))};
-
-		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".aggregate_catalog SET active = true "
-								  "WHERE id = $1", 1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not activate an aggregate");
-	}
 	for (i = 0; i < set->ndefs; i++)
 	{
 		EsAggDef   *def = &set->defs[i];

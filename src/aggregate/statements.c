@@ -319,11 +319,13 @@ es_agg_make_sql(EsAggPlan *plan, const char *mat_sql)
 							psprintf("%s UNION ALL %s", rows_sql(&sp, plan, "es_new", 1),
 									 rows_sql(&sp, plan, "es_old", -1))),
 				 sp.keys.data, sp.set.data, sp.dirty_upd.data, sp.keyed.data);
-	/* a group with NULL keys, then one without: the second can use an index */
+	/* a group with a NULL key, and one without: the second can use an index */
 	plan->recompute_sql = plan->has_minmax ?
-		psprintf("UPDATE %s AS m SET %s, __dirty = false WHERE m.ctid = $1; "
-				 "UPDATE %s AS m SET %s, __dirty = false WHERE m.ctid = $1",
-				 mat_sql, sp.recompute.data, mat_sql, sp.recompute_eq.data) : NULL;
+		psprintf("UPDATE %s AS m SET %s, __dirty = false WHERE m.ctid = $1",
+				 mat_sql, sp.recompute.data) : NULL;
+	plan->recompute_keyed_sql = plan->has_minmax ?
+		psprintf("UPDATE %s AS m SET %s, __dirty = false WHERE m.ctid = $1",
+				 mat_sql, sp.recompute_eq.data) : NULL;
 	plan->empty_sql = plan->grouped ? NULL :
 		psprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING", mat_sql,
 				 sp.empty_cols.data, sp.empty_vals.data);

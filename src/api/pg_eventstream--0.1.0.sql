@@ -919,7 +919,8 @@ CREATE TABLE eventstream.aggregate_catalog (
 	error text,
 	populate_sql text NOT NULL,
 	delta_sql text NOT NULL,
-	recompute_sql text,
+	recompute_sql text,				-- a min/max group with a NULL key
+	recompute_keyed_sql text,		-- one without: indexable
 	empty_sql text,
 	owner oid NOT NULL,
 	created_at timestamptz NOT NULL DEFAULT now(),

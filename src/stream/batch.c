@@ -60,6 +60,34 @@ text_or_null(StringInfo buf, bool *isnull)
 		PointerGetDatum(cstring_to_text_with_len(buf->data, buf->len));
 }
 
+/*
+ * A decoded insert into a catalog creates a stream or an aggregate: it
+ * takes the changes that commit after this transaction, so the apply
+ * transaction that moves the origin past it marks it active
+ * (es_activate).  The id is the catalogs' first column.
+ */
+static void
+note_creation(EsBatch *batch, const EsEvent *ev)
+{
+	List	  **ids;
+	bool		isnull;
+	Datum		id;
+	MemoryContext oldcxt;
+
+	if (strcmp(ev->rel->table_name, "stream_catalog") == 0)
+		ids = &batch->created_streams;
+	else if (strcmp(ev->rel->table_name, "aggregate_catalog") == 0)
+		ids = &batch->created_aggregates;
+	else
+		return;
+	id = heap_getattr(ev->newtuple, 1, ev->rel->desc, &isnull);
+	if (isnull)
+		return;
+	oldcxt = MemoryContextSwitchTo(batch->cxt);
+	*ids = lappend_int(*ids, DatumGetInt32(id));
+	MemoryContextSwitchTo(oldcxt);
+}
+
 /* does a stream take this change of a table? */
 static bool
 stream_takes(EsBatch *batch, const EsEvent *ev)
@@ -93,21 +121,8 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 			{
 				/* only the catalogs get here: see es_streams_load, es_aggs_load */
 				batch->defs_changed = true;
-				if (batch->aggs != NULL && ev->kind == ES_EV_INSERT &&
-					strcmp(ev->rel->table_name, "aggregate_catalog") == 0)
-					es_aggs_created(batch->aggs, ev);
-				if (ev->kind == ES_EV_INSERT &&
-					strcmp(ev->rel->table_name, "stream_catalog") == 0)
-				{
-					bool		isnull;
-					Datum		id = heap_getattr(ev->newtuple, 1, ev->rel->desc, &isnull);
-					MemoryContext oldcxt = MemoryContextSwitchTo(batch->cxt);
-
-					if (!isnull)
-						batch->created_streams = lappend_int(batch->created_streams,
-															 DatumGetInt32(id));
-					MemoryContextSwitchTo(oldcxt);
-				}
+				if (ev->kind == ES_EV_INSERT)
+					note_creation(batch, ev);
 				return;
 			}
 			/* rows of an aggregate's table that no stream takes stop here */
@@ -216,4 +231,5 @@ es_batch_reset(EsBatch *batch)
 	batch->nevents = 0;
 	batch->defs_changed = false;
 	batch->created_streams = NIL;
+	batch->created_aggregates = NIL;
 }

@@ -88,6 +88,7 @@ typedef struct EsBatch
 	FullTransactionId last_fxid;
 	EsBackfillChunk *chunk;		/* backfill chunk in flight, or NULL */
 	List	   *created_streams;	/* ids of streams whose creation the batch holds */
+	List	   *created_aggregates; /* the same for aggregates */
 	struct EsStreamSet *streams;	/* the definitions decoding uses */
 	struct EsAggSet *aggs;		/* aggregates, which take their tables' rows */
 } EsBatch;
@@ -121,8 +122,7 @@ extern Bitmapset *es_streams_matching(EsStreamSet *set, Oid relid,
 									  const char *schema, const char *table,
 									  int opmask);
 extern int	es_streams_find(EsStreamSet *set, const char *name);
-extern void es_streams_activate(List *ids);
-extern void es_activate_all(void);
+extern void es_activate(const char *catalog, List *ids);
 
 /* batch.c */
 extern EsBatch *es_batch_create(MemoryContext parent, RepOriginId origin);

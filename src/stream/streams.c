@@ -12,7 +12,7 @@
  * that commit after the transaction that created it, whatever the worker's
  * lag and however often it restarts, and patterns match tables created
  * later because matching is by name at decoding time.  Aggregates are
- * activated the same way (src/aggregate/maintain.c).
+ * activated the same way (batch.c notes creations, es_activate marks).
  *
  * Matching a relation against all streams is done once per relation and
  * remembered in a hash keyed by relid (with the names, since a rename
@@ -224,44 +224,30 @@ es_streams_find(EsStreamSet *set, const char *name)
 }
 
 /*
- * es_streams_activate marks active the streams whose creation a batch
- * holds; in the apply transaction.
- */
-void
-es_streams_activate(List *ids)
-{
-	ListCell   *lc;
-
-	if (ids == NIL)
-		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	foreach(lc, ids)
-	{
-		Oid			types[1] = {INT4OID};
-		Datum		args[1] = {Int32GetDatum(lfirst_int(lc))};
-
-		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".stream_catalog SET active = true "
-								  "WHERE id = $1", 1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not activate a stream");
-	}
-	SPI_finish();
-}
-
-/*
- * es_activate_all marks every stream and aggregate active: a new slot
+ * es_activate marks active the streams or aggregates (catalog is
+ * "stream_catalog" or "aggregate_catalog") whose creation a batch holds;
+ * in the apply transaction.  With ids NIL: all of them -- a new slot
  * decodes from now on, so what was defined before it takes everything it
  * decodes (their creations are behind it and will never be decoded).
  */
 void
-es_activate_all(void)
+es_activate(const char *catalog, List *ids)
 {
+	char	   *sql = psprintf("UPDATE " ES_SCHEMA ".%s SET active = true WHERE %s",
+							   catalog, ids ? "id = $1" : "NOT active");
+	Oid			types[1] = {INT4OID};
+	ListCell   *lc;
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("UPDATE " ES_SCHEMA ".stream_catalog SET active = true WHERE NOT active",
-					false, 0) != SPI_OK_UPDATE ||
-		SPI_execute("UPDATE " ES_SCHEMA ".aggregate_catalog SET active = true WHERE NOT active",
-					false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not activate the streams and aggregates");
+	if (ids == NIL && SPI_execute(sql, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not activate the definitions of %s", catalog);
+	foreach(lc, ids)
+	{
+		Datum		args[1] = {Int32GetDatum(lfirst_int(lc))};
+
+		if (SPI_execute_with_args(sql, 1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not activate a definition of %s", catalog);
+	}
 	SPI_finish();
 }

@@ -429,7 +429,10 @@ apply_batch(CaptureState *cs, XLogRecPtr upto)
 
 	begin_work();
 	written = es_apply_batch(cs->batch, cs->streams);
-	es_streams_activate(cs->batch->created_streams);
+	if (cs->batch->created_streams != NIL)
+		es_activate("stream_catalog", cs->batch->created_streams);
+	if (cs->batch->created_aggregates != NIL)
+		es_activate("aggregate_catalog", cs->batch->created_aggregates);
 	es_aggs_apply(cs->aggs);
 	replorigin_session_origin_lsn = upto;
 	replorigin_session_origin_timestamp = cs->batch->last_commit_time;
@@ -542,7 +545,8 @@ es_worker_main(Datum arg)
 	{
 		/* with the origin set: these writes are not decoded */
 		begin_work();
-		es_activate_all();
+		es_activate("stream_catalog", NIL);
+		es_activate("aggregate_catalog", NIL);
 		end_work();
 	}
 	StartTransactionCommand();	/* the batch's tuple descriptor looks up types */
@@ -590,7 +594,7 @@ es_worker_main(Datum arg)
 		upto = cs.ctx->reader->EndRecPtr;
 
 		if (cs.batch->nevents > 0 || es_aggs_pending(cs.aggs) ||
-			cs.batch->created_streams != NIL ||
+			cs.batch->created_streams != NIL || cs.batch->created_aggregates != NIL ||
 			(cs.batch->chunk != NULL && cs.batch->chunk->complete))
 			written = apply_batch(&cs, upto);
 		else if (caught_up)
