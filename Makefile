@@ -14,6 +14,7 @@ OBJS = \
 	src/guc.o \
 	src/common/json_write.o \
 	src/common/value_encode.o \
+	src/common/as_owner.o \
 	src/decoder/options.o \
 	src/decoder/table_filter.o \
 	src/decoder/relinfo.o \

@@ -27,6 +27,9 @@ int			es_segment_size = 1000000;
 int			es_retention_interval_s = 10;
 int			es_backfill_chunk_size = 1000;
 int			es_backfill_test_delay_ms = 0;
+int			es_user_code_timeout_ms = 10000;
+int			es_max_message_size_kb = 16384;
+bool		es_notify = true;
 
 /* es_define_settings registers the eventstream.* settings */
 void
@@ -75,5 +78,23 @@ es_define_settings(void)
 							&es_backfill_test_delay_ms, 0, 0, 10000,
 							PGC_SIGHUP, GUC_UNIT_MS | GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("eventstream.user_code_timeout",
+							"Longest the worker runs one owner's code at a time: a batch of one aggregate, a backfill chunk.",
+							"Also the longest it waits for a lock there.  An aggregate that "
+							"runs past it is marked failed, a backfill stops with an error; "
+							"the rest go on.",
+							&es_user_code_timeout_ms, 10000, 100, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("eventstream.max_message_size",
+							"Largest payload emit() accepts.",
+							"Bounds what one call can make the shared worker hold in memory.",
+							&es_max_message_size_kb, 16384, 1, 512 * 1024,
+							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomBoolVariable("eventstream.notify",
+							 "Whether the worker sends NOTIFY eventstream with the stream's name after each batch.",
+							 "Any role may LISTEN on any channel: turn it off where the timing "
+							 "of a stream's activity must stay private.",
+							 &es_notify, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("eventstream");
 }

@@ -26,6 +26,9 @@ extern int	es_segment_size;
 extern int	es_retention_interval_s;
 extern int	es_backfill_chunk_size;
 extern int	es_backfill_test_delay_ms;
+extern int	es_user_code_timeout_ms;
+extern int	es_max_message_size_kb;
+extern bool es_notify;
 
 extern void es_define_settings(void);
 

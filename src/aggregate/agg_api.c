@@ -13,8 +13,12 @@
  *		every change committed before it; then compute the table again.
  * Writers of the source wait for the computation, as for CREATE INDEX.
  *
- * The table under the view is owned by the caller, who owns the view;
- * the worker runs each aggregate's SQL as that owner.
+ * The table under the view belongs to the extension's owner, so that no
+ * other role can put a trigger, rule, policy or index on it; the view's
+ * owner may read and write its rows.  Whatever evaluates the owner's
+ * expressions -- filling the table here, refreshing it, the worker's
+ * deltas -- runs as that owner, security-restricted and with the
+ * search_path pinned (as_owner.h), whoever calls it.
  *
  * src/aggregate/agg_api.c
  *
@@ -43,6 +47,7 @@
 #include "utils/syscache.h"
 
 #include "../api/api.h"
+#include "../common/as_owner.h"
 #include "../pg_eventstream.h"
 #include "../worker/worker.h"
 #include "aggregate.h"
@@ -50,6 +55,7 @@
 PG_FUNCTION_INFO_V1(eventstream_create_aggregate);
 PG_FUNCTION_INFO_V1(eventstream_refresh_aggregate);
 PG_FUNCTION_INFO_V1(eventstream_drop_aggregate);
+PG_FUNCTION_INFO_V1(eventstream_aggregate_groups);
 
 /* how long refresh_aggregate waits for the worker to catch up */
 #define ES_REFRESH_WAIT_MS 60000
@@ -131,6 +137,12 @@ check_source_tables(Oid source, bool append_only)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("continuous aggregates do not support tables with row-level security"),
 					 errdetail("Every reader of the view would see the aggregate of every row.")));
+		if (form.relpersistence != RELPERSISTENCE_PERMANENT)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("continuous aggregates do not support unlogged or temporary tables"),
+					 errdetail("Their changes are not in the WAL, which the worker reads."),
+					 errhint("ALTER TABLE ... SET LOGGED.")));
 		if (form.relkind == RELKIND_RELATION && form.relreplident != REPLICA_IDENTITY_FULL &&
 			!OidIsValid(not_full))
 			not_full = lfirst_oid(lc);
@@ -156,6 +168,7 @@ typedef struct AggRow
 	int32		id;
 	Oid			mat;
 	Oid			source;
+	Oid			owner;
 	bool		grouped;
 	char	   *populate_sql;
 	char	   *empty_sql;
@@ -178,11 +191,15 @@ lookup_aggregate(FunctionCallInfo fcinfo)
 
 	es_require_arg(fcinfo, 0, "name");
 	view = PG_GETARG_OID(0);
+	if (get_rel_name(view) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", view)));
 	args[0] = ObjectIdGetDatum(view);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	if (SPI_execute_with_args("SELECT id, mat_relid, source_relid, grouped, populate_sql, empty_sql "
+	if (SPI_execute_with_args("SELECT id, mat_relid, source_relid, grouped, populate_sql, empty_sql, owner "
 							  "FROM " ES_SCHEMA ".aggregate_catalog WHERE view_relid = $1",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the aggregate catalog");
@@ -199,6 +216,7 @@ lookup_aggregate(FunctionCallInfo fcinfo)
 	row.grouped = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 	row.populate_sql = SPI_getvalue(tup, desc, 5);
 	row.empty_sql = SPI_getvalue(tup, desc, 6);
+	row.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 7, &isnull));
 	row.view = view;
 	if (!pg_class_ownercheck(view, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_VIEW, get_rel_name(view));
@@ -217,6 +235,11 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	bool		backfill;
 	bool		append_only;
 	RangeVar   *rv;
+	Oid			view_nsp;
+	char	   *view_sql;
+	Query	   *parsed;
+	int			guc_nest;
+	EsOwnerContext as_owner;
 	EsAggPlan  *plan;
 	AclResult	acl;
 	int32		id;
@@ -248,14 +271,18 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	{
 		Oid			existing;
 
-		(void) RangeVarGetAndCheckCreationNamespace(rv, NoLock, &existing);
+		view_nsp = RangeVarGetAndCheckCreationNamespace(rv, NoLock, &existing);
 		if (OidIsValid(existing))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_TABLE),
 					 errmsg("relation \"%s\" already exists", rv->relname)));
+		view_sql = quote_qualified_identifier(get_namespace_name(view_nsp), rv->relname);
 	}
 
-	plan = es_agg_analyze(query);
+	/* names resolve under the caller's path; all SQL made after, pinned */
+	parsed = es_agg_parse(query);
+	guc_nest = es_pin_search_path();
+	plan = es_agg_analyze(parsed);
 	acl = pg_class_aclcheck(plan->source, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(plan->source));
@@ -291,25 +318,25 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "%sg_%d", i ? ", " : "", i + 1);
 	appendStringInfoString(&sql, ") NULLS NOT DISTINCT");
 	spi_exec(sql.data, SPI_OK_UTILITY);
-	spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", mat_sql,
+	/* the caller reads and writes its rows, and cannot change the table */
+	spi_exec(psprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s", mat_sql,
 					  quote_identifier(GetUserNameFromId(save_user, false))), SPI_OK_UTILITY);
 	SetUserIdAndSecContext(save_user, save_sec);
 	mat = get_relname_relid(mat_name, get_namespace_oid(ES_SCHEMA, false));
 
-	/* its rows, computed by the caller */
+	/* its rows, computed as the caller, as REFRESH MATERIALIZED VIEW would */
+	es_become_owner(&as_owner, save_user, 0);
 	if (backfill)
 		spi_exec(plan->populate_sql, SPI_OK_INSERT);
 	if (plan->empty_sql)		/* without GROUP BY, one row even for no rows */
 		spi_exec(plan->empty_sql, SPI_OK_INSERT);
+	es_end_owner(&as_owner);
 
 	/* the caller's view */
 	resetStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE VIEW %s AS %s",
-					 rv->schemaname ? quote_qualified_identifier(rv->schemaname, rv->relname)
-					 : quote_identifier(rv->relname),
-					 es_agg_view_sql(plan, mat));
+	appendStringInfo(&sql, "CREATE VIEW %s AS %s", view_sql, es_agg_view_sql(plan, mat));
 	spi_exec(sql.data, SPI_OK_UTILITY);
-	view = RangeVarGetRelid(rv, NoLock, false);
+	view = get_relname_relid(rv->relname, view_nsp);
 
 	/*
 	 * Dropping the view drops the table; the view depends on the source's
@@ -373,6 +400,7 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 					  13, types, args, nulls, SPI_OK_INSERT);
 	}
 	SPI_finish();
+	AtEOXact_GUC(false, guc_nest);
 	PG_RETURN_OID(view);
 }
 
@@ -383,6 +411,7 @@ eventstream_refresh_aggregate(PG_FUNCTION_ARGS)
 	AggRow		row;
 	Oid			types[1] = {INT4OID};
 	Datum		args[1];
+	EsOwnerContext as_owner;
 
 	require_read_committed("refresh_aggregate");
 	row = lookup_aggregate(fcinfo);
@@ -391,11 +420,14 @@ eventstream_refresh_aggregate(PG_FUNCTION_ARGS)
 	lock_source(row.source);
 	(void) es_wait_applied(ES_REFRESH_WAIT_MS);
 
+	/* as the aggregate's owner, whoever calls (a superuser, say) */
+	es_become_owner(&as_owner, row.owner, 0);
 	spi_exec(psprintf("DELETE FROM %s", quote_qualified_identifier(ES_SCHEMA, get_rel_name(row.mat))),
 			 SPI_OK_DELETE);
 	spi_exec(row.populate_sql, SPI_OK_INSERT);
 	if (row.empty_sql)
 		spi_exec(row.empty_sql, SPI_OK_INSERT);
+	es_end_owner(&as_owner);
 
 	args[0] = Int32GetDatum(row.id);
 	catalog_write("UPDATE " ES_SCHEMA ".aggregate_catalog "
@@ -422,4 +454,57 @@ eventstream_drop_aggregate(PG_FUNCTION_ARGS)
 				  1, types, args, NULL, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * eventstream._aggregate_groups(id): the number of groups of an aggregate,
+ * for eventstream.aggregates; NULL unless the caller may read its view.
+ * The table belongs to the extension's owner and holds no code of anyone,
+ * so it is counted as that owner.
+ */
+Datum
+eventstream_aggregate_groups(PG_FUNCTION_ARGS)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {PG_GETARG_DATUM(0)};
+	Oid			view;
+	Oid			mat;
+	bool		isnull;
+	int64		groups;
+	Oid			save_user;
+	int			save_sec;
+	FormData_pg_class form;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT view_relid, mat_relid FROM " ES_SCHEMA ".aggregate_catalog "
+							  "WHERE id = $1", 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the aggregate catalog");
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+	view = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	mat = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (get_rel_name(view) == NULL || get_rel_name(mat) == NULL ||
+		pg_class_aclcheck(view, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	{
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+	es_become_catalog_owner(&save_user, &save_sec);
+	class_form(mat, &form);
+	if (form.relkind != RELKIND_RELATION || form.relowner != GetUserId())
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+	spi_exec(psprintf("SELECT count(*) FROM %s",
+					  quote_qualified_identifier(ES_SCHEMA, NameStr(form.relname))), SPI_OK_SELECT);
+	groups = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	PG_RETURN_INT64(groups);
 }

@@ -75,7 +75,8 @@ typedef struct EsAggPlan
 } EsAggPlan;
 
 /* analyze.c */
-extern EsAggPlan *es_agg_analyze(const char *query_text);
+extern Query *es_agg_parse(const char *query_text);
+extern EsAggPlan *es_agg_analyze(Query *query);
 
 /* statements.c */
 extern void es_agg_make_sql(EsAggPlan *plan, const char *mat_sql);

@@ -11,6 +11,13 @@
  * distinct aggregate calls, each as SQL over the alias t; statements.c
  * makes the SQL that fills and maintains the aggregate from it.
  *
+ * Names resolve once, under the caller's search_path, when the query is
+ * parsed (es_agg_parse); everything after (es_agg_analyze) runs with the
+ * search_path pinned (as_owner.h), so the SQL deparsed from the analysed
+ * query names every object outside pg_catalog with its schema, and means
+ * the same objects whoever runs it later -- the worker, or a superuser's
+ * refresh -- never a function another role put earlier on some path.
+ *
  * sum and avg of float4/float8 are refused: a running float sum drifts
  * from what the query computes, and the aggregate must equal the query.
  *
@@ -175,20 +182,14 @@ collect_aggrefs(Node *node, CollectContext *cxt)
 }
 
 /*
- * es_agg_analyze parses and checks the query; on success the plan has the
- * source, the WHERE, the group expressions and the aggregate calls.
+ * es_agg_parse parses and analyses the query under the caller's
+ * search_path: its names resolve here, once.
  */
-EsAggPlan *
-es_agg_analyze(const char *query_text)
+Query *
+es_agg_parse(const char *query_text)
 {
 	List	   *raw;
 	RawStmt    *stmt;
-	Query	   *q;
-	RangeTblEntry *rte;
-	EsAggPlan  *plan;
-	CollectContext cxt;
-	ListCell   *lc;
-	int			i;
 
 	raw = raw_parser(query_text, RAW_PARSE_DEFAULT);
 	if (list_length(raw) != 1)
@@ -202,7 +203,22 @@ es_agg_analyze(const char *query_text)
 				 errmsg("the query of an aggregate must be a SELECT statement")));
 	if (((SelectStmt *) stmt->stmt)->intoClause != NULL)
 		unsupported("SELECT INTO", NULL);
-	q = parse_analyze_fixedparams(stmt, query_text, NULL, 0, NULL);
+	return parse_analyze_fixedparams(stmt, query_text, NULL, 0, NULL);
+}
+
+/*
+ * es_agg_analyze checks the parsed query; on success the plan has the
+ * source, the WHERE, the group expressions and the aggregate calls, as
+ * SQL deparsed under the current (pinned) search_path.
+ */
+EsAggPlan *
+es_agg_analyze(Query *q)
+{
+	RangeTblEntry *rte;
+	EsAggPlan  *plan;
+	CollectContext cxt;
+	ListCell   *lc;
+	int			i;
 
 	if (q->setOperations != NULL)
 		unsupported("UNION, INTERSECT or EXCEPT", NULL);
@@ -241,6 +257,8 @@ es_agg_analyze(const char *query_text)
 					"Aggregate the table itself.");
 	if (!rte->inh)
 		unsupported("FROM ONLY", NULL);
+	if (rte->tablesample != NULL)
+		unsupported("TABLESAMPLE", "Aggregate the whole table; filter rows with WHERE.");
 	if (get_rel_namespace(rte->relid) == get_namespace_oid(ES_SCHEMA, false) ||
 		IsCatalogNamespace(get_rel_namespace(rte->relid)))
 		unsupported("system or pg_eventstream tables as the source", NULL);

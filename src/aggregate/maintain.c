@@ -23,13 +23,15 @@
  * In the apply transaction, which also moves the worker's replication
  * origin, each aggregate with changes:
  *	  1. locks its catalog row (FOR SHARE) and skips a dropped or failed one;
- *	  2. runs, as the aggregate's owner, its delta statement over the two
+ *	  2. runs, as the aggregate's owner (security-restricted, search_path
+ *		 pinned, under eventstream.user_code_timeout), its delta statement over the two
  *		 tuplestores (ephemeral named relations es_new and es_old), an
  *		 INSERT ... ON CONFLICT of per-group deltas;
  *	  3. deletes the groups that reached zero rows and recomputes from the
  *		 source the min and max of the groups whose extreme was deleted.
- * An error in one aggregate rolls back its subtransaction only and marks
- * it failed; the streams and other aggregates go on.  Updates or deletes
+ * An error in one aggregate -- a timeout included -- rolls back its
+ * subtransaction only and marks it failed; the streams and other
+ * aggregates go on.  Updates or deletes
  * that arrive without the old row (REPLICA IDENTITY no longer FULL) mark
  * the aggregate stale; refresh_aggregate mends both.
  *
@@ -55,6 +57,7 @@
 #include "utils/resowner.h"
 
 #include "../api/api.h"
+#include "../common/as_owner.h"
 #include "../pg_eventstream.h"
 #include "aggregate.h"
 
@@ -509,21 +512,19 @@ apply_aggregate(EsAggDef *def, EsAggSource *src)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	Oid			save_user;
-	int			save_sec;
+
+	EsOwnerContext as_owner = {0};
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
-	GetUserIdAndSecContext(&save_user, &save_sec);
 	PG_TRY();
 	{
 		ListCell   *lc;
 
-		SetUserIdAndSecContext(def->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
+		es_become_owner(&as_owner, def->owner, es_user_code_timeout_ms);
 		foreach(lc, src->segments)
 			apply_segment(def, src, lfirst(lc));
-		SetUserIdAndSecContext(save_user, save_sec);
+		es_end_owner(&as_owner);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -532,7 +533,8 @@ apply_aggregate(EsAggDef *def, EsAggSource *src)
 	{
 		ErrorData  *edata;
 
-		SetUserIdAndSecContext(save_user, save_sec);
+		/* (the subtransaction's abort restores user, context and settings) */
+		es_owner_abort(&as_owner);
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		(void) SPI_unregister_relation("es_new");
@@ -543,6 +545,8 @@ apply_aggregate(EsAggDef *def, EsAggSource *src)
 		CurrentResourceOwner = oldowner;
 		ereport(WARNING,
 				(errmsg("pg_eventstream aggregate %s failed: %s", def->mat_sql, edata->message),
+				 edata->sqlerrcode == ERRCODE_QUERY_CANCELED ?
+				 errhint("It ran past eventstream.user_code_timeout: add an index on the grouping expressions (or raise the setting), then call eventstream.refresh_aggregate().") :
 				 errhint("Fix the cause, then call eventstream.refresh_aggregate().")));
 		set_state(def->id, "failed", edata->message);
 		FreeErrorData(edata);

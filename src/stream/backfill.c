@@ -24,6 +24,13 @@
  * the chunk is simply read again, and watermarks of a chunk the worker no
  * longer holds are ignored.  Memory: one chunk of rows at a time.
  *
+ * The chunk is read as the table's owner (as_owner.h): its casts and
+ * operators are that role's code.  A read that fails -- a cast that
+ * raises, row-level security forced on the owner, the timeout -- ends
+ * that table's backfill with the error recorded in backfill_progress and
+ * a WARNING; capture and the other backfills go on.  A chunk's token is
+ * random, so no role can forge its watermarks.
+ *
  * src/stream/backfill.c
  *
  *-------------------------------------------------------------------------
@@ -32,6 +39,7 @@
 
 #include "access/table.h"
 #include "access/transam.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -43,13 +51,16 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "../common/as_owner.h"
 #include "../pg_eventstream.h"
 #include "stream.h"
 
@@ -108,18 +119,67 @@ wait_committing(void)
 			XactLockTableWait(snap->xip[i], NULL, NULL, XLTW_None);
 }
 
-/* record that a backfill is done (no chunk, no events) */
+/* record that a backfill is done (no chunk, no events), or failed */
 static void
-record_done(int32 stream_id, Oid relid, int64 chunk_no)
+record_done(int32 stream_id, Oid relid, int64 chunk_no, const char *error)
 {
-	Datum		args[3] = {Int32GetDatum(stream_id), ObjectIdGetDatum(relid),
-	Int64GetDatum(chunk_no)};
-	Oid			types[3] = {INT4OID, OIDOID, INT8OID};
+	Datum		args[4] = {Int32GetDatum(stream_id), ObjectIdGetDatum(relid),
+		Int64GetDatum(chunk_no), error ? CStringGetTextDatum(error) : (Datum) 0};
+	Oid			types[4] = {INT4OID, OIDOID, INT8OID, TEXTOID};
 
 	if (SPI_execute_with_args("INSERT INTO " ES_SCHEMA ".backfill_progress "
-							  "(stream_id, relid, chunk_no, rows, done) VALUES ($1, $2, $3, 0, true)",
-							  3, types, args, NULL, false, 0) != SPI_OK_INSERT)
+							  "(stream_id, relid, chunk_no, rows, done, error) "
+							  "VALUES ($1, $2, $3, 0, true, $4)",
+							  4, types, args, error ? NULL : "   n", false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record backfill progress");
+}
+
+/*
+ * Read a chunk as the table's owner, in a subtransaction; false, with the
+ * error's message, if it failed.  The rows are in SPI_tuptable.
+ */
+static bool
+read_chunk(Relation rel, const char *sql, bool have_last, Datum last_key, char **error)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	EsOwnerContext as_owner = {0};
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		Oid			argtype = TEXTARRAYOID;
+
+		es_become_owner(&as_owner, rel->rd_rel->relowner, es_user_code_timeout_ms);
+		/* all rows or an error: never a part that policies let through */
+		(void) set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		if (SPI_execute_with_args(sql, have_last ? 1 : 0, &argtype, &last_key, NULL,
+								  false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read a backfill chunk");
+		es_end_owner(&as_owner);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		es_owner_abort(&as_owner);
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		*error = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
 }
 
 /* the SELECT that reads the next chunk of rel in primary key order */
@@ -147,8 +207,9 @@ chunk_query(Relation rel, Oid pkindex, bool after)
 
 		appendStringInfo(&cols, "%st.%s", i ? ", " : "", name);
 		appendStringInfo(&keytext, "%st.%s::text", i ? ", " : "", name);
+		/* qualified: the query runs with the search_path pinned */
 		appendStringInfo(&bound, "%s$1[%d]::%s", i ? ", " : "", i + 1,
-						 format_type_be(a->atttypid));
+						 format_type_be_qualified(a->atttypid));
 	}
 	ReleaseSysCache(itup);
 
@@ -219,7 +280,7 @@ es_backfill_start(EsBatch *batch, EsDecodingData *data, MemoryContext parent)
 	{
 		if (rel)
 			table_close(rel, AccessShareLock);
-		record_done(stream_id, relid, chunk_no);
+		record_done(stream_id, relid, chunk_no, NULL);
 		SPI_finish();
 		return true;
 	}
@@ -227,7 +288,8 @@ es_backfill_start(EsBatch *batch, EsDecodingData *data, MemoryContext parent)
 	chunk = MemoryContextAllocZero(parent, sizeof(EsBackfillChunk));
 	chunk->cxt = AllocSetContextCreate(parent, "pg_eventstream backfill chunk",
 									   ALLOCSET_DEFAULT_SIZES);
-	chunk->token = ((uint64) MyProcPid << 40) ^ (uint64) GetCurrentTimestamp();
+	if (!pg_strong_random(&chunk->token, sizeof(chunk->token)))
+		elog(ERROR, "could not generate a random backfill token");
 	chunk->stream_id = stream_id;
 	chunk->relid = relid;
 	chunk->chunk_no = chunk_no;
@@ -236,12 +298,22 @@ es_backfill_start(EsBatch *batch, EsDecodingData *data, MemoryContext parent)
 	write_watermark('L', chunk->token);
 	wait_committing();
 	{
-		Oid			argtype = TEXTARRAYOID;
+		char	   *error = NULL;
 
-		if (SPI_execute_with_args(chunk_query(rel, pkindex, have_last),
-								  have_last ? 1 : 0, &argtype, &last_key, NULL,
-								  false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read a backfill chunk");
+		if (!read_chunk(rel, chunk_query(rel, pkindex, have_last), have_last, last_key, &error))
+		{
+			ereport(WARNING,
+					(errmsg("pg_eventstream backfill of table %s.%s failed: %s",
+							get_namespace_name(RelationGetNamespace(rel)),
+							RelationGetRelationName(rel), error),
+					 errdetail("The stream goes on without the rows not read yet; eventstream.backfills shows the error.")));
+			table_close(rel, AccessShareLock);
+			record_done(stream_id, relid, chunk_no, error);
+			SPI_finish();
+			MemoryContextDelete(chunk->cxt);
+			pfree(chunk);
+			return true;
+		}
 	}
 	rows = SPI_tuptable;
 
@@ -289,7 +361,7 @@ es_backfill_start(EsBatch *batch, EsDecodingData *data, MemoryContext parent)
 	if (chunk->nrows == 0)
 	{
 		/* the whole table has been read */
-		record_done(stream_id, relid, chunk_no);
+		record_done(stream_id, relid, chunk_no, NULL);
 		SPI_finish();
 		MemoryContextDelete(chunk->cxt);
 		pfree(chunk);
