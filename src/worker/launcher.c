@@ -16,7 +16,10 @@
  *	  - a worker that died while still wanted is restarted with exponential
  *		backoff (1 s, 2 s, 4 s ... at most 60 s).
  * DROP DATABASE is never blocked by the worker: a ProcessUtility hook stops
- * the database's worker and drops its slot and origin first.
+ * the database's worker and drops its slot and origin first -- but only
+ * once the drop is sure to get past dropdb's own checks (ownership,
+ * template, other slots, other sessions), so a drop that is refused never
+ * costs the database its capture.
  *
  * src/worker/launcher.c
  *
@@ -30,6 +33,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_subscription.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -40,10 +44,13 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "../pg_eventstream.h"
@@ -330,16 +337,15 @@ worker_gone(void *arg)
 }
 
 /*
- * Before DROP DATABASE: stop the database's worker and drop its slot and
- * origin, which would otherwise make the drop fail.  Returns whether a
+ * Before DROP DATABASE: stop the database's worker, whose slot and
+ * connection would otherwise make the drop fail.  Returns whether a
  * worker was wanted, so that it can be asked for again if the drop fails.
  */
 static bool
-stop_worker_for_drop(Oid dboid)
+stop_worker(Oid dboid)
 {
 	EsWorkerSlot *slot;
 	bool		wanted = false;
-	char		name[NAMEDATALEN];
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000);
 
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
@@ -355,12 +361,81 @@ stop_worker_for_drop(Oid dboid)
 
 	/* wait for the worker to release its slot */
 	(void) es_cv_wait(&es_shared->progress_cv, worker_gone, &dboid, deadline);
+	return wanted;
+}
+
+/* then drop the database's slot and origin */
+static void
+drop_slot(Oid dboid)
+{
+	char		name[NAMEDATALEN];
 
 	es_slot_name(dboid, name);
 	if (SearchNamedReplicationSlot(name, true) != NULL)
 		ReplicationSlotDrop(name, false);
 	replorigin_drop_by_name(name, true, false);
-	return wanted;
+}
+
+/*
+ * Would DROP DATABASE of dboid get past the checks dropdb makes before it
+ * drops anything?  Only then may the hook stop the worker and drop the
+ * slot: a role that may not drop the database must not be able to stop
+ * its capture.  (Other sessions connected are checked once the worker is
+ * gone, in drop_blocked_by_sessions.)
+ */
+static bool
+drop_would_proceed(Oid dboid, ProcessUtilityContext context)
+{
+	HeapTuple	tup;
+	bool		istemplate;
+	int			nslots;
+	int			nactive;
+	char		name[NAMEDATALEN];
+
+	PreventInTransactionBlock(context == PROCESS_UTILITY_TOPLEVEL, "DROP DATABASE");
+	if (!pg_database_ownercheck(dboid, GetUserId()) || dboid == MyDatabaseId)
+		return false;
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	istemplate = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+	ReleaseSysCache(tup);
+	if (istemplate || CountDBSubscriptions(dboid) > 0)
+		return false;
+	/* another logical slot in the database makes the drop fail */
+	ReplicationSlotsCountDBSlots(dboid, &nslots, &nactive);
+	es_slot_name(dboid, name);
+	if (nslots > (SearchNamedReplicationSlot(name, true) != NULL ? 1 : 0))
+		return false;
+	return true;
+}
+
+/* without FORCE, dropdb refuses while others use the database */
+static bool
+drop_blocked_by_sessions(DropdbStmt *stmt, Oid dboid)
+{
+	ListCell   *lc;
+	int			nbackends;
+	int			nprepared;
+
+	foreach(lc, stmt->options)
+		if (strcmp(lfirst_node(DefElem, lc)->defname, "force") == 0)
+			return false;
+	return CountOtherDBBackends(dboid, &nbackends, &nprepared);
+}
+
+/* let a database's worker run again, as it was wanted before */
+static void
+restore_want(Oid dboid, bool was_wanted)
+{
+	EsWorkerSlot *slot;
+
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	slot = es_slot_find(dboid);
+	if (slot != NULL)
+		slot->want = was_wanted ? ES_WANT_RUN : ES_WANT_NONE;
+	LWLockRelease(es_shared->lock);
+	es_wake_launcher();
 }
 
 static void
@@ -376,8 +451,19 @@ es_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (es_shared != NULL && IsA(parsetree, DropdbStmt))
 	{
 		dropped = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
+		if (OidIsValid(dropped) && !drop_would_proceed(dropped, context))
+			dropped = InvalidOid;	/* dropdb will refuse: leave capture be */
 		if (OidIsValid(dropped))
-			was_wanted = stop_worker_for_drop(dropped);
+		{
+			was_wanted = stop_worker(dropped);
+			if (drop_blocked_by_sessions((DropdbStmt *) parsetree, dropped))
+			{
+				restore_want(dropped, was_wanted);
+				dropped = InvalidOid;
+			}
+			else
+				drop_slot(dropped);
+		}
 	}
 
 	PG_TRY();
@@ -391,18 +477,9 @@ es_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_CATCH();
 	{
+		/* the database stays: let its worker run again */
 		if (OidIsValid(dropped))
-		{
-			EsWorkerSlot *slot;
-
-			/* the database stays: let its worker run again */
-			LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
-			slot = es_slot_find(dropped);
-			if (slot != NULL)
-				slot->want = was_wanted ? ES_WANT_RUN : ES_WANT_NONE;
-			LWLockRelease(es_shared->lock);
-			es_wake_launcher();
-		}
+			restore_want(dropped, was_wanted);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
