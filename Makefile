@@ -27,6 +27,8 @@ OBJS = \
 	src/stream/batch.o \
 	src/stream/apply.o \
 	src/stream/backfill.o \
+	src/stream/message.o \
+	src/stream/segments.o \
 	src/worker/shmem.o \
 	src/worker/launcher.o \
 	src/worker/capture.o \

@@ -36,7 +36,9 @@ es_append_pattern_escaped(StringInfo buf, const char *name)
 {
 	for (; *name; name++)
 	{
-		if (*name == '\\' || *name == '*' || *name == '.' || *name == ',')
+		/* blanks too: the parser drops them around a pattern */
+		if (*name == '\\' || *name == '*' || *name == '.' || *name == ',' ||
+			*name == ' ' || *name == '\t' || *name == '\n' || *name == '\r')
 			appendStringInfoChar(buf, '\\');
 		appendStringInfoChar(buf, *name);
 	}

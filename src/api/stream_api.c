@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -36,6 +37,7 @@
 
 #include "../common/json_write.h"
 #include "../decoder/decoder.h"
+#include "../stream/stream.h"
 #include "../pg_eventstream.h"
 #include "api.h"
 #include "../worker/worker.h"
@@ -113,6 +115,12 @@ check_table(const char *elem, List **named)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("\"%s\" is not a table", elem)));
+		if (get_rel_persistence(relid) != RELPERSISTENCE_PERMANENT)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot capture unlogged or temporary table \"%s\"", elem),
+					 errdetail("Its changes are not written to the WAL, which capture reads."),
+					 errhint("ALTER TABLE ... SET LOGGED.")));
 		if (strcmp(get_namespace_name(get_rel_namespace(relid)), ES_SCHEMA) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -398,11 +406,7 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 		 * poll already waiting when the first event arrives has the
 		 * partition in its plans.
 		 */
-		if (SPI_execute(psprintf("CREATE TABLE " ES_SCHEMA ".event_log_%d_0 PARTITION OF "
-								 ES_SCHEMA ".event_log FOR VALUES FROM (%d, 1) TO (%d, " INT64_FORMAT ")",
-								 id, id, id, (int64) es_segment_size + 1),
-						false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not create the first segment of stream \"%s\"", name);
+		(void) es_segment_create(id, 0, es_segment_size);
 
 		foreach(lc, backfill)	/* (NIL unless backfill => true) */
 		{
@@ -456,7 +460,8 @@ eventstream_drop_stream(PG_FUNCTION_ARGS)
 
 /*
  * eventstream.emit(stream, payload, key) writes a transactional logical
- * message {"stream":..,"key":..,"payload":..} with prefix "eventstream";
+ * message {"stream":..,"key":..,"payload":..} with prefix "eventstream",
+ * signed (src/stream/message.c);
  * the worker puts it into the stream when it decodes the commit.
  */
 Datum
@@ -464,18 +469,30 @@ eventstream_emit(PG_FUNCTION_ARGS)
 {
 	char	   *name;
 	Oid			owner;
+	Jsonb	   *payload;
 	StringInfoData msg;
+	StringInfoData signed_msg;
+	uint8		key[ES_MESSAGE_KEY_LEN];
 	XLogRecPtr	lsn;
 
 	es_require_arg(fcinfo, 0, "stream");
 	es_require_arg(fcinfo, 1, "payload");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	payload = PG_GETARG_JSONB_P(1);
+	if ((int64) VARSIZE(payload) > (int64) es_max_message_size_kb * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("payload of %d kB is larger than eventstream.max_message_size (%d kB)",
+						(int) (VARSIZE(payload) / 1024), es_max_message_size_kb),
+				 errhint("Put large data in a table and emit its key.")));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	(void) lookup_stream(name, &owner);
 	SPI_finish();
 	require_stream_owner(name, owner);
+	if (!es_message_key(key))
+		elog(ERROR, "the extension's message key is missing");
 
 	initStringInfo(&msg);
 	appendStringInfoString(&msg, "{\"stream\":");
@@ -486,10 +503,12 @@ eventstream_emit(PG_FUNCTION_ARGS)
 	else
 		es_json_cstring(&msg, text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	appendStringInfoString(&msg, ",\"payload\":");
-	appendStringInfoString(&msg, JsonbToCString(NULL, &PG_GETARG_JSONB_P(1)->root,
-												VARSIZE(PG_GETARG_JSONB_P(1))));
+	appendStringInfoString(&msg, JsonbToCString(NULL, &payload->root, VARSIZE(payload)));
 	appendStringInfoChar(&msg, '}');
 
-	lsn = LogLogicalMessage(ES_MESSAGE_PREFIX, msg.data, msg.len, true);
+	/* signed for the worker, bound to this transaction: see message.c */
+	initStringInfo(&signed_msg);
+	es_message_sign(&signed_msg, key, GetTopTransactionId(), msg.data, msg.len);
+	lsn = LogLogicalMessage(ES_MESSAGE_PREFIX, signed_msg.data, signed_msg.len, true);
 	PG_RETURN_LSN(lsn);
 }

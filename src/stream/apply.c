@@ -16,6 +16,13 @@
  *		 transaction does no DDL;
  *	  3. a NOTIFY on channel "eventstream" with the stream's name is
  *		 queued; it is sent when the transaction commits, by the worker only.
+ * An event is stored as jsonb parsed from the JSON text the plugin wrote.
+ * Some values of type json cannot be jsonb (a "\u0000", a number past
+ * numeric's range); rather than let one such row stop capture for every
+ * stream, the worker, when a batch fails, applies it again "carefully":
+ * each event's parsing in a subtransaction of its own, an event that
+ * fails becoming an "error" event -- same place, no key, new =
+ * {"op": .., "error": .., "sqlstate": ..} -- with a WARNING naming it.
  * The worker never updates a row: the log and its catalog are written
  * insert-only, the last id being the log's own max(id).
  * Rows go straight into the segment through the table AM and its indexes,
@@ -30,6 +37,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -42,10 +50,12 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/pg_lsn.h"
 #include "utils/rel.h"
 #include "utils/xid8.h"
 
+#include "../common/json_write.h"
 #include "../pg_eventstream.h"
 #include "stream.h"
 
@@ -93,7 +103,11 @@ static const char *const op_names[] = {
 static const char *
 op_name(int kind)
 {
-	return kind == ES_BUF_KIND_SNAPSHOT ? "snapshot" : op_names[kind];
+	if (kind == ES_BUF_KIND_SNAPSHOT)
+		return "snapshot";
+	if (kind == ES_BUF_KIND_ERROR)
+		return "error";
+	return op_names[kind];
 }
 
 /* the index of the stream with this id, or -1 */
@@ -175,21 +189,13 @@ segment_relid(EsStreamDef *def, int64 segno, Oid nspoid, bool create)
 	char		name[NAMEDATALEN];
 	Oid			relid;
 
-	snprintf(name, sizeof(name), "event_log_%d_" INT64_FORMAT, def->id, segno);
+	if (create)
+		return es_segment_create(def->id, segno, def->segment_size);
+	es_segment_name(name, def->id, segno);
 	relid = get_relname_relid(name, nspoid);
-	if (OidIsValid(relid) || !create)
-	{
-		if (!OidIsValid(relid))
-			elog(ERROR, "segment %s was not prepared", name);
-		return relid;
-	}
-	if (SPI_execute(psprintf("CREATE TABLE " ES_SCHEMA ".%s PARTITION OF " ES_SCHEMA ".event_log "
-							 "FOR VALUES FROM (%d, " INT64_FORMAT ") TO (%d, " INT64_FORMAT ")",
-							 name, def->id, segno * def->segment_size + 1,
-							 def->id, (segno + 1) * def->segment_size + 1),
-					false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create segment %s", name);
-	return get_relname_relid(name, nspoid);
+	if (!OidIsValid(relid))
+		elog(ERROR, "segment %s was not prepared", name);
+	return relid;
 }
 
 /* open the segment of def that holds id */
@@ -220,6 +226,66 @@ buffered_jsonb(TupleTableSlot *bslot, int col, bool *isnull)
 	if (*isnull)
 		return (Datum) 0;
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(d)));
+}
+
+/*
+ * Carefully, in a subtransaction: key, old and new of a table's event as
+ * jsonb; if one cannot be, the event becomes an error event.
+ */
+static void
+careful_parts(TupleTableSlot *bslot, int *kind, Datum *values, bool *nulls)
+{
+	MemoryContext rowcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(rowcxt);
+	PG_TRY();
+	{
+		values[LOG_KEY] = buffered_jsonb(bslot, ES_BUF_KEY, &nulls[LOG_KEY]);
+		values[LOG_OLD] = buffered_jsonb(bslot, ES_BUF_OLD, &nulls[LOG_OLD]);
+		values[LOG_NEW] = buffered_jsonb(bslot, ES_BUF_NEW, &nulls[LOG_NEW]);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(rowcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		StringInfoData err;
+		bool		isnull;
+
+		MemoryContextSwitchTo(rowcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(rowcxt);
+		CurrentResourceOwner = oldowner;
+
+		ereport(WARNING,
+				(errmsg("pg_eventstream could not store a change of table %s.%s at %X/%X: %s",
+						TextDatumGetCString(slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull)),
+						TextDatumGetCString(slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull)),
+						LSN_FORMAT_ARGS((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_LSN + 1, &isnull))),
+						edata->message),
+				 errdetail("It is in the stream as an \"error\" event; capture goes on.")));
+		initStringInfo(&err);
+		appendStringInfoString(&err, "{\"op\":");
+		es_json_cstring(&err, op_name(*kind));
+		appendStringInfoString(&err, ",\"error\":");
+		es_json_cstring(&err, edata->message);
+		appendStringInfoString(&err, ",\"sqlstate\":");
+		es_json_cstring(&err, unpack_sql_state(edata->sqlerrcode));
+		appendStringInfoChar(&err, '}');
+		FreeErrorData(edata);
+
+		nulls[LOG_KEY] = true;
+		nulls[LOG_OLD] = true;
+		nulls[LOG_NEW] = false;
+		values[LOG_NEW] = DirectFunctionCall1(jsonb_in, CStringGetDatum(err.data));
+		*kind = ES_BUF_KIND_ERROR;
+	}
+	PG_END_TRY();
 }
 
 /* the stream an emit() message {"stream":..,"key":..,"payload":..} names */
@@ -350,9 +416,11 @@ es_prepare_segments(EsBatch *batch, EsStreamSet *set)
 /*
  * es_apply_batch writes the batch into the log; the caller holds a
  * transaction with a snapshot.  Returns the number of events written.
+ * careful: parse each event in a subtransaction, making those that fail
+ * error events (after a first try of the batch failed).
  */
 int64
-es_apply_batch(EsBatch *batch, EsStreamSet *set)
+es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 {
 	ApplyStream *states;
 	EState	   *estate;
@@ -382,6 +450,7 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 	bslot = MakeSingleTupleTableSlot(batch->desc, &TTSOpsMinimalTuple);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_eventstream apply row",
 								   ALLOCSET_DEFAULT_SIZES);
+	tuplestore_rescan(batch->store);	/* (a second, careful, try reads it again) */
 
 	while (tuplestore_gettupleslot(batch->store, true, false, bslot))
 	{
@@ -417,9 +486,14 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 			values[LOG_SCHEMA] = slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull);
 			values[LOG_TABLE] = slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull);
 			values[LOG_RELID] = slot_getattr(bslot, ES_BUF_RELID + 1, &isnull);
-			values[LOG_KEY] = buffered_jsonb(bslot, ES_BUF_KEY, &nulls[LOG_KEY]);
-			values[LOG_OLD] = buffered_jsonb(bslot, ES_BUF_OLD, &nulls[LOG_OLD]);
-			values[LOG_NEW] = buffered_jsonb(bslot, ES_BUF_NEW, &nulls[LOG_NEW]);
+			if (careful)
+				careful_parts(bslot, &kind, values, nulls);
+			else
+			{
+				values[LOG_KEY] = buffered_jsonb(bslot, ES_BUF_KEY, &nulls[LOG_KEY]);
+				values[LOG_OLD] = buffered_jsonb(bslot, ES_BUF_OLD, &nulls[LOG_OLD]);
+				values[LOG_NEW] = buffered_jsonb(bslot, ES_BUF_NEW, &nulls[LOG_NEW]);
+			}
 		}
 
 		values[LOG_OP] = CStringGetTextDatum(op_name(kind));
@@ -470,7 +544,7 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set)
 	for (i = 0; i < set->nstreams; i++)
 	{
 		close_segment(&states[i]);
-		if (states[i].added > 0)
+		if (states[i].added > 0 && es_notify)
 			Async_Notify("eventstream", set->streams[i].name);
 	}
 

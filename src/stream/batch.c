@@ -152,8 +152,24 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 			if (!ev->transactional ||
 				strcmp(ev->prefix, ES_MESSAGE_PREFIX) != 0)
 				return;
-			resetStringInfo(&batch->new);
-			appendBinaryStringInfo(&batch->new, ev->content, ev->content_size);
+			{
+				const char *json;
+				Size		len;
+
+				/* only emit() may add to a stream: see message.c */
+				if (batch->streams == NULL || !batch->streams->have_message_key ||
+					!es_message_verify(batch->streams->message_key, ev->xid,
+									   ev->content, ev->content_size, &json, &len))
+				{
+					ereport(WARNING,
+							(errmsg("pg_eventstream ignored a logical message with prefix \"%s\" at %X/%X that emit() did not write",
+									ES_MESSAGE_PREFIX, LSN_FORMAT_ARGS(ev->lsn)),
+							 errdetail("Only eventstream.emit() adds messages to a stream; pg_logical_emit_message cannot.")));
+					return;
+				}
+				resetStringInfo(&batch->new);
+				appendBinaryStringInfo(&batch->new, json, len);
+			}
 			nulls[ES_BUF_RELID] = nulls[ES_BUF_SCHEMA] = nulls[ES_BUF_TABLE] = true;
 			break;
 		default:

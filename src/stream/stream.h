@@ -7,6 +7,8 @@
  *	  batch.c		the sink that gathers decoded events into a batch
  *	  apply.c		writing a batch into the log segments, exactly once
  *	  backfill.c	existing rows as snapshot events, in watermarked chunks
+ *	  message.c		emit()'s signed logical message
+ *	  segments.c	the log's segments: names, creation
  *
  * The log is eventstream.event_log, partitioned by range on (stream_id,
  * id); each partition is a segment of a stream holding a fixed range of
@@ -21,6 +23,7 @@
 #ifndef ES_STREAM_H
 #define ES_STREAM_H
 
+#include "lib/stringinfo.h"
 #include "nodes/bitmapset.h"
 #include "utils/tuplestore.h"
 
@@ -44,6 +47,8 @@ typedef struct EsStreamSet
 	EsStreamDef *streams;
 	char	   *tables_option;	/* union of the patterns, plugin syntax */
 	HTAB	   *matches;		/* relid -> streams that take its changes */
+	bool		have_message_key;
+	uint8		message_key[32];	/* ES_MESSAGE_KEY_LEN: checks emit()'s messages */
 } EsStreamSet;
 
 /*
@@ -95,6 +100,8 @@ typedef struct EsBatch
 
 /* the kind of a buffered snapshot (backfill) event, beside EsEventKind's */
 #define ES_BUF_KIND_SNAPSHOT 1000
+/* an event whose parts could not be stored (apply.c) */
+#define ES_BUF_KIND_ERROR 1001
 
 /* columns of a buffered event */
 enum
@@ -130,7 +137,19 @@ extern void es_batch_reset(EsBatch *batch);
 
 /* apply.c */
 extern void es_prepare_segments(EsBatch *batch, EsStreamSet *set);
-extern int64 es_apply_batch(EsBatch *batch, EsStreamSet *set);
+extern int64 es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful);
+
+/* segments.c */
+extern void es_segment_name(char *name, int32 stream_id, int64 segno);
+extern Oid	es_segment_create(int32 stream_id, int64 segno, int64 segment_size);
+
+/* message.c */
+#define ES_MESSAGE_KEY_LEN 32
+extern bool es_message_key(uint8 *key);
+extern void es_message_sign(StringInfo out, const uint8 *key, TransactionId xid,
+							const char *json, Size len);
+extern bool es_message_verify(const uint8 *key, TransactionId xid, const char *content,
+							  Size size, const char **json, Size *len);
 
 /* backfill.c */
 #define ES_WATERMARK_PREFIX "eventstream-watermark"

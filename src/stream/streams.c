@@ -137,6 +137,7 @@ es_streams_load(MemoryContext parent)
 	set->tables_option = tables.data;
 	MemoryContextSwitchTo(oldcxt);
 	SPI_finish();
+	set->have_message_key = es_message_key(set->message_key);
 
 	memset(&hctl, 0, sizeof(hctl));
 	hctl.keysize = sizeof(Oid);

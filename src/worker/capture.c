@@ -411,11 +411,39 @@ report_progress(CaptureState *cs, XLogRecPtr applied, int64 written,
 		ConditionVariableBroadcast(&es_shared->events_cv);
 }
 
-/* write the batch and the origin's progress in one transaction */
+/* the apply transaction: the batch, activations, aggregates, the origin */
+static int64
+apply_once(CaptureState *cs, XLogRecPtr upto, bool careful)
+{
+	int64		written;
+
+	begin_work();
+	written = es_apply_batch(cs->batch, cs->streams, careful);
+	if (cs->batch->created_streams != NIL)
+		es_activate("stream_catalog", cs->batch->created_streams);
+	if (cs->batch->created_aggregates != NIL)
+		es_activate("aggregate_catalog", cs->batch->created_aggregates);
+	es_aggs_apply(cs->aggs);
+	replorigin_session_origin_lsn = upto;
+	replorigin_session_origin_timestamp = cs->batch->last_commit_time;
+	end_work();
+	replorigin_session_origin_lsn = InvalidXLogRecPtr;
+	replorigin_session_origin_timestamp = 0;
+	return written;
+}
+
+/*
+ * Write the batch and the origin's progress in one transaction.  If that
+ * fails, try once more carefully (es_apply_batch): an event that cannot be
+ * stored must not stop capture.  An error that persists is the worker's
+ * exit, and the launcher restarts it.
+ */
 static int64
 apply_batch(CaptureState *cs, XLogRecPtr upto)
 {
-	int64		written;
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile int64 written = 0;
+	volatile bool failed = false;
 
 	set_state("applying");
 	begin_work();
@@ -427,18 +455,30 @@ apply_batch(CaptureState *cs, XLogRecPtr upto)
 	es_prepare_segments(cs->batch, cs->streams);
 	end_work();
 
-	begin_work();
-	written = es_apply_batch(cs->batch, cs->streams);
-	if (cs->batch->created_streams != NIL)
-		es_activate("stream_catalog", cs->batch->created_streams);
-	if (cs->batch->created_aggregates != NIL)
-		es_activate("aggregate_catalog", cs->batch->created_aggregates);
-	es_aggs_apply(cs->aggs);
-	replorigin_session_origin_lsn = upto;
-	replorigin_session_origin_timestamp = cs->batch->last_commit_time;
-	end_work();
-	replorigin_session_origin_lsn = InvalidXLogRecPtr;
-	replorigin_session_origin_timestamp = 0;
+	PG_TRY();
+	{
+		written = apply_once(cs, upto, false);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		CurrentResourceOwner = cs->owner;
+		replorigin_session_origin_lsn = InvalidXLogRecPtr;
+		replorigin_session_origin_timestamp = 0;
+		ereport(LOG,
+				(errmsg("pg_eventstream could not apply a batch: %s", edata->message),
+				 errdetail("Applying it again event by event.")));
+		FreeErrorData(edata);
+		failed = true;
+	}
+	PG_END_TRY();
+	if (failed)
+		written = apply_once(cs, upto, true);
 	return written;
 }
 
