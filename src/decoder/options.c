@@ -157,8 +157,19 @@ es_parse_options(EsOptions *opts, List *options)
 	{
 		DefElem    *elem = lfirst(lc);
 		const char *name = elem->defname;
+		ListCell   *prev;
 
 		Assert(elem->arg == NULL || IsA(elem->arg, String));
+		/* a repeated option: which one was meant? */
+		foreach(prev, options)
+		{
+			if (prev == lc)
+				break;
+			if (strcmp(lfirst_node(DefElem, prev)->defname, name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" is given more than once", name)));
+		}
 
 		if (strcmp(name, "format") == 0)
 			opts->format = format_option(elem);
@@ -177,7 +188,14 @@ es_parse_options(EsOptions *opts, List *options)
 		else if (strcmp(name, "include-changed-columns") == 0)
 			opts->include_changed_columns = bool_option(elem);
 		else if (strcmp(name, "tables") == 0)
+		{
 			opts->tables = es_parse_table_patterns(name, option_value(elem));
+			if (opts->tables == NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" must name at least one table pattern", name),
+						 errhint("Leave the option out to decode every table.")));
+		}
 		else if (strcmp(name, "exclude-tables") == 0)
 			opts->exclude_tables = es_parse_table_patterns(name,
 														   option_value(elem));
