@@ -71,7 +71,8 @@ CREATE TABLE eventstream.event_log (
 	PRIMARY KEY (stream_id, id)
 ) PARTITION BY RANGE (stream_id, id);
 
--- may the current user read the emit() messages of a stream?
+-- may the current user read the emit() messages of a stream, and the
+-- events of its tables that were dropped?  Its owners may.
 CREATE FUNCTION eventstream._may_read_messages(stream_id integer)
 RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -82,12 +83,17 @@ AS $$
 $$;
 
 -- Whatever path reads the log, a row is visible only to roles that may
--- SELECT the table it came from; messages only to the stream's owners.
+-- SELECT the table it came from and see all its rows: where the table's
+-- own row-level security applies to the reader, none of its events are
+-- visible.  Messages, and the events of tables dropped since, only to the
+-- stream's owners.
 GRANT SELECT ON eventstream.event_log TO PUBLIC;
 ALTER TABLE eventstream.event_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY event_visibility ON eventstream.event_log FOR SELECT
 	USING (CASE WHEN relid IS NOT NULL
-				THEN coalesce(pg_catalog.has_table_privilege(relid, 'SELECT'), false)
+				THEN coalesce(pg_catalog.has_table_privilege(relid, 'SELECT')
+							  AND NOT pg_catalog.row_security_active(relid),
+							  eventstream._may_read_messages(stream_id))
 				ELSE eventstream._may_read_messages(stream_id) END);
 
 CREATE TYPE eventstream.event AS (
@@ -124,6 +130,7 @@ CREATE TABLE eventstream.backfill_progress (
 	last_key text[],
 	rows bigint NOT NULL,
 	done boolean NOT NULL,
+	error text,						-- the backfill stopped: why
 	at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (stream_id, relid, chunk_no)
 );
@@ -135,16 +142,18 @@ CREATE VIEW eventstream.backfills AS
 	SELECT s.name AS stream,
 		   b.schema_name,
 		   b.table_name,
-		   CASE WHEN p.done THEN 'done' WHEN p.chunks > 0 THEN 'running' ELSE 'pending' END AS state,
+		   CASE WHEN p.error IS NOT NULL THEN 'failed' WHEN p.done THEN 'done'
+				WHEN p.chunks > 0 THEN 'running' ELSE 'pending' END AS state,
 		   coalesce(p.rows, 0) AS rows_done,
 		   b.rows_estimated,
 		   coalesce(p.chunks, 0) AS chunks,
 		   b.created_at,
-		   p.last_at AS updated_at
+		   p.last_at AS updated_at,
+		   p.error
 	FROM eventstream.backfill_catalog b
 	JOIN eventstream.stream_catalog s ON s.id = b.stream_id
 	LEFT JOIN (SELECT stream_id, relid, sum(rows) AS rows, count(*) FILTER (WHERE NOT done) AS chunks,
-					  bool_or(done) AS done, max(at) AS last_at
+					  bool_or(done) AS done, max(at) AS last_at, max(error) AS error
 			   FROM eventstream.backfill_progress GROUP BY stream_id, relid) p
 		ON p.stream_id = b.stream_id AND p.relid = b.relid;
 GRANT SELECT ON eventstream.backfills TO PUBLIC;
@@ -166,17 +175,19 @@ AS 'MODULE_PATHNAME', 'eventstream_drop_stream';
 COMMENT ON FUNCTION eventstream.drop_stream(text) IS
   'drop a stream and its events';
 
--- drop_stream's privileged part, run as the extension's owner
+-- drop_stream's privileged part, run as the extension's owner.  Readers
+-- never make it wait: the segments that a reader (or the worker's batch)
+-- holds at that moment are left to the worker, which drops the segments
+-- of streams no longer in the catalog as it applies retention.
 CREATE FUNCTION eventstream._drop_stream(stream_id integer)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '10ms'
 AS $$
 DECLARE
 	seg regclass;
 BEGIN
-	-- the worker writes with ROW EXCLUSIVE: wait for its batch
-	LOCK TABLE eventstream.event_log IN ACCESS EXCLUSIVE MODE;
 	DELETE FROM eventstream.stream_catalog c WHERE c.id = stream_id;
 	DELETE FROM eventstream.backfill_progress p WHERE p.stream_id = _drop_stream.stream_id;
 	FOR seg IN
@@ -185,11 +196,24 @@ BEGIN
 		WHERE i.inhparent = 'eventstream.event_log'::regclass
 		  AND r.relname LIKE format('event\_log\_%s\_%%', stream_id)
 	LOOP
-		EXECUTE format('DROP TABLE %s', seg);
+		BEGIN
+			EXECUTE format('DROP TABLE %s', seg);
+		EXCEPTION WHEN lock_not_available THEN
+			EXIT;				-- in use: the worker drops it later
+		END;
 	END LOOP;
 END
 $$;
 REVOKE ALL ON FUNCTION eventstream._drop_stream(integer) FROM PUBLIC;
+
+-- The secret emit() signs its messages with, so that no role can add to
+-- a stream through pg_logical_emit_message (src/stream/message.c).  Not
+-- dumped: a restored database makes its own.
+CREATE TABLE eventstream.message_key (key bytea NOT NULL CHECK (length(key) = 32));
+REVOKE ALL ON eventstream.message_key FROM PUBLIC;
+INSERT INTO eventstream.message_key
+	SELECT pg_catalog.decode(pg_catalog.md5(pg_catalog.gen_random_uuid()::text) ||
+							 pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 'hex');
 
 CREATE FUNCTION eventstream.emit(stream text, payload jsonb, key text DEFAULT NULL)
 RETURNS pg_lsn
@@ -220,7 +244,8 @@ BEGIN
 END
 $$;
 
--- reading a stream needs SELECT on every table it names
+-- reading a stream needs SELECT on every table it names (and seeing all
+-- of its rows)
 CREATE FUNCTION eventstream._check_read(stream text, sid integer)
 RETURNS void
 LANGUAGE plpgsql STABLE
@@ -238,7 +263,28 @@ BEGIN
 				USING ERRCODE = 'insufficient_privilege',
 					  DETAIL = format('Reading it requires SELECT on table %s.', rel::regclass);
 		END IF;
+		IF row_security_active(rel) AND NOT pg_has_role(
+				(SELECT c.owner FROM eventstream.stream_catalog c WHERE c.id = sid), 'USAGE') THEN
+			RAISE EXCEPTION 'permission denied for stream "%"', stream
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = format('Row-level security of table %s applies to you, so its events are hidden from you.', rel::regclass),
+					  HINT = 'Events carry whole rows: only roles that see every row of the table may read them.';
+		END IF;
 	END LOOP;
+END
+$$;
+
+-- the same, as a test: may the current user read stream sid?
+CREATE FUNCTION eventstream._may_read_stream(sid integer)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM eventstream._check_read('', sid);
+	RETURN true;
+EXCEPTION WHEN insufficient_privilege THEN
+	RETURN false;
 END
 $$;
 
@@ -325,14 +371,18 @@ $$;
 COMMENT ON FUNCTION eventstream.create_stream_view(text, text, regclass) IS
   'create a view of one table''s events in a stream, old and new typed as the table''s rows';
 
-CREATE VIEW eventstream.streams AS
+-- Counts come from the log as the reader may see it (security_invoker):
+-- no one learns how many events there are of tables they may not read.
+CREATE VIEW eventstream.streams WITH (security_invoker = true) AS
 	SELECT c.name,
 		   c.owner::regrole AS owner,
 		   c.tables,
 		   c.operations,
 		   c.retention,
-		   (SELECT min(l.id) FROM eventstream.event_log l WHERE l.stream_id = c.id) AS first_id,
-		   coalesce((SELECT max(l.id) FROM eventstream.event_log l WHERE l.stream_id = c.id), 0) AS last_id,
+		   CASE WHEN eventstream._may_read_stream(c.id) THEN
+		   (SELECT min(l.id) FROM eventstream.event_log l WHERE l.stream_id = c.id) END AS first_id,
+		   CASE WHEN eventstream._may_read_stream(c.id) THEN
+		   coalesce((SELECT max(l.id) FROM eventstream.event_log l WHERE l.stream_id = c.id), 0) END AS last_id,
 		   (SELECT count(*) FROM pg_catalog.pg_inherits i
 			JOIN pg_catalog.pg_class r ON r.oid = i.inhrelid
 			WHERE i.inhparent = 'eventstream.event_log'::regclass
@@ -349,7 +399,7 @@ CREATE FUNCTION eventstream._apply_retention()
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '1s'
+SET lock_timeout = '100ms'
 AS $$
 DECLARE
 	s record;
@@ -357,6 +407,20 @@ DECLARE
 	last_id bigint;
 	next_time timestamptz;
 BEGIN
+	-- the segments of dropped streams (drop_stream leaves them to us)
+	FOR seg IN
+		SELECT i.inhrelid::regclass AS rel
+		FROM pg_inherits i JOIN pg_class r ON r.oid = i.inhrelid
+		WHERE i.inhparent = 'eventstream.event_log'::regclass
+		  AND NOT EXISTS (SELECT 1 FROM eventstream.stream_catalog c
+						  WHERE r.relname LIKE format('event\_log\_%s\_%%', c.id))
+	LOOP
+		BEGIN
+			EXECUTE format('DROP TABLE %s', seg.rel);
+		EXCEPTION WHEN lock_not_available THEN
+			EXIT;				-- readers hold it: next time
+		END;
+	END LOOP;
 	FOR s IN
 		SELECT c.id, c.retention, c.segment_size
 		FROM eventstream.stream_catalog c
@@ -420,6 +484,9 @@ CREATE VIEW eventstream.status AS
 	LEFT JOIN pg_catalog.pg_replication_slots s
 		ON s.slot_name = 'eventstream_' || (SELECT d.oid FROM pg_catalog.pg_database d
 											WHERE d.datname = pg_catalog.current_database());
+-- For monitoring by any role: the counts and times of events (events_total,
+-- events_per_sec, last_batch_at) only for members of pg_read_all_stats.
+GRANT SELECT ON eventstream.status TO PUBLIC;
 
 CREATE FUNCTION eventstream.sync(timeout interval DEFAULT '10 s')
 RETURNS pg_lsn
@@ -477,7 +544,8 @@ CREATE TABLE eventstream.consumer_partitions (
 SELECT pg_catalog.pg_extension_config_dump('eventstream.consumer_partitions', '');
 GRANT SELECT, INSERT, UPDATE ON eventstream.consumer_partitions TO PUBLIC;
 ALTER TABLE eventstream.consumer_partitions ENABLE ROW LEVEL SECURITY;
-CREATE POLICY partition_read ON eventstream.consumer_partitions FOR SELECT USING (true);
+CREATE POLICY partition_read ON eventstream.consumer_partitions FOR SELECT
+	USING (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k WHERE k.id = consumer_id));
 CREATE POLICY partition_change ON eventstream.consumer_partitions FOR ALL
 	USING (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k
 				   WHERE k.id = consumer_id AND pg_catalog.pg_has_role(k.owner, 'USAGE')))
@@ -493,7 +561,8 @@ CREATE TABLE eventstream.consumer_members (
 );
 GRANT SELECT, INSERT, UPDATE, DELETE ON eventstream.consumer_members TO PUBLIC;
 ALTER TABLE eventstream.consumer_members ENABLE ROW LEVEL SECURITY;
-CREATE POLICY member_read ON eventstream.consumer_members FOR SELECT USING (true);
+CREATE POLICY member_read ON eventstream.consumer_members FOR SELECT
+	USING (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k WHERE k.id = consumer_id));
 CREATE POLICY member_change ON eventstream.consumer_members FOR ALL
 	USING (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k
 				   WHERE k.id = consumer_id AND pg_catalog.pg_has_role(k.owner, 'USAGE')))
@@ -513,9 +582,13 @@ GRANT SELECT, INSERT, DELETE ON eventstream.consumer_catalog TO PUBLIC;
 GRANT UPDATE (committed, delivered, updated_at) ON eventstream.consumer_catalog TO PUBLIC;
 GRANT USAGE ON SEQUENCE eventstream.consumer_catalog_id_seq TO PUBLIC;
 ALTER TABLE eventstream.consumer_catalog ENABLE ROW LEVEL SECURITY;
-CREATE POLICY consumer_read ON eventstream.consumer_catalog FOR SELECT USING (true);
+-- a consumer is seen by its owners and by roles that may read its stream,
+-- and made only on a stream its owner may read
+CREATE POLICY consumer_read ON eventstream.consumer_catalog FOR SELECT
+	USING (pg_catalog.pg_has_role(owner, 'USAGE') OR eventstream._may_read_stream(stream_id));
 CREATE POLICY consumer_create ON eventstream.consumer_catalog FOR INSERT
-	WITH CHECK (owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user));
+	WITH CHECK (owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+				AND eventstream._may_read_stream(stream_id));
 CREATE POLICY consumer_change ON eventstream.consumer_catalog FOR UPDATE
 	USING (pg_catalog.pg_has_role(owner, 'USAGE'));
 CREATE POLICY consumer_drop ON eventstream.consumer_catalog FOR DELETE
@@ -569,6 +642,7 @@ BEGIN
 				  DETAIL = 'A consumer name is 1 to 63 letters, digits, "_", "." or "-".';
 	END IF;
 	PERFORM eventstream._check_read(stream, sid);
+	-- (a consumer of another owner is invisible here: see the INSERT)
 	IF EXISTS (SELECT 1 FROM eventstream.consumer_catalog k WHERE k.name = create_consumer.name) THEN
 		RAISE EXCEPTION 'consumer "%" already exists', name USING ERRCODE = 'duplicate_object';
 	END IF;
@@ -585,9 +659,13 @@ BEGIN
 		RAISE EXCEPTION 'partitions must be between 1 and 1024, not %', coalesce(partitions::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	INSERT INTO eventstream.consumer_catalog (name, stream_id, owner, committed, delivered, partitions)
-		VALUES (name, sid, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user), pos, pos,
-				partitions);
+	BEGIN
+		INSERT INTO eventstream.consumer_catalog (name, stream_id, owner, committed, delivered, partitions)
+			VALUES (name, sid, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user), pos, pos,
+					partitions);
+	EXCEPTION WHEN unique_violation THEN
+		RAISE EXCEPTION 'consumer "%" already exists', name USING ERRCODE = 'duplicate_object';
+	END;
 	IF partitions > 1 THEN
 		INSERT INTO eventstream.consumer_partitions (consumer_id, partition, committed, delivered)
 		SELECT k.id, g, pos, pos
@@ -631,8 +709,10 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed',
 				  HINT = 'Pass member => ''some-name'', unique per process that polls.';
 	END IF;
-	IF lease IS NULL OR lease <= interval '0' THEN
-		RAISE EXCEPTION 'lease must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+	IF lease IS NULL OR lease <= interval '0' OR lease > interval '1 day' THEN
+		RAISE EXCEPTION 'lease must be a positive interval of at most a day, not %', coalesce(lease::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A member that stops polling holds its partitions until its lease runs out.';
 	END IF;
 	IF NOT pg_has_role(c.owner, 'USAGE') THEN
 		RAISE EXCEPTION 'must be owner of consumer "%" to poll it as a member', c.name
@@ -703,6 +783,11 @@ BEGIN
 	END IF;
 	SELECT s.name INTO stream FROM eventstream.stream_catalog s WHERE s.id = c.stream_id;
 	PERFORM eventstream._check_read(stream, c.stream_id);
+	IF c.partitions = 1 AND member IS NOT NULL THEN
+		RAISE EXCEPTION 'consumer "%" has no partitions: poll it without a member', c.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Members share the partitions of a consumer created with partitions => N.';
+	END IF;
 	deadline := clock_timestamp() + wait;
 
 	IF c.partitions > 1 THEN
@@ -787,6 +872,10 @@ BEGIN
 		RAISE EXCEPTION 'id must be a non-negative event id, not %', coalesce(id::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	IF c.partitions = 1 AND member IS NOT NULL THEN
+		RAISE EXCEPTION 'consumer "%" has no partitions: commit without a member', consumer
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	IF c.partitions > 1 THEN
 		IF member IS NULL THEN
 			RAISE EXCEPTION 'consumer "%" has % partitions: commit as the member that polled', consumer, c.partitions
@@ -824,10 +913,17 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	c eventstream.consumer_catalog := eventstream._consumer(consumer, true);
+	last bigint;
 BEGIN
 	IF id IS NULL OR id < 0 THEN
 		RAISE EXCEPTION 'id must be a non-negative event id, not %', coalesce(id::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT coalesce(max(l.id), 0) INTO last FROM eventstream.event_log l WHERE l.stream_id = c.stream_id;
+	IF id > last THEN
+		RAISE EXCEPTION 'cannot seek consumer "%" past event %, the last one of its stream', consumer, last
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The next poll returns the events after the id you seek to.';
 	END IF;
 	UPDATE eventstream.consumer_catalog k
 	   SET committed = seek.id, delivered = seek.id, updated_at = now()
@@ -860,7 +956,9 @@ BEGIN
 END
 $$;
 
-CREATE VIEW eventstream.consumers AS
+-- As the reader (security_invoker): their own consumers, with lags
+-- counted over the events they may see.
+CREATE VIEW eventstream.consumers WITH (security_invoker = true) AS
 	SELECT k.name,
 		   s.name AS stream,
 		   k.owner::regrole AS owner,
@@ -963,20 +1061,15 @@ BEGIN
 	   AND d.objid IN (a.view_relid, a.mat_relid);
 END
 $$;
+REVOKE ALL ON FUNCTION eventstream._forget_dropped_aggregates() FROM PUBLIC;
 CREATE EVENT TRIGGER eventstream_forget_dropped_aggregates ON sql_drop
 	EXECUTE FUNCTION eventstream._forget_dropped_aggregates();
 
-CREATE FUNCTION eventstream._aggregate_groups(mat oid)
+-- the groups of an aggregate, or NULL unless the caller may read its view
+CREATE FUNCTION eventstream._aggregate_groups(aggregate_id integer)
 RETURNS bigint
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog
-AS $$
-DECLARE
-	n bigint;
-BEGIN
-	EXECUTE pg_catalog.format('SELECT count(*) FROM %s', mat::pg_catalog.regclass) INTO n;
-	RETURN n;
-END
-$$;
+LANGUAGE C STRICT STABLE
+AS 'MODULE_PATHNAME', 'eventstream_aggregate_groups';
 
 CREATE VIEW eventstream.aggregates AS
 	SELECT a.view_relid::regclass AS name,
@@ -987,7 +1080,7 @@ CREATE VIEW eventstream.aggregates AS
 		   w.applied_lsn,
 		   w.lag_bytes,
 		   w.lag_seconds,
-		   eventstream._aggregate_groups(a.mat_relid) AS groups,
+		   eventstream._aggregate_groups(a.id) AS groups,
 		   a.mat_relid::regclass AS materialization,
 		   a.query,
 		   a.owner::regrole AS owner,

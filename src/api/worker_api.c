@@ -22,6 +22,8 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "catalog/pg_authid.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/pg_lsn.h"
@@ -132,6 +134,13 @@ eventstream_worker_status(PG_FUNCTION_ARGS)
 	nulls[4] = copy.last_batch_at == 0;
 	values[5] = Int64GetDatum(copy.events_total);
 	values[6] = Float8GetDatum(copy.events_per_sec);
+
+	/*
+	 * How many events, and when, tells of tables the caller may not read:
+	 * like pg_stat_activity's query text, for pg_read_all_stats only.
+	 */
+	if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS))
+		nulls[4] = nulls[5] = nulls[6] = true;
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
@@ -279,10 +288,11 @@ eventstream_sync(PG_FUNCTION_ARGS)
 	{
 		Interval   *iv = PG_GETARG_INTERVAL_P(0);
 
-		if (iv->month != 0 || iv->day != 0 || iv->time < 0)
+		if (iv->month != 0 || iv->day != 0 || iv->time <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("timeout must be a non-negative interval of hours, minutes and seconds")));
+					 errmsg("timeout must be a positive interval of hours, minutes and seconds"),
+					 errhint("The worker needs a moment to reach even a position already flushed, e.g. timeout => '10 s'.")));
 		timeout_ms = iv->time / 1000;
 	}
 	PG_RETURN_LSN(es_wait_applied(timeout_ms));
