@@ -128,7 +128,7 @@ BEGIN
     CALL rnd.run_history(seed / 100.0, 60);
     PERFORM eventstream.sync('60 s');
     INSERT INTO rnd.results
-    SELECT seed, s.name, rnd.diff(s.name, s.query), eventstream._aggregate_groups(a.mat_relid)
+    SELECT seed, s.name, rnd.diff(s.name, s.query), eventstream._aggregate_groups(a.id)
     FROM rnd.shapes s JOIN eventstream.aggregate_catalog a ON a.view_relid = ('rnd.' || s.name)::regclass;
     COMMIT;
   END LOOP;

@@ -5,21 +5,28 @@
 -- turned off, and casts every event to jsonb: an event that is not valid
 -- JSON fails the test with an error.
 --
+-- es_options() is those defaults and the caller's options, a caller's
+-- option taking the place of the default (the plugin refuses an option
+-- given twice)
+CREATE FUNCTION es_options(options text[]) RETURNS text[] LANGUAGE sql AS $$
+  SELECT coalesce(array_agg(x ORDER BY o, p), '{}') || options
+  FROM (VALUES (1, 'include-xids', '0'), (2, 'include-lsn', '0'),
+               (3, 'include-timestamp', '0')) d(o, k, v),
+       LATERAL (VALUES (1, k), (2, v)) kv(p, x)
+  WHERE k <> ALL (SELECT options[i] FROM generate_subscripts(options, 1) i WHERE i % 2 = 1)
+$$;
+
 CREATE FUNCTION es_changes(slot name, VARIADIC options text[] DEFAULT '{}')
 RETURNS SETOF text LANGUAGE sql AS $$
   SELECT CASE WHEN data::jsonb IS NOT NULL THEN data END
-  FROM pg_logical_slot_get_changes(slot, NULL, NULL,
-         VARIADIC ARRAY['include-xids', '0', 'include-lsn', '0',
-                        'include-timestamp', '0'] || options)
+  FROM pg_logical_slot_get_changes(slot, NULL, NULL, VARIADIC es_options(options))
 $$;
 
 -- es_peek() is the same without consuming
 CREATE FUNCTION es_peek(slot name, VARIADIC options text[] DEFAULT '{}')
 RETURNS SETOF text LANGUAGE sql AS $$
   SELECT CASE WHEN data::jsonb IS NOT NULL THEN data END
-  FROM pg_logical_slot_peek_changes(slot, NULL, NULL,
-         VARIADIC ARRAY['include-xids', '0', 'include-lsn', '0',
-                        'include-timestamp', '0'] || options)
+  FROM pg_logical_slot_peek_changes(slot, NULL, NULL, VARIADIC es_options(options))
 $$;
 
 -- the output plugin works without CREATE EXTENSION
