@@ -15,6 +15,7 @@ OBJS = \
 	src/common/json_write.o \
 	src/common/value_encode.o \
 	src/common/as_owner.o \
+	src/common/try.o \
 	src/decoder/options.o \
 	src/decoder/table_filter.o \
 	src/decoder/relinfo.o \

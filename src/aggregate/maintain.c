@@ -58,6 +58,7 @@
 
 #include "../api/api.h"
 #include "../common/as_owner.h"
+#include "../common/try.h"
 #include "../pg_eventstream.h"
 #include "aggregate.h"
 
@@ -506,52 +507,46 @@ apply_segment(EsAggDef *def, EsAggSource *src, EsAggSegment *seg)
 			SPI_freeplan(recompute_plan[i]);
 }
 
-/* one aggregate's changes, in a subtransaction, as its owner */
+/* one aggregate's changes, as its owner (run by es_try) */
+typedef struct AggWork
+{
+	EsAggDef   *def;
+	EsAggSource *src;
+	EsOwnerContext as_owner;
+} AggWork;
+
+static void
+apply_aggregate_work(void *arg)
+{
+	AggWork    *w = arg;
+	ListCell   *lc;
+
+	es_become_owner(&w->as_owner, w->def->owner, es_user_code_timeout_ms);
+	foreach(lc, w->src->segments)
+		apply_segment(w->def, w->src, lfirst(lc));
+	es_end_owner(&w->as_owner);
+}
+
+/* one aggregate's changes, in a subtransaction: an error marks it failed */
 static void
 apply_aggregate(EsAggDef *def, EsAggSource *src)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
+	AggWork		w = {def, src};
+	ErrorData  *edata = es_try(apply_aggregate_work, &w);
 
-	EsOwnerContext as_owner = {0};
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		ListCell   *lc;
-
-		es_become_owner(&as_owner, def->owner, es_user_code_timeout_ms);
-		foreach(lc, src->segments)
-			apply_segment(def, src, lfirst(lc));
-		es_end_owner(&as_owner);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		/* (the subtransaction's abort restores user, context and settings) */
-		es_owner_abort(&as_owner);
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		(void) SPI_unregister_relation("es_new");
-		(void) SPI_unregister_relation("es_old");
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		ereport(WARNING,
-				(errmsg("pg_eventstream aggregate %s failed: %s", def->mat_sql, edata->message),
-				 edata->sqlerrcode == ERRCODE_QUERY_CANCELED ?
-				 errhint("It ran past eventstream.user_code_timeout: add an index on the grouping expressions (or raise the setting), then call eventstream.refresh_aggregate().") :
-				 errhint("Fix the cause, then call eventstream.refresh_aggregate().")));
-		set_state(def->id, "failed", edata->message);
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
+	if (edata == NULL)
+		return;
+	/* (the rollback restored user, context and settings) */
+	es_owner_abort(&w.as_owner);
+	(void) SPI_unregister_relation("es_new");
+	(void) SPI_unregister_relation("es_old");
+	ereport(WARNING,
+			(errmsg("pg_eventstream aggregate %s failed: %s", def->mat_sql, edata->message),
+			 edata->sqlerrcode == ERRCODE_QUERY_CANCELED ?
+			 errhint("It ran past eventstream.user_code_timeout: add an index on the grouping expressions (or raise the setting), then call eventstream.refresh_aggregate().") :
+			 errhint("Fix the cause, then call eventstream.refresh_aggregate().")));
+	set_state(def->id, "failed", edata->message);
+	FreeErrorData(edata);
 }
 
 /*

@@ -56,6 +56,7 @@
 #include "utils/xid8.h"
 
 #include "../common/json_write.h"
+#include "../common/try.h"
 #include "../pg_eventstream.h"
 #include "stream.h"
 
@@ -228,6 +229,24 @@ buffered_jsonb(TupleTableSlot *bslot, int col, bool *isnull)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(d)));
 }
 
+/* key, old and new of a table's event as jsonb (run by es_try) */
+typedef struct PartsWork
+{
+	TupleTableSlot *bslot;
+	Datum	   *values;
+	bool	   *nulls;
+} PartsWork;
+
+static void
+parts_work(void *arg)
+{
+	PartsWork  *w = arg;
+
+	w->values[LOG_KEY] = buffered_jsonb(w->bslot, ES_BUF_KEY, &w->nulls[LOG_KEY]);
+	w->values[LOG_OLD] = buffered_jsonb(w->bslot, ES_BUF_OLD, &w->nulls[LOG_OLD]);
+	w->values[LOG_NEW] = buffered_jsonb(w->bslot, ES_BUF_NEW, &w->nulls[LOG_NEW]);
+}
+
 /*
  * Carefully, in a subtransaction: key, old and new of a table's event as
  * jsonb; if one cannot be, the event becomes an error event.
@@ -235,57 +254,35 @@ buffered_jsonb(TupleTableSlot *bslot, int col, bool *isnull)
 static void
 careful_parts(TupleTableSlot *bslot, int *kind, Datum *values, bool *nulls)
 {
-	MemoryContext rowcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
+	PartsWork	w = {bslot, values, nulls};
+	ErrorData  *edata = es_try(parts_work, &w);
+	StringInfoData err;
+	bool		isnull;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(rowcxt);
-	PG_TRY();
-	{
-		values[LOG_KEY] = buffered_jsonb(bslot, ES_BUF_KEY, &nulls[LOG_KEY]);
-		values[LOG_OLD] = buffered_jsonb(bslot, ES_BUF_OLD, &nulls[LOG_OLD]);
-		values[LOG_NEW] = buffered_jsonb(bslot, ES_BUF_NEW, &nulls[LOG_NEW]);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(rowcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		StringInfoData err;
-		bool		isnull;
+	if (edata == NULL)
+		return;
+	ereport(WARNING,
+			(errmsg("pg_eventstream could not store a change of table %s.%s at %X/%X: %s",
+					TextDatumGetCString(slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull)),
+					TextDatumGetCString(slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull)),
+					LSN_FORMAT_ARGS((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_LSN + 1, &isnull))),
+					edata->message),
+			 errdetail("It is in the stream as an \"error\" event; capture goes on.")));
+	initStringInfo(&err);
+	appendStringInfoString(&err, "{\"op\":");
+	es_json_cstring(&err, op_name(*kind));
+	appendStringInfoString(&err, ",\"error\":");
+	es_json_cstring(&err, edata->message);
+	appendStringInfoString(&err, ",\"sqlstate\":");
+	es_json_cstring(&err, unpack_sql_state(edata->sqlerrcode));
+	appendStringInfoChar(&err, '}');
+	FreeErrorData(edata);
 
-		MemoryContextSwitchTo(rowcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(rowcxt);
-		CurrentResourceOwner = oldowner;
-
-		ereport(WARNING,
-				(errmsg("pg_eventstream could not store a change of table %s.%s at %X/%X: %s",
-						TextDatumGetCString(slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull)),
-						TextDatumGetCString(slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull)),
-						LSN_FORMAT_ARGS((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_LSN + 1, &isnull))),
-						edata->message),
-				 errdetail("It is in the stream as an \"error\" event; capture goes on.")));
-		initStringInfo(&err);
-		appendStringInfoString(&err, "{\"op\":");
-		es_json_cstring(&err, op_name(*kind));
-		appendStringInfoString(&err, ",\"error\":");
-		es_json_cstring(&err, edata->message);
-		appendStringInfoString(&err, ",\"sqlstate\":");
-		es_json_cstring(&err, unpack_sql_state(edata->sqlerrcode));
-		appendStringInfoChar(&err, '}');
-		FreeErrorData(edata);
-
-		nulls[LOG_KEY] = true;
-		nulls[LOG_OLD] = true;
-		nulls[LOG_NEW] = false;
-		values[LOG_NEW] = DirectFunctionCall1(jsonb_in, CStringGetDatum(err.data));
-		*kind = ES_BUF_KIND_ERROR;
-	}
-	PG_END_TRY();
+	nulls[LOG_KEY] = true;
+	nulls[LOG_OLD] = true;
+	nulls[LOG_NEW] = false;
+	values[LOG_NEW] = DirectFunctionCall1(jsonb_in, CStringGetDatum(err.data));
+	*kind = ES_BUF_KIND_ERROR;
 }
 
 /* the stream an emit() message {"stream":..,"key":..,"payload":..} names */

@@ -61,6 +61,7 @@
 #include "utils/timestamp.h"
 
 #include "../common/as_owner.h"
+#include "../common/try.h"
 #include "../pg_eventstream.h"
 #include "stream.h"
 
@@ -134,6 +135,32 @@ record_done(int32 stream_id, Oid relid, int64 chunk_no, const char *error)
 		elog(ERROR, "could not record backfill progress");
 }
 
+/* reading a chunk, as the table's owner (run by es_try) */
+typedef struct ChunkRead
+{
+	Relation	rel;
+	const char *sql;
+	bool		have_last;
+	Datum		last_key;
+	EsOwnerContext as_owner;
+} ChunkRead;
+
+static void
+read_chunk_work(void *arg)
+{
+	ChunkRead  *r = arg;
+	Oid			argtype = TEXTARRAYOID;
+
+	es_become_owner(&r->as_owner, r->rel->rd_rel->relowner, es_user_code_timeout_ms);
+	/* all rows or an error: never a part that policies let through */
+	(void) set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_execute_with_args(r->sql, r->have_last ? 1 : 0, &argtype, &r->last_key, NULL,
+							  false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read a backfill chunk");
+	es_end_owner(&r->as_owner);
+}
+
 /*
  * Read a chunk as the table's owner, in a subtransaction; false, with the
  * error's message, if it failed.  The rows are in SPI_tuptable.
@@ -141,45 +168,14 @@ record_done(int32 stream_id, Oid relid, int64 chunk_no, const char *error)
 static bool
 read_chunk(Relation rel, const char *sql, bool have_last, Datum last_key, char **error)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	EsOwnerContext as_owner = {0};
-	volatile bool ok = true;
+	ChunkRead	r = {rel, sql, have_last, last_key};
+	ErrorData  *edata = es_try(read_chunk_work, &r);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		Oid			argtype = TEXTARRAYOID;
-
-		es_become_owner(&as_owner, rel->rd_rel->relowner, es_user_code_timeout_ms);
-		/* all rows or an error: never a part that policies let through */
-		(void) set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		if (SPI_execute_with_args(sql, have_last ? 1 : 0, &argtype, &last_key, NULL,
-								  false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read a backfill chunk");
-		es_end_owner(&as_owner);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		es_owner_abort(&as_owner);
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		*error = edata->message;
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	if (edata == NULL)
+		return true;
+	es_owner_abort(&r.as_owner);
+	*error = edata->message;
+	return false;
 }
 
 /* the SELECT that reads the next chunk of rel in primary key order */
