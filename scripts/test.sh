@@ -15,6 +15,15 @@ es_build_install
 
 work=$(es_workdir test)
 es_server_conf > "$work/server.conf"
+
+# The clusters and test runners run as "postgres", which may not be able to
+# read this checkout (a private home directory, mode 700): they read a copy
+# of it in the work directory instead.
+tree="$work/tree"
+mkdir -p "$tree"
+(cd "$ES_ROOT" && tar --exclude=./.git -cf - .) | (cd "$tree" && tar -xf -)
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$tree"
+cd "$work"		# and from a directory it may enter
 passed=0
 failed=0
 
@@ -31,7 +40,7 @@ count_regress() {
 
 echo "== regression tests (pg_regress)"
 # setup defines the helpers the other tests use, so it runs first
-regress_tests="setup $(cd "$ES_ROOT/sql" && ls ./*.sql | sed 's|^\./||; s|\.sql$||' |
+regress_tests="setup $(cd "$tree/sql" && ls ./*.sql | sed 's|^\./||; s|\.sql$||' |
 	grep -vx setup | sort)"
 mkdir -p "$work/regress"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$work/regress"
@@ -39,7 +48,7 @@ set +e
 es_as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
 	--temp-instance="$work/regress/tmp_check" \
 	--temp-config="$work/server.conf" \
-	--inputdir="$ES_ROOT" --outputdir="$work/regress" \
+	--inputdir="$tree" --outputdir="$work/regress" \
 	--bindir="$PGBIN" --dbname=contrib_regression \
 	$regress_tests > "$work/regress.out" 2>&1
 rc=$?
@@ -49,14 +58,14 @@ count_regress "$work/regress.out" "$rc"
 [ -f "$work/regress/regression.diffs" ] && cat "$work/regress/regression.diffs"
 
 echo "== isolation tests"
-iso_tests=$(cd "$ES_ROOT/test/isolation/specs" && ls ./*.spec | sed 's|^\./||; s|\.spec$||' | sort)
+iso_tests=$(cd "$tree/test/isolation/specs" && ls ./*.spec | sed 's|^\./||; s|\.spec$||' | sort)
 mkdir -p "$work/isolation"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$work/isolation"
 set +e
 es_as_pg "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
 	--temp-instance="$work/isolation/tmp_check" \
 	--temp-config="$work/server.conf" \
-	--inputdir="$ES_ROOT/test/isolation" --outputdir="$work/isolation" \
+	--inputdir="$tree/test/isolation" --outputdir="$work/isolation" \
 	--bindir="$PGBIN" --dbname=isolation_regression \
 	$iso_tests > "$work/isolation.out" 2>&1
 rc=$?
@@ -70,10 +79,10 @@ mkdir -p "$work/tap"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$work/tap"
 set +e
 (cd "$work/tap" && es_as_pg env \
-	PERL5LIB="$PGXS_DIR/src/test/perl:$ES_ROOT/test/perl" \
+	PERL5LIB="$PGXS_DIR/src/test/perl:$tree/test/perl" \
 	PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
-	TESTDIR="$work/tap" ES_SERVER_CONF="$work/server.conf" ES_ROOT="$ES_ROOT" \
-	prove -v "$ES_ROOT"/test/t/*.pl 2>&1 | tee "$work/tap.out")
+	TESTDIR="$work/tap" ES_SERVER_CONF="$work/server.conf" ES_ROOT="$tree" \
+	prove -v "$tree"/test/t/*.pl 2>&1 | tee "$work/tap.out")
 set -e
 ok=$(grep -Ec '^ok [0-9]+' "$work/tap.out" || true)
 bad=$(grep -Ec '^not ok [0-9]+' "$work/tap.out" || true)
