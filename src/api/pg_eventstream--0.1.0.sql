@@ -183,7 +183,6 @@ CREATE FUNCTION eventstream._drop_stream(stream_id integer)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '10ms'
 AS $$
 DECLARE
 	seg regclass;
@@ -197,6 +196,8 @@ BEGIN
 		  AND r.relname LIKE format('event\_log\_%s\_%%', stream_id)
 	LOOP
 		BEGIN
+			-- (ONLY: the log itself, not the other streams' segments)
+			EXECUTE format('LOCK TABLE ONLY eventstream.event_log, %s IN ACCESS EXCLUSIVE MODE NOWAIT', seg);
 			EXECUTE format('DROP TABLE %s', seg);
 		EXCEPTION WHEN lock_not_available THEN
 			EXIT;				-- in use: the worker drops it later
