@@ -58,7 +58,6 @@
 
 #include "../api/api.h"
 #include "../common/as_owner.h"
-#include "../common/try.h"
 #include "../pg_eventstream.h"
 #include "aggregate.h"
 
@@ -507,12 +506,11 @@ apply_segment(EsAggDef *def, EsAggSource *src, EsAggSegment *seg)
 			SPI_freeplan(recompute_plan[i]);
 }
 
-/* one aggregate's changes, as its owner (run by es_try) */
+/* one aggregate's changes (run as its owner by es_try_as_owner) */
 typedef struct AggWork
 {
 	EsAggDef   *def;
 	EsAggSource *src;
-	EsOwnerContext as_owner;
 } AggWork;
 
 static void
@@ -521,10 +519,8 @@ apply_aggregate_work(void *arg)
 	AggWork    *w = arg;
 	ListCell   *lc;
 
-	es_become_owner(&w->as_owner, w->def->owner, es_user_code_timeout_ms);
 	foreach(lc, w->src->segments)
 		apply_segment(w->def, w->src, lfirst(lc));
-	es_end_owner(&w->as_owner);
 }
 
 /* one aggregate's changes, in a subtransaction: an error marks it failed */
@@ -532,12 +528,11 @@ static void
 apply_aggregate(EsAggDef *def, EsAggSource *src)
 {
 	AggWork		w = {def, src};
-	ErrorData  *edata = es_try(apply_aggregate_work, &w);
+	ErrorData  *edata = es_try_as_owner(def->owner, es_user_code_timeout_ms,
+										apply_aggregate_work, &w);
 
 	if (edata == NULL)
 		return;
-	/* (the rollback restored user, context and settings) */
-	es_owner_abort(&w.as_owner);
 	(void) SPI_unregister_relation("es_new");
 	(void) SPI_unregister_relation("es_old");
 	ereport(WARNING,

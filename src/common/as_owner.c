@@ -14,6 +14,7 @@
 #include "utils/timeout.h"
 
 #include "as_owner.h"
+#include "try.h"
 
 /*
  * es_pin_search_path opens a GUC nest level with search_path pinned to
@@ -55,33 +56,61 @@ es_become_owner(EsOwnerContext *cx, Oid owner, int timeout_ms)
 	}
 }
 
+/* disarm the worker's statement timeout, if es_become_owner armed it */
+static void
+disarm_timeout(EsOwnerContext *cx)
+{
+	if (!cx->timeout_armed)
+		return;
+	/* a timeout that fired with no check for interrupts since: forget it */
+	if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
+		QueryCancelPending = false;
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	cx->timeout_armed = false;
+}
+
 /* es_end_owner goes back to the user, context and settings of before */
 void
 es_end_owner(EsOwnerContext *cx)
 {
-	if (cx->timeout_armed)
-	{
-		/* a timeout that fired with no check for interrupts since: forget it */
-		if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
-			QueryCancelPending = false;
-		disable_timeout(STATEMENT_TIMEOUT, false);
-	}
+	disarm_timeout(cx);
 	AtEOXact_GUC(false, cx->guc_nest);
 	SetUserIdAndSecContext(cx->save_user, cx->save_sec);
 }
 
-/*
- * es_owner_abort, in the handler of an error that escaped between
- * es_become_owner and es_end_owner, disarms the timeout; the abort of the
- * enclosing subtransaction restores user, context and settings.
- */
-void
-es_owner_abort(EsOwnerContext *cx)
+/* work of es_try_as_owner, run inside its subtransaction */
+typedef struct OwnerWork
 {
-	if (cx->timeout_armed)
-	{
-		disable_timeout(STATEMENT_TIMEOUT, false);
-		QueryCancelPending = false;
-		cx->timeout_armed = false;
-	}
+	Oid			owner;
+	int			timeout_ms;
+	void		(*work) (void *arg);
+	void	   *arg;
+	EsOwnerContext cx;
+} OwnerWork;
+
+static void
+owner_work(void *arg)
+{
+	OwnerWork  *w = arg;
+
+	es_become_owner(&w->cx, w->owner, w->timeout_ms);
+	w->work(w->arg);
+	es_end_owner(&w->cx);
+}
+
+/*
+ * es_try_as_owner runs work(arg) as owner (es_become_owner) in a
+ * subtransaction of its own (es_try): NULL if it succeeded, else its
+ * error.  The rollback restores user, context and settings; the timeout
+ * is disarmed here.
+ */
+ErrorData *
+es_try_as_owner(Oid owner, int timeout_ms, void (*work) (void *arg), void *arg)
+{
+	OwnerWork	w = {owner, timeout_ms, work, arg};
+	ErrorData  *edata = es_try(owner_work, &w);
+
+	if (edata != NULL)
+		disarm_timeout(&w.cx);
+	return edata;
 }

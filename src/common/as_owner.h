@@ -14,7 +14,9 @@
  * lock_timeout), so that one owner's slow function, trigger or lock cannot
  * hold the shared worker for long.  es_end_owner goes back.  If an error
  * escapes in between, the abort of the enclosing (sub)transaction restores
- * the user, the security context and the settings.
+ * the user, the security context and the settings; es_try_as_owner does
+ * all of it in a subtransaction of its own (try.h) and hands back the
+ * error.
  *
  * src/common/as_owner.h
  *
@@ -22,6 +24,8 @@
  */
 #ifndef ES_AS_OWNER_H
 #define ES_AS_OWNER_H
+
+#include "utils/elog.h"
 
 typedef struct EsOwnerContext
 {
@@ -36,7 +40,8 @@ typedef struct EsOwnerContext
 
 extern void es_become_owner(EsOwnerContext *cx, Oid owner, int timeout_ms);
 extern void es_end_owner(EsOwnerContext *cx);
-extern void es_owner_abort(EsOwnerContext *cx);
+extern ErrorData *es_try_as_owner(Oid owner, int timeout_ms,
+								  void (*work) (void *arg), void *arg);
 extern int	es_pin_search_path(void);
 
 #endif							/* ES_AS_OWNER_H */

@@ -39,7 +39,6 @@
 
 #include "access/table.h"
 #include "access/transam.h"
-#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -55,13 +54,11 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "../common/as_owner.h"
-#include "../common/try.h"
 #include "../pg_eventstream.h"
 #include "stream.h"
 
@@ -135,14 +132,12 @@ record_done(int32 stream_id, Oid relid, int64 chunk_no, const char *error)
 		elog(ERROR, "could not record backfill progress");
 }
 
-/* reading a chunk, as the table's owner (run by es_try) */
+/* reading a chunk (run as the table's owner by es_try_as_owner) */
 typedef struct ChunkRead
 {
-	Relation	rel;
 	const char *sql;
 	bool		have_last;
 	Datum		last_key;
-	EsOwnerContext as_owner;
 } ChunkRead;
 
 static void
@@ -151,14 +146,12 @@ read_chunk_work(void *arg)
 	ChunkRead  *r = arg;
 	Oid			argtype = TEXTARRAYOID;
 
-	es_become_owner(&r->as_owner, r->rel->rd_rel->relowner, es_user_code_timeout_ms);
 	/* all rows or an error: never a part that policies let through */
 	(void) set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_execute_with_args(r->sql, r->have_last ? 1 : 0, &argtype, &r->last_key, NULL,
 							  false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read a backfill chunk");
-	es_end_owner(&r->as_owner);
 }
 
 /*
@@ -168,12 +161,12 @@ read_chunk_work(void *arg)
 static bool
 read_chunk(Relation rel, const char *sql, bool have_last, Datum last_key, char **error)
 {
-	ChunkRead	r = {rel, sql, have_last, last_key};
-	ErrorData  *edata = es_try(read_chunk_work, &r);
+	ChunkRead	r = {sql, have_last, last_key};
+	ErrorData  *edata = es_try_as_owner(rel->rd_rel->relowner, es_user_code_timeout_ms,
+										read_chunk_work, &r);
 
 	if (edata == NULL)
 		return true;
-	es_owner_abort(&r.as_owner);
 	*error = edata->message;
 	return false;
 }
