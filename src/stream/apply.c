@@ -50,7 +50,6 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/pg_lsn.h"
 #include "utils/rel.h"
 #include "utils/xid8.h"
@@ -183,33 +182,21 @@ close_segment(ApplyStream *st)
 	st->seg = NULL;
 }
 
-/* the relid of a segment of def; created if create, else an error if missing */
-static Oid
-segment_relid(EsStreamDef *def, int64 segno, Oid nspoid, bool create)
-{
-	char		name[NAMEDATALEN];
-	Oid			relid;
-
-	if (create)
-		return es_segment_create(def->id, segno, def->segment_size);
-	es_segment_name(name, def->id, segno);
-	relid = get_relname_relid(name, nspoid);
-	if (!OidIsValid(relid))
-		elog(ERROR, "segment %s was not prepared", name);
-	return relid;
-}
-
 /* open the segment of def that holds id */
 static void
-open_segment(EsStreamDef *def, ApplyStream *st, int64 id, Oid nspoid)
+open_segment(EsStreamDef *def, ApplyStream *st, int64 id)
 {
 	int64		segno = (id - 1) / def->segment_size;
+	Oid			relid;
 
 	if (st->seg != NULL && st->segno == segno)
 		return;
 	close_segment(st);
 
-	st->seg = table_open(segment_relid(def, segno, nspoid, false), RowExclusiveLock);
+	relid = es_segment_relid(def->id, segno);
+	if (!OidIsValid(relid))
+		elog(ERROR, "segment " INT64_FORMAT " of stream %d was not prepared", segno, def->id);
+	st->seg = table_open(relid, RowExclusiveLock);
 	st->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(st->rri, st->seg, 0, NULL, 0);
 	ExecOpenIndices(st->rri, false);
@@ -229,7 +216,7 @@ buffered_jsonb(TupleTableSlot *bslot, int col, bool *isnull)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(d)));
 }
 
-/* key, old and new of a table's event as jsonb (run by es_try) */
+/* key, old and new of a table's event as jsonb (in careful mode run by es_try) */
 typedef struct PartsWork
 {
 	TupleTableSlot *bslot;
@@ -252,10 +239,10 @@ parts_work(void *arg)
  * jsonb; if one cannot be, the event becomes an error event.
  */
 static void
-careful_parts(TupleTableSlot *bslot, int *kind, Datum *values, bool *nulls)
+careful_parts(PartsWork *w, int *kind)
 {
-	PartsWork	w = {bslot, values, nulls};
-	ErrorData  *edata = es_try(parts_work, &w);
+	ErrorData  *edata = es_try(parts_work, w);
+	TupleTableSlot *bslot = w->bslot;
 	StringInfoData err;
 	bool		isnull;
 
@@ -278,10 +265,10 @@ careful_parts(TupleTableSlot *bslot, int *kind, Datum *values, bool *nulls)
 	appendStringInfoChar(&err, '}');
 	FreeErrorData(edata);
 
-	nulls[LOG_KEY] = true;
-	nulls[LOG_OLD] = true;
-	nulls[LOG_NEW] = false;
-	values[LOG_NEW] = DirectFunctionCall1(jsonb_in, CStringGetDatum(err.data));
+	w->nulls[LOG_KEY] = true;
+	w->nulls[LOG_OLD] = true;
+	w->nulls[LOG_NEW] = false;
+	w->values[LOG_NEW] = DirectFunctionCall1(jsonb_in, CStringGetDatum(err.data));
 	*kind = ES_BUF_KIND_ERROR;
 }
 
@@ -360,7 +347,6 @@ es_prepare_segments(EsBatch *batch, EsStreamSet *set)
 	TupleTableSlot *bslot;
 	MemoryContext rowcxt;
 	MemoryContext oldcxt;
-	Oid			nspoid = get_namespace_oid(ES_SCHEMA, false);
 	int			i;
 
 	if (batch->nevents == 0 || set->nstreams == 0)
@@ -405,7 +391,7 @@ es_prepare_segments(EsBatch *batch, EsStreamSet *set)
 		for (segno = states[i].last_id / def->segment_size;
 			 segno <= (states[i].last_id + counts[i] - 1) / def->segment_size;
 			 segno++)
-			(void) segment_relid(def, segno, nspoid, true);
+			(void) es_segment_create(def->id, segno, def->segment_size);
 	}
 	SPI_finish();
 }
@@ -424,7 +410,6 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 	TupleTableSlot *bslot;
 	MemoryContext rowcxt;
 	MemoryContext oldcxt;
-	Oid			nspoid;
 	CommandId	cid;
 	int64		written = 0;
 	int			i;
@@ -436,7 +421,6 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 
 	LockRelationOid(get_relname_relid("event_log", get_namespace_oid(ES_SCHEMA, false)),
 					RowExclusiveLock);
-	nspoid = get_namespace_oid(ES_SCHEMA, false);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -480,17 +464,15 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 		}
 		else
 		{
+			PartsWork	parts = {bslot, values, nulls};
+
 			values[LOG_SCHEMA] = slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull);
 			values[LOG_TABLE] = slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull);
 			values[LOG_RELID] = slot_getattr(bslot, ES_BUF_RELID + 1, &isnull);
 			if (careful)
-				careful_parts(bslot, &kind, values, nulls);
+				careful_parts(&parts, &kind);
 			else
-			{
-				values[LOG_KEY] = buffered_jsonb(bslot, ES_BUF_KEY, &nulls[LOG_KEY]);
-				values[LOG_OLD] = buffered_jsonb(bslot, ES_BUF_OLD, &nulls[LOG_OLD]);
-				values[LOG_NEW] = buffered_jsonb(bslot, ES_BUF_NEW, &nulls[LOG_NEW]);
-			}
+				parts_work(&parts);
 		}
 
 		values[LOG_OP] = CStringGetTextDatum(op_name(kind));
@@ -515,7 +497,7 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 			written++;
 
 			MemoryContextSwitchTo(oldcxt);
-			open_segment(def, st, st->last_id, nspoid);
+			open_segment(def, st, st->last_id);
 			MemoryContextSwitchTo(rowcxt);
 
 			values[LOG_STREAM_ID] = Int32GetDatum(def->id);

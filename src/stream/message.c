@@ -17,7 +17,9 @@
  *
  * The secret is read straight from its table (as the catalog code reads
  * catalogs, without a privilege check): by emit() in the caller's backend,
- * and by the worker when it loads its definitions.
+ * and by the worker when it loads its definitions.  It never changes while
+ * the extension exists, so a backend reads it once per table (a new
+ * CREATE EXTENSION makes a new table).
  *
  * src/stream/message.c
  *
@@ -48,6 +50,8 @@
 bool
 es_message_key(uint8 *key)
 {
+	static Oid	cached_relid = InvalidOid;
+	static uint8 cached_key[ES_MESSAGE_KEY_LEN];
 	Oid			relid = get_relname_relid("message_key",
 										  get_namespace_oid(ES_SCHEMA, true));
 	Relation	rel;
@@ -57,6 +61,11 @@ es_message_key(uint8 *key)
 
 	if (!OidIsValid(relid))
 		return false;
+	if (relid == cached_relid)
+	{
+		memcpy(key, cached_key, ES_MESSAGE_KEY_LEN);
+		return true;
+	}
 	rel = table_open(relid, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
@@ -69,6 +78,8 @@ es_message_key(uint8 *key)
 		if (b != NULL && VARSIZE_ANY_EXHDR(b) == ES_MESSAGE_KEY_LEN)
 		{
 			memcpy(key, VARDATA_ANY(b), ES_MESSAGE_KEY_LEN);
+			memcpy(cached_key, key, ES_MESSAGE_KEY_LEN);
+			cached_relid = relid;
 			found = true;
 		}
 	}

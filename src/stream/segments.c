@@ -5,8 +5,8 @@
  *
  * A segment is the partition of eventstream.event_log that holds the ids
  * (segno * size, (segno + 1) * size] of one stream; it is named
- * event_log_<stream id>_<segno>, here and nowhere else in C (SQL finds a
- * stream's segments by the same pattern).  It is made as a table of its
+ * event_log_<stream id>_<segno>, here and nowhere else in C (in SQL,
+ * eventstream._segments() reads the names back).  It is made as a table of its
  * own and then attached: ATTACH PARTITION takes only a SHARE UPDATE
  * EXCLUSIVE lock on the log, which readers -- a poll waiting for events,
  * a transaction left open -- do not block, where CREATE TABLE ... PARTITION
@@ -32,6 +32,16 @@ es_segment_name(char *name, int32 stream_id, int64 segno)
 	snprintf(name, NAMEDATALEN, "event_log_%d_" INT64_FORMAT, stream_id, segno);
 }
 
+/* es_segment_relid is the relid of a segment, or InvalidOid if it is missing */
+Oid
+es_segment_relid(int32 stream_id, int64 segno)
+{
+	char		name[NAMEDATALEN];
+
+	es_segment_name(name, stream_id, segno);
+	return get_relname_relid(name, get_namespace_oid(ES_SCHEMA, false));
+}
+
 /*
  * es_segment_create makes a segment if it is missing (SPI connected) and
  * returns its relid.
@@ -40,13 +50,11 @@ Oid
 es_segment_create(int32 stream_id, int64 segno, int64 segment_size)
 {
 	char		name[NAMEDATALEN];
-	Oid			nspoid = get_namespace_oid(ES_SCHEMA, false);
-	Oid			relid;
+	Oid			relid = es_segment_relid(stream_id, segno);
 
-	es_segment_name(name, stream_id, segno);
-	relid = get_relname_relid(name, nspoid);
 	if (OidIsValid(relid))
 		return relid;
+	es_segment_name(name, stream_id, segno);
 	if (SPI_execute(psprintf("CREATE TABLE " ES_SCHEMA ".%s (LIKE " ES_SCHEMA ".event_log)", name),
 					false, 0) != SPI_OK_UTILITY ||
 		SPI_execute(psprintf("ALTER TABLE " ES_SCHEMA ".event_log ATTACH PARTITION " ES_SCHEMA ".%s "
@@ -55,5 +63,5 @@ es_segment_create(int32 stream_id, int64 segno, int64 segment_size)
 							 stream_id, (segno + 1) * segment_size + 1),
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create segment %s", name);
-	return get_relname_relid(name, nspoid);
+	return es_segment_relid(stream_id, segno);
 }

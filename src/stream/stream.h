@@ -29,6 +29,9 @@
 
 #include "../decoder/decoder.h"
 
+/* the length of emit()'s signing key (message.c) */
+#define ES_MESSAGE_KEY_LEN 32
+
 /* one stream's definition, as of the WAL position being decoded */
 typedef struct EsStreamDef
 {
@@ -48,7 +51,7 @@ typedef struct EsStreamSet
 	char	   *tables_option;	/* union of the patterns, plugin syntax */
 	HTAB	   *matches;		/* relid -> streams that take its changes */
 	bool		have_message_key;
-	uint8		message_key[32];	/* ES_MESSAGE_KEY_LEN: checks emit()'s messages */
+	uint8		message_key[ES_MESSAGE_KEY_LEN];	/* checks emit()'s messages */
 } EsStreamSet;
 
 /*
@@ -141,10 +144,10 @@ extern int64 es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful);
 
 /* segments.c */
 extern void es_segment_name(char *name, int32 stream_id, int64 segno);
+extern Oid	es_segment_relid(int32 stream_id, int64 segno);
 extern Oid	es_segment_create(int32 stream_id, int64 segno, int64 segment_size);
 
 /* message.c */
-#define ES_MESSAGE_KEY_LEN 32
 extern bool es_message_key(uint8 *key);
 extern void es_message_sign(StringInfo out, const uint8 *key, TransactionId xid,
 							const char *json, Size len);
