@@ -175,6 +175,39 @@ AS 'MODULE_PATHNAME', 'eventstream_drop_stream';
 COMMENT ON FUNCTION eventstream.drop_stream(text) IS
   'drop a stream and its events';
 
+-- The log's segments: each stream's, by number, as src/stream/segments.c
+-- names them (event_log_<stream id>_<segno>).
+CREATE FUNCTION eventstream._segments()
+RETURNS TABLE (rel regclass, stream_id integer, segno bigint)
+LANGUAGE sql STABLE
+AS $$
+	SELECT i.inhrelid::pg_catalog.regclass, m[1]::integer, m[2]::bigint
+	FROM pg_catalog.pg_inherits i
+	JOIN pg_catalog.pg_class r ON r.oid = i.inhrelid,
+		 pg_catalog.regexp_match(r.relname, '^event_log_(\d+)_(\d+)$') m
+	WHERE i.inhparent = 'eventstream.event_log'::pg_catalog.regclass
+$$;
+
+-- Drop a segment, unless a reader (or the worker's batch) holds the log or
+-- the segment: then false, and a later retention pass drops it.  nowait:
+-- do not wait at all; else wait as long as the caller's lock_timeout.
+CREATE FUNCTION eventstream._drop_segment(seg regclass, nowait boolean)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	-- (ONLY: the log itself, not the other streams' segments)
+	EXECUTE format('LOCK TABLE ONLY eventstream.event_log, %s IN ACCESS EXCLUSIVE MODE%s',
+				   seg, CASE WHEN nowait THEN ' NOWAIT' ELSE '' END);
+	EXECUTE format('DROP TABLE %s', seg);
+	RETURN true;
+EXCEPTION WHEN lock_not_available THEN
+	RETURN false;
+END
+$$;
+REVOKE ALL ON FUNCTION eventstream._drop_segment(regclass, boolean) FROM PUBLIC;
+
 -- drop_stream's privileged part, run as the extension's owner.  Readers
 -- never make it wait: the segments that a reader (or the worker's batch)
 -- holds at that moment are left to the worker, which drops the segments
@@ -189,19 +222,9 @@ DECLARE
 BEGIN
 	DELETE FROM eventstream.stream_catalog c WHERE c.id = stream_id;
 	DELETE FROM eventstream.backfill_progress p WHERE p.stream_id = _drop_stream.stream_id;
-	FOR seg IN
-		SELECT i.inhrelid::regclass
-		FROM pg_inherits i JOIN pg_class r ON r.oid = i.inhrelid
-		WHERE i.inhparent = 'eventstream.event_log'::regclass
-		  AND r.relname LIKE format('event\_log\_%s\_%%', stream_id)
+	FOR seg IN SELECT g.rel FROM eventstream._segments() g WHERE g.stream_id = _drop_stream.stream_id
 	LOOP
-		BEGIN
-			-- (ONLY: the log itself, not the other streams' segments)
-			EXECUTE format('LOCK TABLE ONLY eventstream.event_log, %s IN ACCESS EXCLUSIVE MODE NOWAIT', seg);
-			EXECUTE format('DROP TABLE %s', seg);
-		EXCEPTION WHEN lock_not_available THEN
-			EXIT;				-- in use: the worker drops it later
-		END;
+		EXIT WHEN NOT eventstream._drop_segment(seg, true);
 	END LOOP;
 END
 $$;
@@ -245,47 +268,57 @@ BEGIN
 END
 $$;
 
+-- The first table stream sid names that the current user may not read --
+-- no SELECT on it, or its row-level security applies to them (events carry
+-- whole rows) unless they own the stream -- or NULL.  Plain SQL, so views
+-- and policies may test it per row.
+CREATE FUNCTION eventstream._unreadable_table(sid integer)
+RETURNS oid
+LANGUAGE sql STABLE
+AS $$
+	SELECT t.rel
+	FROM eventstream.stream_catalog c,
+		 pg_catalog.unnest(c.named_tables) WITH ORDINALITY t(rel, n)
+	WHERE c.id = sid
+	  AND (pg_catalog.has_table_privilege(t.rel, 'SELECT') IS FALSE
+		   OR (pg_catalog.row_security_active(t.rel)
+			   AND NOT pg_catalog.pg_has_role(c.owner, 'USAGE')))
+	ORDER BY t.n LIMIT 1
+$$;
+
+-- may the current user read stream sid?
+CREATE FUNCTION eventstream._may_read_stream(sid integer)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+	SELECT eventstream._unreadable_table(sid) IS NULL
+$$;
+
 -- reading a stream needs SELECT on every table it names (and seeing all
--- of its rows)
+-- of its rows): an error that says which and why
 CREATE FUNCTION eventstream._check_read(stream text, sid integer)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	rel oid;
+	rel oid := eventstream._unreadable_table(sid);
 BEGIN
-	FOR rel IN
-		SELECT t FROM eventstream.stream_catalog c, unnest(c.named_tables) t
-		WHERE c.id = sid
-	LOOP
-		IF has_table_privilege(rel, 'SELECT') IS FALSE THEN
-			RAISE EXCEPTION 'permission denied for stream "%"', stream
-				USING ERRCODE = 'insufficient_privilege',
-					  DETAIL = format('Reading it requires SELECT on table %s.', rel::regclass);
-		END IF;
-		IF row_security_active(rel) AND NOT pg_has_role(
-				(SELECT c.owner FROM eventstream.stream_catalog c WHERE c.id = sid), 'USAGE') THEN
-			RAISE EXCEPTION 'permission denied for stream "%"', stream
-				USING ERRCODE = 'insufficient_privilege',
-					  DETAIL = format('Row-level security of table %s applies to you, so its events are hidden from you.', rel::regclass),
-					  HINT = 'Events carry whole rows: only roles that see every row of the table may read them.';
-		END IF;
-	END LOOP;
-END
-$$;
-
--- the same, as a test: may the current user read stream sid?
-CREATE FUNCTION eventstream._may_read_stream(sid integer)
-RETURNS boolean
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	PERFORM eventstream._check_read('', sid);
-	RETURN true;
-EXCEPTION WHEN insufficient_privilege THEN
-	RETURN false;
+	-- (the first table of the stream the caller may not read, if any)
+	IF rel IS NULL THEN
+		RETURN;
+	END IF;
+	IF has_table_privilege(rel, 'SELECT') IS FALSE THEN
+		RAISE EXCEPTION 'permission denied for stream "%"', stream
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = format('Reading it requires SELECT on table %s.', rel::regclass);
+	END IF;
+	-- otherwise the table's row-level security applies to the caller,
+	-- which would hide some of its rows
+	RAISE EXCEPTION 'permission denied for stream "%"', stream
+		USING ERRCODE = 'insufficient_privilege',
+			  DETAIL = format('Row-level security of table %s applies to you, so its events are hidden from you.', rel::regclass),
+			  HINT = 'Events carry whole rows: only roles that see every row of the table may read them.';
 END
 $$;
 
@@ -384,10 +417,7 @@ CREATE VIEW eventstream.streams WITH (security_invoker = true) AS
 		   (SELECT min(l.id) FROM eventstream.event_log l WHERE l.stream_id = c.id) END AS first_id,
 		   CASE WHEN eventstream._may_read_stream(c.id) THEN
 		   coalesce((SELECT max(l.id) FROM eventstream.event_log l WHERE l.stream_id = c.id), 0) END AS last_id,
-		   (SELECT count(*) FROM pg_catalog.pg_inherits i
-			JOIN pg_catalog.pg_class r ON r.oid = i.inhrelid
-			WHERE i.inhparent = 'eventstream.event_log'::regclass
-			  AND r.relname LIKE format('event\_log\_%s\_%%', c.id)) AS segments,
+		   (SELECT count(*) FROM eventstream._segments() g WHERE g.stream_id = c.id) AS segments,
 		   c.segment_size,
 		   c.created_at
 	FROM eventstream.stream_catalog c;
@@ -410,17 +440,10 @@ DECLARE
 BEGIN
 	-- the segments of dropped streams (drop_stream leaves them to us)
 	FOR seg IN
-		SELECT i.inhrelid::regclass AS rel
-		FROM pg_inherits i JOIN pg_class r ON r.oid = i.inhrelid
-		WHERE i.inhparent = 'eventstream.event_log'::regclass
-		  AND NOT EXISTS (SELECT 1 FROM eventstream.stream_catalog c
-						  WHERE r.relname LIKE format('event\_log\_%s\_%%', c.id))
+		SELECT g.rel FROM eventstream._segments() g
+		WHERE NOT EXISTS (SELECT 1 FROM eventstream.stream_catalog c WHERE c.id = g.stream_id)
 	LOOP
-		BEGIN
-			EXECUTE format('DROP TABLE %s', seg.rel);
-		EXCEPTION WHEN lock_not_available THEN
-			EXIT;				-- readers hold it: next time
-		END;
+		EXIT WHEN NOT eventstream._drop_segment(seg.rel, false);	-- held: next time
 	END LOOP;
 	FOR s IN
 		SELECT c.id, c.retention, c.segment_size
@@ -431,12 +454,8 @@ BEGIN
 		SELECT max(l.id) INTO last_id FROM eventstream.event_log l WHERE l.stream_id = s.id;
 		CONTINUE WHEN last_id IS NULL;
 		FOR seg IN
-			SELECT i.inhrelid::regclass AS rel,
-				   (regexp_match(r.relname, '^event_log_\d+_(\d+)$'))[1]::bigint AS segno
-			FROM pg_inherits i JOIN pg_class r ON r.oid = i.inhrelid
-			WHERE i.inhparent = 'eventstream.event_log'::regclass
-			  AND r.relname LIKE format('event\_log\_%s\_%%', s.id)
-			ORDER BY 2
+			SELECT g.rel, g.segno FROM eventstream._segments() g
+			WHERE g.stream_id = s.id ORDER BY g.segno
 		LOOP
 			-- never the segment that holds the newest event
 			EXIT WHEN seg.segno >= (last_id - 1) / s.segment_size;
@@ -444,11 +463,7 @@ BEGIN
 			FROM eventstream.event_log l
 			WHERE l.stream_id = s.id AND l.id = (seg.segno + 1) * s.segment_size + 1;
 			EXIT WHEN next_time IS NULL OR next_time >= now() - s.retention;
-			BEGIN
-				EXECUTE format('DROP TABLE %s', seg.rel);
-			EXCEPTION WHEN lock_not_available THEN
-				EXIT;			-- readers hold it: next time
-			END;
+			EXIT WHEN NOT eventstream._drop_segment(seg.rel, false);	-- held: next time
 		END LOOP;
 	END LOOP;
 END
