@@ -4,11 +4,15 @@
  *	  Continuous aggregates: views of a GROUP BY query over one table,
  *	  kept up to date by the capture worker from the changes it decodes.
  *
+ *	  kinds.c		the aggregate functions maintained: one table
  *	  analyze.c		checks a query
  *	  statements.c	the SQL that fills and maintains it, and the view
- *	  agg_api.c		create_aggregate, refresh_aggregate, drop_aggregate
  *	  maintain.c	the worker side: changes of source tables, buffered per
  *					batch and applied as deltas in the apply transaction
+ *	  target.c		the aggregates as one of the capture worker's targets
+ *
+ * create_aggregate, refresh_aggregate and drop_aggregate are SQL functions
+ * of the api layer (src/api/aggregate_api.c).
  *
  * An aggregate is three objects: the caller's view, a table under it in
  * the eventstream schema (one row per group: the group's key, its row
@@ -30,22 +34,11 @@
 
 #include "../decoder/decoder.h"
 
-/* an aggregate function of the supported set */
-typedef enum EsAggKind
-{
-	ES_AGG_COUNT_STAR,
-	ES_AGG_COUNT,
-	ES_AGG_SUM,
-	ES_AGG_AVG,
-	ES_AGG_MIN,
-	ES_AGG_MAX
-} EsAggKind;
-
 /* one distinct aggregate call of the query */
 typedef struct EsAggCall
 {
 	Aggref	   *aggref;
-	EsAggKind	kind;
+	const struct EsAggKindRoutine *kind;
 	char	   *arg_sql;		/* the argument over alias t, or NULL */
 	char	   *state_type;		/* sum/avg: type of the running sum */
 	AttrNumber	value_att;		/* column of the value in the table */
@@ -74,12 +67,32 @@ typedef struct EsAggPlan
 	char	   *empty_sql;		/* INSERT INTO %s the row of an empty table, or NULL */
 } EsAggPlan;
 
+/* kinds.c: the aggregate functions maintained, one entry each */
+typedef struct EsAggSqlParts EsAggSqlParts;	/* statements.c */
+
+typedef struct EsAggKindRoutine
+{
+	const char *name;			/* the pg_catalog aggregate */
+	bool		star;			/* called as name(*) */
+	void		(*check_type) (const char *name, Oid argtype);	/* NULL: any */
+	Oid			(*state_type) (Oid argtype);	/* of a running state, or NULL */
+	int			nstate;			/* state columns after the value's */
+	bool		extreme;		/* min/max: collation matters, deleting the
+								 * extreme may read the group again */
+	void		(*parts) (EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
+} EsAggKindRoutine;
+
+extern const EsAggKindRoutine *es_agg_kind_lookup(const char *name, bool star);
+
 /* analyze.c */
 extern Query *es_agg_parse(const char *query_text);
 extern EsAggPlan *es_agg_analyze(Query *query);
 
 /* statements.c */
 extern void es_agg_make_sql(EsAggPlan *plan, const char *mat_sql);
+extern void es_agg_count_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
+extern void es_agg_sum_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
+extern void es_agg_minmax_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern char *es_agg_view_sql(EsAggPlan *plan, Oid mat);
 
 /* maintain.c: the worker side */
@@ -92,5 +105,8 @@ extern bool es_aggs_change(EsAggSet *set, const EsEvent *ev);
 extern bool es_aggs_pending(EsAggSet *set);
 extern void es_aggs_apply(EsAggSet *set);
 extern void es_aggs_reset(EsAggSet *set);
+
+/* target.c: the aggregates as a capture target (decoder/target.h) */
+extern PGDLLIMPORT const struct EsTargetRoutine es_aggregate_target;
 
 #endif							/* ES_AGGREGATE_H */

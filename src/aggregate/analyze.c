@@ -92,11 +92,12 @@ check_row_expr(Node *expr, const char *where)
 }
 
 /* the kind of a supported aggregate call, or an error */
-static EsAggKind
+static const EsAggKindRoutine *
 call_kind(Aggref *agg, Oid *argtype)
 {
 	char	   *name = get_func_name(agg->aggfnoid);
 	Oid			nsp = get_func_namespace(agg->aggfnoid);
+	const EsAggKindRoutine *kind;
 
 	*argtype = InvalidOid;
 	if (agg->aggdistinct != NIL)
@@ -110,55 +111,20 @@ call_kind(Aggref *agg, Oid *argtype)
 		unsupported("ordered-set or hypothetical aggregates", NULL);
 	if (nsp != PG_CATALOG_NAMESPACE)
 		unsupported(psprintf("the aggregate %s()", name), NULL);
-	if (agg->aggstar)
-		return ES_AGG_COUNT_STAR;
-	if (list_length(agg->args) != 1)
+	if (!agg->aggstar && list_length(agg->args) != 1)
 		unsupported(psprintf("the aggregate %s() with %d arguments", name,
 							 list_length(agg->args)), NULL);
-	*argtype = exprType((Node *) ((TargetEntry *) linitial(agg->args))->expr);
-
-	if (strcmp(name, "count") == 0)
-		return ES_AGG_COUNT;
-	if (strcmp(name, "min") == 0)
-		return ES_AGG_MIN;
-	if (strcmp(name, "max") == 0)
-		return ES_AGG_MAX;
-	if (strcmp(name, "sum") == 0 || strcmp(name, "avg") == 0)
+	kind = es_agg_kind_lookup(name, agg->aggstar);
+	if (kind == NULL)
+		unsupported(psprintf("the aggregate %s()", name),
+					"The supported aggregates are count(*), count(x), sum, avg, min and max.");
+	if (!agg->aggstar)
 	{
-		if (*argtype == FLOAT4OID || *argtype == FLOAT8OID)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("continuous aggregates do not support %s() of %s", name,
-							format_type_be(*argtype)),
-					 errdetail("A running floating-point sum drifts from the sum the query computes."),
-					 errhint("Cast the argument to numeric.")));
-		if (*argtype != INT2OID && *argtype != INT4OID && *argtype != INT8OID &&
-			*argtype != NUMERICOID && *argtype != INTERVALOID &&
-			!(*argtype == CASHOID && name[0] == 's'))
-			unsupported(psprintf("%s() of %s", name, format_type_be(*argtype)),
-						"sum and avg are supported on integers, numeric and interval.");
-		return name[0] == 's' ? ES_AGG_SUM : ES_AGG_AVG;
+		*argtype = exprType((Node *) ((TargetEntry *) linitial(agg->args))->expr);
+		if (kind->check_type != NULL)
+			kind->check_type(name, *argtype);
 	}
-	unsupported(psprintf("the aggregate %s()", name),
-				"The supported aggregates are count(*), count(x), sum, avg, min and max.");
-	return ES_AGG_COUNT;		/* keep the compiler quiet */
-}
-
-/* the type of the running sum of sum/avg over argtype */
-static Oid
-sum_state_type(Oid argtype)
-{
-	switch (argtype)
-	{
-		case INT2OID:
-		case INT4OID:
-			return INT8OID;
-		case INT8OID:
-		case NUMERICOID:
-			return NUMERICOID;
-		default:
-			return argtype;		/* interval, money */
-	}
+	return kind;
 }
 
 typedef struct CollectContext
@@ -309,16 +275,16 @@ es_agg_analyze(Query *q)
 
 		call->aggref = lfirst_node(Aggref, lc);
 		call->kind = call_kind(call->aggref, &argtype);
-		if (call->kind != ES_AGG_COUNT_STAR)
+		if (!call->kind->star)
 		{
 			Node	   *arg = (Node *) linitial_node(TargetEntry, call->aggref->args)->expr;
 
 			check_row_expr(arg, "an aggregate's argument");
 			call->arg_sql = expr_sql(arg, plan->source);
 		}
-		if (call->kind == ES_AGG_SUM || call->kind == ES_AGG_AVG)
-			call->state_type = format_type_be(sum_state_type(argtype));
-		if (call->kind == ES_AGG_MIN || call->kind == ES_AGG_MAX)
+		if (call->kind->state_type != NULL)
+			call->state_type = format_type_be(call->kind->state_type(argtype));
+		if (call->kind->extreme)
 			plan->has_minmax = true;
 	}
 	return plan;

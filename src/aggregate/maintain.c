@@ -15,8 +15,8 @@
  * one segment share one descriptor.
  *
  * An aggregate is loaded only once active: the apply transaction that moves
- * the origin past the commit that created it marks it so (batch.c,
- * es_activate).  A worker that
+ * the origin past the commit that created it marks it so (the worker's hub
+ * calls the target's activate).  A worker that
  * restarts behind that commit therefore never applies earlier changes --
  * already counted by the creation -- to it.
  *
@@ -56,7 +56,6 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "../api/api.h"
 #include "../common/as_owner.h"
 #include "../pg_eventstream.h"
 #include "aggregate.h"
@@ -142,8 +141,6 @@ es_aggs_load(MemoryContext parent)
 
 	oldcxt = MemoryContextSwitchTo(set->cxt);
 	initStringInfo(&tables);
-	/* the catalog itself: its changes mark where definitions change */
-	appendStringInfoString(&tables, ES_SCHEMA ".aggregate_catalog");
 	set->ndefs = (int) SPI_processed;
 	set->defs = palloc0(sizeof(EsAggDef) * Max(set->ndefs, 1));
 	for (i = 0; i < SPI_processed; i++)
@@ -171,7 +168,8 @@ es_aggs_load(MemoryContext parent)
 			src->missing_old = false;
 			src->xids = NULL;
 			src->nxids = src->maxxids = 0;
-			appendStringInfoChar(&tables, ',');
+			if (tables.len > 0)
+				appendStringInfoChar(&tables, ',');
 			es_append_pattern_escaped(&tables, SPI_getvalue(tup, desc, 9));
 			appendStringInfoChar(&tables, '.');
 			es_append_pattern_escaped(&tables, SPI_getvalue(tup, desc, 10));
@@ -192,7 +190,7 @@ es_aggs_free(EsAggSet *set)
 	pfree(set);
 }
 
-/* the source tables (and the catalog), in the syntax of the "tables" option */
+/* the source tables, in the syntax of the "tables" option ("" if none) */
 const char *
 es_aggs_tables_option(EsAggSet *set)
 {

@@ -66,7 +66,7 @@ avg_sql(EsAggCall *call, const char *s, const char *n)
  *	  ins		the values of a group not in the table yet (from deltas d)
  *	  set		ON CONFLICT: the group's values with the deltas added
  */
-typedef struct SqlParts
+struct EsAggSqlParts
 {
 	StringInfoData cols;
 	StringInfoData rows;		/* a change row: group columns */
@@ -85,7 +85,9 @@ typedef struct SqlParts
 	StringInfoData match_eq;	/* the same for keys that are not NULL: indexable */
 	StringInfoData recompute_eq;
 	StringInfoData keyed;		/* are all the group's keys not NULL? */
-} SqlParts;
+};
+
+typedef EsAggSqlParts SqlParts;
 
 /*
  * A min or max keeps its value a_k and how many rows hold it, c_k; a batch
@@ -103,10 +105,10 @@ typedef struct SqlParts
  * extreme reads the group again.  A strictly better value makes the count
  * exact.  Counts are thus never too high; too low costs an extra reading.
  */
-static void
-minmax_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
+void
+es_agg_minmax_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
 {
-	bool		min = call->kind == ES_AGG_MIN;
+	bool		min = strcmp(call->kind->name, "min") == 0;
 	const char *fn = min ? "min" : "max";
 	char	   *best = psprintf("%s(m.a_%d, excluded.a_%d)", min ? "least" : "greatest", k, k);
 	char	   *batch;
@@ -159,12 +161,24 @@ minmax_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
 					 plan->where_sql ? plan->where_sql : "true", sp->match_eq.data);
 }
 
+/* count(x) keeps its value only: the count of non-null inputs */
+void
+es_agg_count_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
+{
+	appendStringInfo(&sp->cols, ", a_%d", k);
+	appendStringInfo(&sp->dcols, ", sum(CASE WHEN x_%d IS NOT NULL THEN __s ELSE 0 END)::bigint AS a_%d", k, k);
+	appendStringInfo(&sp->ins, ", d.a_%d", k);
+	appendStringInfo(&sp->set, ", a_%d = m.a_%d + excluded.a_%d", k, k, k);
+	appendStringInfo(&sp->empty_cols, ", a_%d", k);
+	appendStringInfoString(&sp->empty_vals, ", 0");
+}
+
 /* sum and avg keep the count of non-null inputs n_k and their sum s_k */
-static void
-sum_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
+void
+es_agg_sum_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
 {
 	const char *S = call->state_type;
-	bool		avg = call->kind == ES_AGG_AVG;
+	bool		avg = strcmp(call->kind->name, "avg") == 0;
 	char	   *n_new = psprintf("m.n_%d + excluded.n_%d", k, k);
 	char	   *s_new = psprintf("m.s_%d + excluded.s_%d", k, k);
 
@@ -270,40 +284,20 @@ es_agg_make_sql(EsAggPlan *plan, const char *mat_sql)
 		EsAggCall  *call = &plan->calls[i];
 		int			k = i + 1;
 
-		if (call->kind == ES_AGG_COUNT_STAR)
+		if (call->kind->star)
 		{
+			/* count(*) is the group's row count */
 			call->value_att = plan->count_att;
 			continue;
 		}
 		appendStringInfo(&sp.xargs, ", %s AS x_%d", call->arg_sql, k);
 		plan->columns = lappend(plan->columns,
 								column_def(psprintf("a_%d", k), call->aggref->aggtype, -1,
-										   call->kind == ES_AGG_MIN || call->kind == ES_AGG_MAX
-										   ? call->aggref->inputcollid : InvalidOid));
+										   call->kind->extreme ? call->aggref->inputcollid
+										   : InvalidOid));
 		call->value_att = ++att;
-		switch (call->kind)
-		{
-			case ES_AGG_COUNT:
-				appendStringInfo(&sp.cols, ", a_%d", k);
-				appendStringInfo(&sp.dcols, ", sum(CASE WHEN x_%d IS NOT NULL THEN __s ELSE 0 END)::bigint AS a_%d", k, k);
-				appendStringInfo(&sp.ins, ", d.a_%d", k);
-				appendStringInfo(&sp.set, ", a_%d = m.a_%d + excluded.a_%d", k, k, k);
-				appendStringInfo(&sp.empty_cols, ", a_%d", k);
-				appendStringInfoString(&sp.empty_vals, ", 0");
-				break;
-			case ES_AGG_SUM:
-			case ES_AGG_AVG:
-				sum_parts(&sp, plan, call, k);
-				att += 2;
-				break;
-			case ES_AGG_MIN:
-			case ES_AGG_MAX:
-				minmax_parts(&sp, plan, call, k);
-				att += 3;
-				break;
-			case ES_AGG_COUNT_STAR:
-				break;
-		}
+		call->kind->parts(&sp, plan, call, k);
+		att += call->kind->nstate;
 	}
 
 	/* the whole table, as one batch of new rows */

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * api.h
- *	  Helpers shared by the SQL functions of src/api and src/aggregate.
+ *	  Helpers shared by the SQL-callable functions of src/api, the top
+ *	  layer: nothing below includes this header.
  *
  * src/api/api.h
  *
@@ -10,11 +11,16 @@
 #ifndef ES_API_H
 #define ES_API_H
 
+#include "access/xlogdefs.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 
+/* api_util.c */
 extern void es_require_arg(FunctionCallInfo fcinfo, int n, const char *name);
-extern void es_append_pattern_escaped(StringInfo buf, const char *name);
 extern void es_become_catalog_owner(Oid *save_user, int *save_sec);
+
+/* worker_api.c: waiting for the capture worker */
+extern void es_wait_for_capture(void);
+extern XLogRecPtr es_wait_applied(int64 timeout_ms);
 
 #endif							/* ES_API_H */

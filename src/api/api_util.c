@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * api_util.c
- *	  Helpers shared by the SQL functions: argument checks, table names as
- *	  patterns, and running catalog writes as the catalog's owner.
+ *	  Helpers shared by the SQL functions: argument checks and running
+ *	  catalog writes as the catalog's owner.
  *
  * src/api/api_util.c
  *
@@ -28,20 +28,6 @@ es_require_arg(FunctionCallInfo fcinfo, int n, const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", name)));
-}
-
-/* es_append_pattern_escaped writes a name as a pattern that matches just it */
-void
-es_append_pattern_escaped(StringInfo buf, const char *name)
-{
-	for (; *name; name++)
-	{
-		/* blanks too: the parser drops them around a pattern */
-		if (*name == '\\' || *name == '*' || *name == '.' || *name == ',' ||
-			*name == ' ' || *name == '\t' || *name == '\n' || *name == '\r')
-			appendStringInfoChar(buf, '\\');
-		appendStringInfoChar(buf, *name);
-	}
 }
 
 /*

@@ -20,9 +20,11 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "replication/message.h"
 #include "utils/acl.h"
@@ -45,6 +47,7 @@
 PG_FUNCTION_INFO_V1(eventstream_create_stream);
 PG_FUNCTION_INFO_V1(eventstream_drop_stream);
 PG_FUNCTION_INFO_V1(eventstream_emit);
+PG_FUNCTION_INFO_V1(eventstream_segments);
 
 #define ES_OPERATIONS_HINT "The operations are insert, update, delete and truncate."
 
@@ -511,4 +514,39 @@ eventstream_emit(PG_FUNCTION_ARGS)
 	es_message_sign(&signed_msg, key, GetTopTransactionId(), msg.data, msg.len);
 	lsn = LogLogicalMessage(ES_MESSAGE_PREFIX, signed_msg.data, signed_msg.len, true);
 	PG_RETURN_LSN(lsn);
+}
+
+/*
+ * eventstream_segments lists the log's segments -- relation, stream id,
+ * number -- as segments.c names them: eventstream._segments()
+ */
+Datum
+eventstream_segments(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			log = get_relname_relid("event_log", get_namespace_oid(ES_SCHEMA, false));
+	List	   *children;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!OidIsValid(log))
+		PG_RETURN_VOID();
+	children = find_inheritance_children(log, NoLock);
+	foreach(lc, children)
+	{
+		Oid			relid = lfirst_oid(lc);
+		char	   *name = get_rel_name(relid);
+		int32		stream_id;
+		int64		segno;
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		if (name == NULL || !es_segment_parse(name, &stream_id, &segno))
+			continue;
+		values[0] = ObjectIdGetDatum(relid);
+		values[1] = Int32GetDatum(stream_id);
+		values[2] = Int64GetDatum(segno);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_VOID();
 }

@@ -30,6 +30,7 @@
 #include "utils/timestamp.h"
 
 #include "../worker/worker.h"
+#include "api.h"
 
 PG_FUNCTION_INFO_V1(eventstream_worker_status);
 PG_FUNCTION_INFO_V1(eventstream_sync);

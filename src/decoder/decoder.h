@@ -9,7 +9,10 @@
  *	  table_filter.c	schema.table patterns of the tables/exclude-tables options
  *	  relinfo.c		per-relation cache (names, columns, types, key, filter)
  *	  row.c			a tuple as a JSON object, shared by all formats
+ *	  formats.c		the table of formats, by name
  *	  format_*.c	the native, Debezium and CloudEvents envelopes
+ *	  event_kinds.c	the table of event kinds and their "op" names
+ *	  target.h		what the capture worker feeds (not the plugin's concern)
  *
  * A decoding session owns one EsDecodingData.  Callbacks turn what logical
  * decoding hands them into an EsEvent and pass it to the chosen format;
@@ -32,19 +35,55 @@
 #include "../common/value_encode.h"
 #include "../pg_eventstream.h"
 
-/* change kinds, as a bit mask for the "operations" option */
-#define ES_OP_INSERT	0x01
-#define ES_OP_UPDATE	0x02
-#define ES_OP_DELETE	0x04
-#define ES_OP_TRUNCATE	0x08
-#define ES_OP_ALL		(ES_OP_INSERT | ES_OP_UPDATE | ES_OP_DELETE | ES_OP_TRUNCATE)
-
-typedef enum EsFormatKind
+/*
+ * What kind of event an EsEvent is.  The first four are the row
+ * operations a stream or the "operations" option can choose.
+ */
+typedef enum EsEventKind
 {
-	ES_FORMAT_JSON,
-	ES_FORMAT_DEBEZIUM,
-	ES_FORMAT_CLOUDEVENTS
-} EsFormatKind;
+	ES_EV_INSERT,
+	ES_EV_UPDATE,
+	ES_EV_DELETE,
+	ES_EV_TRUNCATE,
+	ES_EV_MESSAGE,
+	ES_EV_SCHEMA,
+	ES_EV_BEGIN,
+	ES_EV_COMMIT,
+	ES_EV_PREPARE,
+	ES_EV_COMMIT_PREPARED,
+	ES_EV_ROLLBACK_PREPARED,
+	ES_EV_STREAM_START,
+	ES_EV_STREAM_STOP,
+	ES_EV_STREAM_ABORT,
+	ES_EV_STREAM_COMMIT,
+	/* made by the event log, never by decoding */
+	ES_EV_SNAPSHOT,				/* a backfilled row */
+	ES_EV_ERROR					/* a change the log could not store */
+} EsEventKind;
+
+/* the row operations as a bit mask: bit n is event kind n */
+#define ES_OP_MASK(kind) (1 << (kind))
+#define ES_OP_INSERT	ES_OP_MASK(ES_EV_INSERT)
+#define ES_OP_UPDATE	ES_OP_MASK(ES_EV_UPDATE)
+#define ES_OP_DELETE	ES_OP_MASK(ES_EV_DELETE)
+#define ES_OP_TRUNCATE	ES_OP_MASK(ES_EV_TRUNCATE)
+#define ES_OP_ALL		(ES_OP_INSERT | ES_OP_UPDATE | ES_OP_DELETE | ES_OP_TRUNCATE)
+#define ES_NUM_ROW_OPS	4
+
+/* event_kinds.c: the one table of event kinds */
+typedef struct EsEventKindInfo
+{
+	const char *op;				/* the "op" of the event */
+	int			opmask;			/* ES_OP_* for a row operation, else 0 */
+} EsEventKindInfo;
+
+extern const EsEventKindInfo es_event_kinds[];
+
+#define es_event_op(kind) (es_event_kinds[(kind)].op)
+
+extern int	es_operation_mask(const char *name);
+
+typedef struct EsFormatRoutine EsFormatRoutine;
 
 /* one schema.table pattern of the tables/exclude-tables options */
 typedef struct EsTablePattern
@@ -58,7 +97,7 @@ typedef struct EsTablePattern
 /* the plugin options of SPEC.md section 1, parsed */
 typedef struct EsOptions
 {
-	EsFormatKind format;
+	const EsFormatRoutine *format;
 	bool		include_transaction;
 	bool		skip_empty_xacts;
 	bool		include_xids;
@@ -121,27 +160,7 @@ typedef struct EsRelInfo
 	bool	   *nulls[2];
 } EsRelInfo;
 
-/* what kind of event an EsEvent is */
-typedef enum EsEventKind
-{
-	ES_EV_INSERT,
-	ES_EV_UPDATE,
-	ES_EV_DELETE,
-	ES_EV_TRUNCATE,
-	ES_EV_MESSAGE,
-	ES_EV_SCHEMA,
-	ES_EV_BEGIN,
-	ES_EV_COMMIT,
-	ES_EV_PREPARE,
-	ES_EV_COMMIT_PREPARED,
-	ES_EV_ROLLBACK_PREPARED,
-	ES_EV_STREAM_START,
-	ES_EV_STREAM_STOP,
-	ES_EV_STREAM_ABORT,
-	ES_EV_STREAM_COMMIT
-} EsEventKind;
 
-extern const char *const es_event_op_names[];
 
 /*
  * One event to write.  Unknown LSNs are InvalidXLogRecPtr, an unknown
@@ -176,21 +195,22 @@ typedef struct EsEvent
 } EsEvent;
 
 /*
- * A sink takes the events of a decoding session instead of the output
- * stream: the capture worker installs one (es_capture_sink) before it
- * creates its decoding context, so the change callbacks hand it row
- * changes, truncates and messages as EsEvents.  Changes from the sink's
- * own replication origin are filtered out.
+ * A capture receiver takes the events of a decoding session instead of
+ * the output stream: the capture worker installs one (es_capture_receiver)
+ * before it creates its decoding context, so the change callbacks hand it
+ * row changes, truncates and messages as EsEvents.  Changes from the
+ * receiver's own replication origin are filtered out.
  */
 typedef struct EsDecodingData EsDecodingData;
-typedef struct EsSink EsSink;
-struct EsSink
+typedef struct EsCaptureReceiver EsCaptureReceiver;
+struct EsCaptureReceiver
 {
-	void		(*event) (EsSink *sink, EsDecodingData *data, const EsEvent *ev);
+	void		(*event) (EsCaptureReceiver *receiver, EsDecodingData *data,
+							  const EsEvent *ev);
 	RepOriginId origin;
 };
 
-extern PGDLLIMPORT EsSink *es_capture_sink;
+extern PGDLLIMPORT EsCaptureReceiver *es_capture_receiver;
 
 /* state of one decoding session */
 struct EsDecodingData
@@ -210,17 +230,17 @@ struct EsDecodingData
 	TimestampTz meta_commit_time;
 	StringInfoData commit_meta;
 
-	EsSink	   *sink;			/* the capture worker's, or NULL */
+	EsCaptureReceiver *receiver;	/* the capture worker's, or NULL */
 };
 
 /* options.c */
 extern void es_parse_options(EsOptions *opts, List *options);
-extern int	es_operation_mask(const char *name);
 
 /* table_filter.c */
 extern List *es_parse_table_patterns(const char *option, const char *value);
 extern bool es_table_patterns_match(List *patterns, const char *schema,
 									const char *table);
+extern void es_append_pattern_escaped(StringInfo buf, const char *name);
 
 /* relinfo.c */
 extern void es_relinfo_init(EsDecodingData *data);
@@ -245,6 +265,17 @@ extern void es_write_row_parts(EsDecodingData *data, const EsEvent *ev,
 							   StringInfo key, StringInfo oldout,
 							   StringInfo newout);
 extern void es_write_message_content(StringInfo out, const EsEvent *ev);
+
+/* formats.c: the output formats, one entry each */
+struct EsFormatRoutine
+{
+	const char *name;			/* the value of the "format" option */
+	void		(*startup) (EsDecodingData *data);	/* optional */
+	void		(*write) (StringInfo out, EsDecodingData *data, const EsEvent *ev);
+};
+
+extern const EsFormatRoutine *es_format_default(void);
+extern const EsFormatRoutine *es_format_lookup(const char *option, const char *name);
 
 /* format_native.c, format_debezium.c, format_cloudevents.c */
 extern void es_write_event_body(StringInfo out, EsDecodingData *data,

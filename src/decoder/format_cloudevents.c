@@ -27,7 +27,7 @@
 static void
 write_id(StringInfo out, const EsEvent *ev)
 {
-	const char *op = es_event_op_names[ev->kind];
+	const char *op = es_event_op(ev->kind);
 
 	if (!XLogRecPtrIsInvalid(ev->commit_lsn) && ev->seq > 0)
 		appendStringInfo(out, "\"%X/%X:" INT64_FORMAT "\"",
@@ -73,7 +73,7 @@ es_format_cloudevents(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 
 	/* ,"source":"..","type":"<prefix>.<op>" */
 	appendStringInfoString(out, data->ce_source_type);
-	appendStringInfoString(out, es_event_op_names[ev->kind]);
+	appendStringInfoString(out, es_event_op(ev->kind));
 	appendStringInfoCharMacro(out, '"');
 
 	if (ev->rel != NULL)

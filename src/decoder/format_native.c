@@ -24,13 +24,6 @@
 #include "../common/json_write.h"
 #include "decoder.h"
 
-/* indexed by EsEventKind */
-const char *const es_event_op_names[] = {
-	"insert", "update", "delete", "truncate", "message", "schema",
-	"begin", "commit", "prepare", "commit_prepared", "rollback_prepared",
-	"stream_start", "stream_stop", "stream_abort", "stream_commit"
-};
-
 /*
  * ,"commit_lsn":..,"commit_time":.. -- the same for every event of a
  * transaction, so formatted once and kept until the next transaction.
@@ -115,7 +108,7 @@ es_write_event_body(StringInfo out, EsDecodingData *data, const EsEvent *ev,
 					bool with_meta)
 {
 	appendStringInfoString(out, "{\"op\":\"");
-	appendStringInfoString(out, es_event_op_names[ev->kind]);
+	appendStringInfoString(out, es_event_op(ev->kind));
 	appendStringInfoCharMacro(out, '"');
 	if (ev->rel != NULL)
 	{
@@ -173,6 +166,9 @@ es_write_event_body(StringInfo out, EsDecodingData *data, const EsEvent *ev,
 		case ES_EV_STREAM_STOP:
 		case ES_EV_STREAM_ABORT:
 			break;
+		case ES_EV_SNAPSHOT:
+		case ES_EV_ERROR:
+			elog(ERROR, "decoding made an event of the log's own kind %d", (int) ev->kind);
 	}
 	appendStringInfoCharMacro(out, '}');
 }

@@ -72,25 +72,6 @@ word_list(DefElem *elem)
 	return words;
 }
 
-/*
- * es_operation_mask returns the ES_OP_* bit of an operation name (insert,
- * update, delete, truncate; any case), or 0 for anything else.  Streams
- * use it for their operations too.
- */
-int
-es_operation_mask(const char *name)
-{
-	if (pg_strcasecmp(name, "insert") == 0)
-		return ES_OP_INSERT;
-	if (pg_strcasecmp(name, "update") == 0)
-		return ES_OP_UPDATE;
-	if (pg_strcasecmp(name, "delete") == 0)
-		return ES_OP_DELETE;
-	if (pg_strcasecmp(name, "truncate") == 0)
-		return ES_OP_TRUNCATE;
-	return 0;
-}
-
 static int
 operations_option(DefElem *elem)
 {
@@ -116,24 +97,6 @@ operations_option(DefElem *elem)
 	return mask;
 }
 
-static EsFormatKind
-format_option(DefElem *elem)
-{
-	const char *v = option_value(elem);
-
-	if (strcmp(v, "json") == 0)
-		return ES_FORMAT_JSON;
-	if (strcmp(v, "debezium") == 0)
-		return ES_FORMAT_DEBEZIUM;
-	if (strcmp(v, "cloudevents") == 0)
-		return ES_FORMAT_CLOUDEVENTS;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value \"%s\" for option \"%s\"", v, elem->defname),
-			 errhint("Valid values are json, debezium and cloudevents.")));
-	return ES_FORMAT_JSON;		/* keep compiler quiet */
-}
-
 /*
  * es_parse_options fills opts from the client's option list, with the
  * defaults of SPEC.md for what the client left out.
@@ -144,7 +107,7 @@ es_parse_options(EsOptions *opts, List *options)
 	ListCell   *lc;
 
 	memset(opts, 0, sizeof(EsOptions));
-	opts->format = ES_FORMAT_JSON;
+	opts->format = es_format_default();
 	opts->skip_empty_xacts = true;
 	opts->include_xids = true;
 	opts->include_lsn = true;
@@ -172,7 +135,7 @@ es_parse_options(EsOptions *opts, List *options)
 		}
 
 		if (strcmp(name, "format") == 0)
-			opts->format = format_option(elem);
+			opts->format = es_format_lookup(elem->defname, option_value(elem));
 		else if (strcmp(name, "include-transaction") == 0)
 			opts->include_transaction = bool_option(elem);
 		else if (strcmp(name, "skip-empty-xacts") == 0)

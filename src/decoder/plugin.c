@@ -49,7 +49,7 @@
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
 /* set by the capture worker before it creates its decoding context */
-EsSink	   *es_capture_sink = NULL;
+EsCaptureReceiver	   *es_capture_receiver = NULL;
 
 /* per-transaction state, in ReorderBufferTXN.output_plugin_private */
 typedef struct EsTxnState
@@ -111,9 +111,9 @@ emit(LogicalDecodingContext *ctx, const EsEvent *ev)
 	MemoryContext oldcxt = MemoryContextSwitchTo(data->change_cxt);
 	int			start;
 
-	if (data->sink != NULL)
+	if (data->receiver != NULL)
 	{
-		data->sink->event(data->sink, data, ev);
+		data->receiver->event(data->receiver, data, ev);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(data->change_cxt);
 		return;
@@ -122,18 +122,7 @@ emit(LogicalDecodingContext *ctx, const EsEvent *ev)
 	OutputPluginPrepareWrite(ctx, true);
 	start = ctx->out->len;
 
-	switch (data->opts.format)
-	{
-		case ES_FORMAT_JSON:
-			es_format_native(ctx->out, data, ev);
-			break;
-		case ES_FORMAT_DEBEZIUM:
-			es_format_debezium(ctx->out, data, ev);
-			break;
-		case ES_FORMAT_CLOUDEVENTS:
-			es_format_cloudevents(ctx->out, data, ev);
-			break;
-	}
+	data->opts.format->write(ctx->out, data, ev);
 
 	if (data->opts.pretty)
 	{
@@ -281,8 +270,8 @@ es_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 	opt->receive_rewrites = false;
 
 	/* the capture worker wants whole committed transactions only */
-	data->sink = es_capture_sink;
-	if (data->sink != NULL)
+	data->receiver = es_capture_receiver;
+	if (data->receiver != NULL)
 	{
 		data->opts.stream_changes = false;
 		data->opts.two_phase = false;
@@ -296,8 +285,8 @@ es_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 	else
 		ctx->twophase = false;
 
-	es_format_debezium_init(data);
-	es_format_cloudevents_init(data);
+	if (data->opts.format->startup != NULL)
+		data->opts.format->startup(data);
 
 	ctx->output_plugin_private = data;
 	es_relinfo_init(data);
@@ -315,7 +304,7 @@ es_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
 {
 	EsDecodingData *data = ctx->output_plugin_private;
 
-	if (data->sink != NULL && origin_id == data->sink->origin)
+	if (data->receiver != NULL && origin_id == data->receiver->origin)
 		return true;
 	return data->opts.only_local && origin_id != InvalidRepOriginId;
 }
@@ -387,28 +376,24 @@ decode_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	EsEvent		ev;
 	MemoryContext oldcxt;
 	EsEventKind kind;
-	int			opmask;
 
 	switch (change->action)
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
 			kind = ES_EV_INSERT;
-			opmask = ES_OP_INSERT;
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
 			kind = ES_EV_UPDATE;
-			opmask = ES_OP_UPDATE;
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
 			kind = ES_EV_DELETE;
-			opmask = ES_OP_DELETE;
 			break;
 		default:
 			elog(ERROR, "unexpected change action %d", (int) change->action);
 	}
 
 	rel = es_relinfo_get(data, relation);
-	if (!rel->publish || (data->opts.operations & opmask) == 0)
+	if (!rel->publish || (data->opts.operations & es_event_kinds[kind].opmask) == 0)
 	{
 		note_skipped(ctx, txn);
 		return;

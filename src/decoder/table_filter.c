@@ -212,3 +212,20 @@ es_table_patterns_match(List *patterns, const char *schema, const char *table)
 	}
 	return false;
 }
+
+/*
+ * es_append_pattern_escaped writes a name as a pattern that matches just
+ * it, for a "tables" option built from names
+ */
+void
+es_append_pattern_escaped(StringInfo buf, const char *name)
+{
+	for (; *name; name++)
+	{
+		/* blanks too: the parser drops them around a pattern */
+		if (*name == '\\' || *name == '*' || *name == '.' || *name == ',' ||
+			*name == ' ' || *name == '\t' || *name == '\n' || *name == '\r')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, *name);
+	}
+}

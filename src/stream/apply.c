@@ -91,25 +91,6 @@ typedef struct ApplyStream
 	TupleTableSlot *slot;
 } ApplyStream;
 
-static const char *const op_names[] = {
-	[ES_EV_INSERT] = "insert",
-	[ES_EV_UPDATE] = "update",
-	[ES_EV_DELETE] = "delete",
-	[ES_EV_TRUNCATE] = "truncate",
-	[ES_EV_MESSAGE] = "message",
-};
-
-/* the op of a buffered event */
-static const char *
-op_name(int kind)
-{
-	if (kind == ES_BUF_KIND_SNAPSHOT)
-		return "snapshot";
-	if (kind == ES_BUF_KIND_ERROR)
-		return "error";
-	return op_names[kind];
-}
-
 /* the index of the stream with this id, or -1 */
 static int
 stream_index(EsStreamSet *set, int32 id)
@@ -120,22 +101,6 @@ stream_index(EsStreamSet *set, int32 id)
 		if (set->streams[i].id == id)
 			return i;
 	return -1;
-}
-
-static int
-kind_opmask(EsEventKind kind)
-{
-	switch (kind)
-	{
-		case ES_EV_INSERT:
-			return ES_OP_INSERT;
-		case ES_EV_UPDATE:
-			return ES_OP_UPDATE;
-		case ES_EV_DELETE:
-			return ES_OP_DELETE;
-		default:
-			return ES_OP_TRUNCATE;
-	}
 }
 
 /*
@@ -257,7 +222,7 @@ careful_parts(PartsWork *w, int *kind)
 			 errdetail("It is in the stream as an \"error\" event; capture goes on.")));
 	initStringInfo(&err);
 	appendStringInfoString(&err, "{\"op\":");
-	es_json_cstring(&err, op_name(*kind));
+	es_json_cstring(&err, es_event_op(*kind));
 	appendStringInfoString(&err, ",\"error\":");
 	es_json_cstring(&err, edata->message);
 	appendStringInfoString(&err, ",\"sqlstate\":");
@@ -269,7 +234,7 @@ careful_parts(PartsWork *w, int *kind)
 	w->nulls[LOG_OLD] = true;
 	w->nulls[LOG_NEW] = false;
 	w->values[LOG_NEW] = DirectFunctionCall1(jsonb_in, CStringGetDatum(err.data));
-	*kind = ES_BUF_KIND_ERROR;
+	*kind = ES_EV_ERROR;
 }
 
 /* the stream an emit() message {"stream":..,"key":..,"payload":..} names */
@@ -312,7 +277,7 @@ event_targets(EsStreamSet *set, TupleTableSlot *bslot, int kind, Datum *content)
 	bool		isnull;
 	int			idx;
 
-	if (kind == ES_BUF_KIND_SNAPSHOT)
+	if (kind == ES_EV_SNAPSHOT)
 	{
 		/* a backfilled row: for its own stream only */
 		idx = stream_index(set, DatumGetInt32(slot_getattr(bslot, ES_BUF_STREAM + 1, &isnull)));
@@ -330,7 +295,7 @@ event_targets(EsStreamSet *set, TupleTableSlot *bslot, int kind, Datum *content)
 								   DatumGetObjectId(slot_getattr(bslot, ES_BUF_RELID + 1, &isnull)),
 								   TextDatumGetCString(slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull)),
 								   TextDatumGetCString(slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull)),
-								   kind_opmask((EsEventKind) kind));
+								   (EsEventKind) kind);
 	return idx >= 0 ? bms_make_singleton(idx) : NULL;
 }
 
@@ -475,11 +440,11 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 				parts_work(&parts);
 		}
 
-		values[LOG_OP] = CStringGetTextDatum(op_name(kind));
+		values[LOG_OP] = CStringGetTextDatum(es_event_op(kind));
 		values[LOG_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_LSN + 1, &isnull)));
 		values[LOG_COMMIT_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_COMMIT_LSN + 1, &isnull)));
 		values[LOG_XID] = FullTransactionIdGetDatum(FullTransactionIdFromU64((uint64) DatumGetInt64(slot_getattr(bslot, ES_BUF_XID + 1, &isnull))));
-		nulls[LOG_XID] = kind == ES_BUF_KIND_SNAPSHOT;	/* read, not committed */
+		nulls[LOG_XID] = kind == ES_EV_SNAPSHOT;	/* read, not committed */
 		values[LOG_COMMIT_TIME] = slot_getattr(bslot, ES_BUF_COMMIT_TIME + 1, &isnull);
 		values[LOG_SEQ] = slot_getattr(bslot, ES_BUF_SEQ + 1, &isnull);
 

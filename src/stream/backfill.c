@@ -450,7 +450,7 @@ es_backfill_message(EsBatch *batch, const EsEvent *ev)
 
 	memset(nulls, 0, sizeof(nulls));
 	nulls[ES_BUF_OLD] = true;
-	values[ES_BUF_KIND] = Int32GetDatum(ES_BUF_KIND_SNAPSHOT);
+	values[ES_BUF_KIND] = Int32GetDatum(ES_EV_SNAPSHOT);
 	values[ES_BUF_RELID] = ObjectIdGetDatum(chunk->relid);
 	values[ES_BUF_SCHEMA] = CStringGetTextDatum(chunk->schema_name);
 	values[ES_BUF_TABLE] = CStringGetTextDatum(chunk->table_name);

@@ -1,20 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * batch.c
- *	  The capture worker's sink: decoded events gathered into a batch.
+ *	  The event log's batch: decoded events waiting to be applied.
  *
- * The output plugin's callbacks hand every row change, truncate and
- * emit() message of a committed transaction to sink_event, which writes
- * the key, old and new parts as JSON text (the plugin's value encoding)
- * into a tuplestore.  The tuplestore keeps work_mem in memory and spills
- * the rest to a temporary file, so a transaction of any size costs
- * bounded memory; its file survives the transactions that logical
- * decoding starts and aborts around each replayed transaction.
+ * The capture worker hands every row change, truncate and emit() message
+ * of a committed transaction to es_batch_add (through the streams'
+ * capture target, target.c), which writes the key, old and new parts as
+ * JSON text (the plugin's value encoding) into a tuplestore.  The
+ * tuplestore keeps work_mem in memory and spills the rest to a temporary
+ * file, so a transaction of any size costs bounded memory; its file
+ * survives the transactions that logical decoding starts and aborts
+ * around each replayed transaction.
  *
- * Nothing here decides which stream a change goes to: apply.c does, when
- * the batch is written.  Backfill watermarks and the changes between them
- * go to backfill.c, which adds a chunk's snapshot events to the batch.  A change of the stream catalog itself is not
- * buffered; it marks the batch so that the worker reloads definitions.
+ * Which streams a change goes to is decided when the batch is written
+ * (apply.c); here a change no stream takes is merely not kept.  Backfill
+ * watermarks and the changes between them go to backfill.c, which adds a
+ * chunk's snapshot events to the batch.
  *
  * src/stream/batch.c
  *
@@ -31,7 +32,6 @@
 #include "utils/memutils.h"
 
 #include "../pg_eventstream.h"
-#include "../aggregate/aggregate.h"
 #include "stream.h"
 
 /* the 64-bit form of a transaction id of the recent past */
@@ -60,51 +60,23 @@ text_or_null(StringInfo buf, bool *isnull)
 		PointerGetDatum(cstring_to_text_with_len(buf->data, buf->len));
 }
 
-/*
- * A decoded insert into a catalog creates a stream or an aggregate: it
- * takes the changes that commit after this transaction, so the apply
- * transaction that moves the origin past it marks it active
- * (es_activate).  The id is the catalogs' first column.
- */
-static void
-note_creation(EsBatch *batch, const EsEvent *ev)
-{
-	List	  **ids;
-	bool		isnull;
-	Datum		id;
-	MemoryContext oldcxt;
-
-	if (strcmp(ev->rel->table_name, "stream_catalog") == 0)
-		ids = &batch->created_streams;
-	else if (strcmp(ev->rel->table_name, "aggregate_catalog") == 0)
-		ids = &batch->created_aggregates;
-	else
-		return;
-	id = heap_getattr(ev->newtuple, 1, ev->rel->desc, &isnull);
-	if (isnull)
-		return;
-	oldcxt = MemoryContextSwitchTo(batch->cxt);
-	*ids = lappend_int(*ids, DatumGetInt32(id));
-	MemoryContextSwitchTo(oldcxt);
-}
-
 /* does a stream take this change of a table? */
 static bool
 stream_takes(EsBatch *batch, const EsEvent *ev)
 {
-	static const int opmask[] = {ES_OP_INSERT, ES_OP_UPDATE, ES_OP_DELETE, ES_OP_TRUNCATE};
-
 	return batch->streams == NULL ||
 		!bms_is_empty(es_streams_matching(batch->streams, ev->rel->report_relid,
 										  ev->rel->schema_name, ev->rel->table_name,
-										  opmask[ev->kind]));
+										  ev->kind));
 }
 
-/* the sink's callback: buffer one event of a committed transaction */
-static void
-sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
+/*
+ * es_batch_add buffers one event of a committed transaction; false if no
+ * stream takes it
+ */
+bool
+es_batch_add(EsBatch *batch, EsDecodingData *data, const EsEvent *ev)
 {
-	EsBatch    *batch = (EsBatch *) sink;
 	Datum		values[ES_BUF_NCOLS];
 	bool		nulls[ES_BUF_NCOLS];
 
@@ -117,19 +89,10 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 		case ES_EV_UPDATE:
 		case ES_EV_DELETE:
 		case ES_EV_TRUNCATE:
-			if (strcmp(ev->rel->schema_name, ES_SCHEMA) == 0)
-			{
-				/* only the catalogs get here: see es_streams_load, es_aggs_load */
-				batch->defs_changed = true;
-				if (ev->kind == ES_EV_INSERT)
-					note_creation(batch, ev);
-				return;
-			}
-			/* rows of an aggregate's table that no stream takes stop here */
-			if (batch->aggs != NULL && es_aggs_change(batch->aggs, ev) &&
-				!stream_takes(batch, ev))
-				return;
+			/* a backfill chunk drops the rows any change touches */
 			es_backfill_change(batch, data, ev);
+			if (!stream_takes(batch, ev))
+				return false;
 			if (ev->kind != ES_EV_TRUNCATE)
 			{
 				resetStringInfo(&batch->key);
@@ -147,11 +110,11 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 				strcmp(ev->prefix, ES_WATERMARK_PREFIX) == 0)
 			{
 				es_backfill_message(batch, ev);
-				return;
+				return false;
 			}
 			if (!ev->transactional ||
 				strcmp(ev->prefix, ES_MESSAGE_PREFIX) != 0)
-				return;
+				return false;
 			{
 				const char *json;
 				Size		len;
@@ -165,7 +128,7 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 							(errmsg("pg_eventstream ignored a logical message with prefix \"%s\" at %X/%X that emit() did not write",
 									ES_MESSAGE_PREFIX, LSN_FORMAT_ARGS(ev->lsn)),
 							 errdetail("Only eventstream.emit() adds messages to a stream; pg_logical_emit_message cannot.")));
-					return;
+					return false;
 				}
 				resetStringInfo(&batch->new);
 				appendBinaryStringInfo(&batch->new, json, len);
@@ -173,7 +136,7 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 			nulls[ES_BUF_RELID] = nulls[ES_BUF_SCHEMA] = nulls[ES_BUF_TABLE] = true;
 			break;
 		default:
-			return;
+			return false;
 	}
 
 	values[ES_BUF_KIND] = Int32GetDatum((int32) ev->kind);
@@ -189,19 +152,21 @@ sink_event(EsSink *sink, EsDecodingData *data, const EsEvent *ev)
 
 	tuplestore_putvalues(batch->store, batch->desc, values, nulls);
 	batch->nevents++;
-	batch->last_commit_time = ev->commit_time;
+	return true;
 }
 
-/* es_batch_create makes the worker's sink, with an empty batch */
+/*
+ * es_batch_create makes an empty batch, with no stream definitions yet;
+ * in a transaction (the tuple descriptor looks up types)
+ */
 EsBatch *
-es_batch_create(MemoryContext parent, RepOriginId origin)
+es_batch_create(MemoryContext parent)
 {
 	EsBatch    *batch = MemoryContextAllocZero(parent, sizeof(EsBatch));
 	MemoryContext oldcxt;
 	TupleDesc	desc;
 
-	batch->sink.event = sink_event;
-	batch->sink.origin = origin;
+	batch->parent = parent;
 	batch->cxt = AllocSetContextCreate(parent, "pg_eventstream batch",
 									   ALLOCSET_DEFAULT_SIZES);
 	batch->last_xid = InvalidTransactionId;
@@ -245,7 +210,4 @@ es_batch_reset(EsBatch *batch)
 	batch->store = tuplestore_begin_heap(false, true, work_mem);
 	MemoryContextSwitchTo(oldcxt);
 	batch->nevents = 0;
-	batch->defs_changed = false;
-	batch->created_streams = NIL;
-	batch->created_aggregates = NIL;
 }

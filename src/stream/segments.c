@@ -5,8 +5,9 @@
  *
  * A segment is the partition of eventstream.event_log that holds the ids
  * (segno * size, (segno + 1) * size] of one stream; it is named
- * event_log_<stream id>_<segno>, here and nowhere else in C (in SQL,
- * eventstream._segments() reads the names back).  It is made as a table of its
+ * event_log_<stream id>_<segno>, here and nowhere else: SQL lists the
+ * segments through eventstream._segments(), which reads the names back
+ * with es_segment_parse (src/api/stream_api.c).  It is made as a table of its
  * own and then attached: ATTACH PARTITION takes only a SHARE UPDATE
  * EXCLUSIVE lock on the log, which readers -- a poll waiting for events,
  * a transaction left open -- do not block, where CREATE TABLE ... PARTITION
@@ -30,6 +31,30 @@ void
 es_segment_name(char *name, int32 stream_id, int64 segno)
 {
 	snprintf(name, NAMEDATALEN, "event_log_%d_" INT64_FORMAT, stream_id, segno);
+}
+
+/*
+ * es_segment_parse reads a segment's stream and number back from its
+ * name; false if the name is not one es_segment_name writes
+ */
+bool
+es_segment_parse(const char *name, int32 *stream_id, int64 *segno)
+{
+	char		again[NAMEDATALEN];
+	int			sid;
+	long long	n;
+	int			len;
+
+	if (sscanf(name, "event_log_%d_%lld%n", &sid, &n, &len) != 2 ||
+		name[len] != '\0' || sid < 0 || n < 0)
+		return false;
+	/* the exact spelling only: no signs, blanks or leading zeros */
+	es_segment_name(again, sid, (int64) n);
+	if (strcmp(again, name) != 0)
+		return false;
+	*stream_id = sid;
+	*segno = (int64) n;
+	return true;
 }
 
 /* es_segment_relid is the relid of a segment, or InvalidOid if it is missing */

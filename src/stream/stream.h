@@ -4,7 +4,8 @@
  *	  Streams and the event log, as the capture worker sees them.
  *
  *	  streams.c		stream definitions: loading, matching tables to streams
- *	  batch.c		the sink that gathers decoded events into a batch
+ *	  target.c		the streams as one of the capture worker's targets
+ *	  batch.c		decoded events gathered into a batch
  *	  apply.c		writing a batch into the log segments, exactly once
  *	  backfill.c	existing rows as snapshot events, in watermarked chunks
  *	  message.c		emit()'s signed logical message
@@ -79,32 +80,23 @@ typedef struct EsBackfillChunk
 	int64		kept;			/* rows that became events */
 } EsBackfillChunk;
 
-/* the sink: decoded events of whole transactions, waiting to be applied */
+/* decoded events of whole transactions, waiting to be applied */
 typedef struct EsBatch
 {
-	EsSink		sink;			/* must be first */
+	MemoryContext parent;		/* the worker's, for what outlives a batch */
 	MemoryContext cxt;
 	TupleDesc	desc;			/* of the buffered events */
 	Tuplestorestate *store;
 	int64		nevents;
-	bool		defs_changed;	/* a transaction changed the stream catalog */
-	TimestampTz last_commit_time;
 	StringInfoData key;
 	StringInfoData old;
 	StringInfoData new;
 	TransactionId last_xid;		/* cache for the xid's epoch */
 	FullTransactionId last_fxid;
 	EsBackfillChunk *chunk;		/* backfill chunk in flight, or NULL */
-	List	   *created_streams;	/* ids of streams whose creation the batch holds */
-	List	   *created_aggregates; /* the same for aggregates */
-	struct EsStreamSet *streams;	/* the definitions decoding uses */
-	struct EsAggSet *aggs;		/* aggregates, which take their tables' rows */
+	EsStreamSet *streams;		/* the definitions decoding uses */
 } EsBatch;
 
-/* the kind of a buffered snapshot (backfill) event, beside EsEventKind's */
-#define ES_BUF_KIND_SNAPSHOT 1000
-/* an event whose parts could not be stored (apply.c) */
-#define ES_BUF_KIND_ERROR 1001
 
 /* columns of a buffered event */
 enum
@@ -130,13 +122,16 @@ extern EsStreamSet *es_streams_load(MemoryContext parent);
 extern void es_streams_free(EsStreamSet *set);
 extern Bitmapset *es_streams_matching(EsStreamSet *set, Oid relid,
 									  const char *schema, const char *table,
-									  int opmask);
+									  EsEventKind kind);
 extern int	es_streams_find(EsStreamSet *set, const char *name);
-extern void es_activate(const char *catalog, List *ids);
 
 /* batch.c */
-extern EsBatch *es_batch_create(MemoryContext parent, RepOriginId origin);
+extern EsBatch *es_batch_create(MemoryContext parent);
+extern bool es_batch_add(EsBatch *batch, EsDecodingData *data, const EsEvent *ev);
 extern void es_batch_reset(EsBatch *batch);
+
+/* target.c: the streams as a capture target (decoder/target.h) */
+extern PGDLLIMPORT const struct EsTargetRoutine es_stream_target;
 
 /* apply.c */
 extern void es_prepare_segments(EsBatch *batch, EsStreamSet *set);
@@ -144,6 +139,7 @@ extern int64 es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful);
 
 /* segments.c */
 extern void es_segment_name(char *name, int32 stream_id, int64 segno);
+extern bool es_segment_parse(const char *name, int32 *stream_id, int64 *segno);
 extern Oid	es_segment_relid(int32 stream_id, int64 segno);
 extern Oid	es_segment_create(int32 stream_id, int64 segno, int64 segment_size);
 

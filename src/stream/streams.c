@@ -11,8 +11,8 @@
  * definitions are loaded again.  So a stream takes exactly the changes
  * that commit after the transaction that created it, whatever the worker's
  * lag and however often it restarts, and patterns match tables created
- * later because matching is by name at decoding time.  Aggregates are
- * activated the same way (batch.c notes creations, es_activate marks).
+ * later because matching is by name at decoding time.  (The worker's hub,
+ * src/worker/hub.c, notes the creations; src/common/catalog.c marks them.)
  *
  * Matching a relation against all streams is done once per relation and
  * remembered in a hash keyed by relid (with the names, since a rename
@@ -39,25 +39,8 @@ typedef struct EsMatch
 	Oid			relid;			/* hash key */
 	char	   *schema;
 	char	   *table;
-	Bitmapset  *streams[4];		/* per operation: insert, update, delete, truncate */
+	Bitmapset  *streams[ES_NUM_ROW_OPS];	/* per row operation (EsEventKind) */
 } EsMatch;
-
-/* the operation bit of an ES_OP_* mask, as an index 0..3 */
-static int
-op_index(int opmask)
-{
-	switch (opmask)
-	{
-		case ES_OP_INSERT:
-			return 0;
-		case ES_OP_UPDATE:
-			return 1;
-		case ES_OP_DELETE:
-			return 2;
-		default:
-			return 3;
-	}
-}
 
 /* the ES_OP_* mask of an operations array */
 static int
@@ -105,8 +88,6 @@ es_streams_load(MemoryContext parent)
 	set->nstreams = (int) SPI_processed;
 	set->streams = palloc0(sizeof(EsStreamDef) * Max(set->nstreams, 1));
 	initStringInfo(&tables);
-	/* the catalog itself: its changes mark where definitions change */
-	appendStringInfoString(&tables, ES_SCHEMA ".stream_catalog");
 
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -129,7 +110,9 @@ es_streams_load(MemoryContext parent)
 
 			def->patterns = list_concat(def->patterns,
 										es_parse_table_patterns("tables", pattern));
-			appendStringInfo(&tables, ",%s", pattern);
+			if (tables.len > 0)
+				appendStringInfoChar(&tables, ',');
+			appendStringInfoString(&tables, pattern);
 		}
 		def->opmask = parse_operations(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)));
 		def->segment_size = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
@@ -157,14 +140,14 @@ es_streams_free(EsStreamSet *set)
 }
 
 /*
- * es_streams_matching returns the indexes of the streams that take an
- * operation on schema.table; the set belongs to the stream set.  The
+ * es_streams_matching returns the indexes of the streams that take a row
+ * operation (an EsEventKind) on schema.table; the set belongs to the stream set.  The
  * extension's own tables never match: the worker's writes must not
  * re-enter a stream.
  */
 Bitmapset *
 es_streams_matching(EsStreamSet *set, Oid relid, const char *schema,
-					const char *table, int opmask)
+					const char *table, EsEventKind kind)
 {
 	EsMatch    *m;
 	bool		found;
@@ -175,7 +158,7 @@ es_streams_matching(EsStreamSet *set, Oid relid, const char *schema,
 		/* renamed since: match again */
 		int			k;
 
-		for (k = 0; k < 4; k++)
+		for (k = 0; k < ES_NUM_ROW_OPS; k++)
 			bms_free(m->streams[k]);
 		pfree(m->schema);
 		pfree(m->table);
@@ -198,16 +181,17 @@ es_streams_matching(EsStreamSet *set, Oid relid, const char *schema,
 
 				if (!es_table_patterns_match(def->patterns, schema, table))
 					continue;
-				for (k = 0; k < 4; k++)
+				for (k = 0; k < ES_NUM_ROW_OPS; k++)
 				{
-					if (def->opmask & (1 << k))
+					if (def->opmask & es_event_kinds[k].opmask)
 						m->streams[k] = bms_add_member(m->streams[k], i);
 				}
 			}
 		}
 		MemoryContextSwitchTo(oldcxt);
 	}
-	return m->streams[op_index(opmask)];
+	Assert(kind < ES_NUM_ROW_OPS);
+	return m->streams[kind];
 }
 
 /* es_streams_find returns the index of the named stream, or -1 */
@@ -222,33 +206,4 @@ es_streams_find(EsStreamSet *set, const char *name)
 			return i;
 	}
 	return -1;
-}
-
-/*
- * es_activate marks active the streams or aggregates (catalog is
- * "stream_catalog" or "aggregate_catalog") whose creation a batch holds;
- * in the apply transaction.  With ids NIL: all of them -- a new slot
- * decodes from now on, so what was defined before it takes everything it
- * decodes (their creations are behind it and will never be decoded).
- */
-void
-es_activate(const char *catalog, List *ids)
-{
-	char	   *sql = psprintf("UPDATE " ES_SCHEMA ".%s SET active = true WHERE %s",
-							   catalog, ids ? "id = $1" : "NOT active");
-	Oid			types[1] = {INT4OID};
-	ListCell   *lc;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (ids == NIL && SPI_execute(sql, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not activate the definitions of %s", catalog);
-	foreach(lc, ids)
-	{
-		Datum		args[1] = {Int32GetDatum(lfirst_int(lc))};
-
-		if (SPI_execute_with_args(sql, 1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not activate a definition of %s", catalog);
-	}
-	SPI_finish();
 }

@@ -5,10 +5,10 @@
  *
  * The worker owns the logical slot and replication origin named
  * eventstream_<database oid>.  Like a walsender, it keeps one decoding
- * context for its whole life (recreated only when the stream definitions
- * change) and decodes in-process, with the pg_eventstream output plugin's
- * callbacks handing events to the batch sink (src/stream/batch.c) rather
- * than to a client.
+ * context for its whole life (recreated only when definitions change) and
+ * decodes in-process, with the pg_eventstream output plugin's callbacks
+ * handing events to the hub (hub.c) rather than to a client; the hub feeds
+ * each capture target -- the streams' event log, the aggregates.
  *
  * Exactly once: each loop decodes whole transactions up to a record
  * boundary into a batch, then one apply transaction writes the batch into
@@ -56,12 +56,17 @@
 #include "utils/timestamp.h"
 
 #include "../pg_eventstream.h"
-#include "../aggregate/aggregate.h"
-#include "../stream/stream.h"
+#include "hub.h"
 #include "worker.h"
 
 /* the longest a non-empty batch waits for more events, for latency */
 #define ES_BATCH_MAX_MS 200
+/* records decoded between two looks at the clock */
+#define ES_BATCH_CLOCK_RECORDS 1000
+/* the window of the events_per_sec rate */
+#define ES_RATE_WINDOW_MS 1000
+/* the least time between two warnings of a slot holding back WAL */
+#define ES_LAG_WARNING_EVERY_MS 60000
 
 typedef struct CaptureState
 {
@@ -70,9 +75,7 @@ typedef struct CaptureState
 	RepOriginId origin;
 	MemoryContext cxt;
 	ResourceOwner owner;
-	EsBatch    *batch;
-	EsStreamSet *streams;
-	EsAggSet   *aggs;			/* continuous aggregates */
+	EsHub	   *hub;			/* what decoding feeds */
 	LogicalDecodingContext *ctx;
 
 	/* statistics */
@@ -237,7 +240,7 @@ setup_origin(CaptureState *cs)
 	replorigin_session_origin = cs->origin;
 }
 
-/* the output plugin never writes for the sink; these are never called */
+/* the output plugin never writes for the hub; these are never called */
 static void
 no_prepare_write(LogicalDecodingContext *ctx, XLogRecPtr lsn,
 				 TransactionId xid, bool last_write)
@@ -286,34 +289,29 @@ start_decoding(CaptureState *cs)
 	List	   *options;
 	XLogRecPtr	start;
 
-	if (cs->streams != NULL)
-		es_streams_free(cs->streams);
-	if (cs->aggs != NULL)
-		es_aggs_free(cs->aggs);
+	char	   *tables;
+	char	   *prefixes;
+
 	begin_work();
 	if (!extension_exists())
 	{
 		end_work();
 		drop_and_exit(cs);
 	}
-	cs->streams = es_streams_load(cs->cxt);
-	cs->aggs = es_aggs_load(cs->cxt);
-	cs->batch->streams = cs->streams;
-	cs->batch->aggs = cs->aggs;
+	es_hub_load(cs->hub, &tables, &prefixes);
 	end_work();
 
 	oldcxt = MemoryContextSwitchTo(cs->cxt);
-	options = list_make4(option("tables", psprintf("%s,%s", cs->streams->tables_option,
-												   es_aggs_tables_option(cs->aggs))),
-						 option("publish-via-root", "true"),
-						 option("messages", "true"),
-						 option("message-prefixes",
-								ES_MESSAGE_PREFIX "," ES_WATERMARK_PREFIX));
+	options = list_make2(option("tables", tables),
+						 option("publish-via-root", "true"));
+	if (prefixes[0] != '\0')
+		options = lappend(lappend(options, option("messages", "true")),
+						  option("message-prefixes", prefixes));
 
 	CurrentResourceOwner = cs->owner;
 	ReplicationSlotAcquire(cs->name, true);
 	start = replorigin_get_progress(cs->origin, false);
-	es_capture_sink = &cs->batch->sink;
+	es_capture_receiver = &cs->hub->receiver;
 	cs->ctx = CreateDecodingContext(start, options, false,
 									XL_ROUTINE(.page_read = read_local_xlog_page,
 											   .segment_open = wal_segment_open,
@@ -336,9 +334,8 @@ stop_decoding(CaptureState *cs)
 }
 
 /*
- * Decode whole transactions into the batch until it is full, the stream
- * catalog changed, it has waited long enough, or the WAL flushed so far
- * is read.  Returns true when the end of the WAL was reached.
+ * Decode whole transactions into the batch until it is full, definitions
+ * changed, it has waited long enough, or the WAL flushed so far is read.  Returns true when the end of the WAL was reached.
  */
 static bool
 decode_batch(CaptureState *cs)
@@ -361,9 +358,9 @@ decode_batch(CaptureState *cs)
 			LogicalDecodingProcessRecord(ctx, ctx->reader);
 
 		/* every record boundary is a transaction boundary for the batch */
-		if (cs->batch->nevents >= es_batch_size || cs->batch->defs_changed)
+		if (cs->hub->nchanges >= es_batch_size || cs->hub->defs_changed)
 			return false;
-		if (cs->batch->nevents > 0 && (++records % 1000) == 0 &&
+		if (cs->hub->nchanges > 0 && (++records % ES_BATCH_CLOCK_RECORDS) == 0 &&
 			TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
 									   ES_BATCH_MAX_MS))
 			return false;
@@ -381,7 +378,7 @@ report_progress(CaptureState *cs, XLogRecPtr applied, int64 written,
 	double		rate = -1;
 
 	cs->window_events += written;
-	if (TimestampDifferenceExceeds(cs->window_start, now, 1000))
+	if (TimestampDifferenceExceeds(cs->window_start, now, ES_RATE_WINDOW_MS))
 	{
 		long		secs;
 		int			usecs;
@@ -411,21 +408,16 @@ report_progress(CaptureState *cs, XLogRecPtr applied, int64 written,
 		ConditionVariableBroadcast(&es_shared->events_cv);
 }
 
-/* the apply transaction: the batch, activations, aggregates, the origin */
+/* the apply transaction: the batch into every target, and the origin */
 static int64
 apply_once(CaptureState *cs, XLogRecPtr upto, bool careful)
 {
 	int64		written;
 
 	begin_work();
-	written = es_apply_batch(cs->batch, cs->streams, careful);
-	if (cs->batch->created_streams != NIL)
-		es_activate("stream_catalog", cs->batch->created_streams);
-	if (cs->batch->created_aggregates != NIL)
-		es_activate("aggregate_catalog", cs->batch->created_aggregates);
-	es_aggs_apply(cs->aggs);
+	written = es_hub_apply(cs->hub, careful);
 	replorigin_session_origin_lsn = upto;
-	replorigin_session_origin_timestamp = cs->batch->last_commit_time;
+	replorigin_session_origin_timestamp = cs->hub->last_commit_time;
 	end_work();
 	replorigin_session_origin_lsn = InvalidXLogRecPtr;
 	replorigin_session_origin_timestamp = 0;
@@ -434,7 +426,7 @@ apply_once(CaptureState *cs, XLogRecPtr upto, bool careful)
 
 /*
  * Write the batch and the origin's progress in one transaction.  If that
- * fails, try once more carefully (es_apply_batch): an event that cannot be
+ * fails, try once more carefully (see es_apply_batch): an event that cannot be
  * stored must not stop capture.  An error that persists is the worker's
  * exit, and the launcher restarts it.
  */
@@ -452,7 +444,7 @@ apply_batch(CaptureState *cs, XLogRecPtr upto)
 		end_work();
 		drop_and_exit(cs);
 	}
-	es_prepare_segments(cs->batch, cs->streams);
+	es_hub_prepare(cs->hub);
 	end_work();
 
 	PG_TRY();
@@ -492,7 +484,7 @@ check_lag(CaptureState *cs)
 
 	if (es_lag_warning_mb == 0 ||
 		retained < (uint64) es_lag_warning_mb * 1024 * 1024 ||
-		!TimestampDifferenceExceeds(cs->last_lag_warning, now, 60000))
+		!TimestampDifferenceExceeds(cs->last_lag_warning, now, ES_LAG_WARNING_EVERY_MS))
 		return;
 	cs->last_lag_warning = now;
 	ereport(WARNING,
@@ -525,23 +517,15 @@ maybe_apply_retention(CaptureState *cs)
 	end_work();
 }
 
-/* es_worker_main is the entry point of a database's capture worker */
-void
-es_worker_main(Datum arg)
+/*
+ * Join the database's slot in shared memory and connect; exit at once if
+ * the launcher no longer wants a worker there.
+ */
+static void
+attach(CaptureState *cs)
 {
-	CaptureState cs;
-	bool		new_slot;
-
-	memset(&cs, 0, sizeof(cs));
-	cs.dboid = DatumGetObjectId(arg);
-	es_slot_name(cs.dboid, cs.name);
-
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
-	my_slot = es_slot_find(cs.dboid);
+	my_slot = es_slot_find(cs->dboid);
 	if (my_slot == NULL || my_slot->want == ES_WANT_DROP ||
 		my_slot->want == ES_WANT_NONE)
 	{
@@ -553,7 +537,7 @@ es_worker_main(Datum arg)
 	LWLockRelease(es_shared->lock);
 	before_shmem_exit(worker_exit, (Datum) 0);
 
-	BackgroundWorkerInitializeConnectionByOid(cs.dboid, InvalidOid, 0);
+	BackgroundWorkerInitializeConnectionByOid(cs->dboid, InvalidOid, 0);
 	pgstat_report_appname("pg_eventstream worker");
 
 	/*
@@ -563,45 +547,140 @@ es_worker_main(Datum arg)
 	 */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	set_state("starting");
+}
 
-	cs.cxt = AllocSetContextCreate(TopMemoryContext, "pg_eventstream worker",
-								   ALLOCSET_DEFAULT_SIZES);
-	cs.owner = ResourceOwnerCreate(NULL, "pg_eventstream worker");
+/*
+ * Make sure the extension is here, then the slot, the origin and the hub;
+ * with a new slot, what was defined before it takes everything decoded.
+ */
+static void
+set_up(CaptureState *cs)
+{
+	bool		new_slot;
+
+	cs->cxt = AllocSetContextCreate(TopMemoryContext, "pg_eventstream worker",
+									ALLOCSET_DEFAULT_SIZES);
+	cs->owner = ResourceOwnerCreate(NULL, "pg_eventstream worker");
 
 	/* a probe: is the extension here at all? */
 	StartTransactionCommand();
 	if (!extension_exists())
 	{
 		CommitTransactionCommand();
-		drop_and_exit(&cs);
+		drop_and_exit(cs);
 	}
 	CommitTransactionCommand();
 	set_want(ES_WANT_RUN);
 
-	CurrentResourceOwner = cs.owner;
-	new_slot = ensure_slot(&cs);
-	setup_origin(&cs);
+	CurrentResourceOwner = cs->owner;
+	new_slot = ensure_slot(cs);
+	setup_origin(cs);
+
+	StartTransactionCommand();	/* the targets' state looks up types */
+	cs->hub = es_hub_create(cs->cxt, cs->origin);
+	CommitTransactionCommand();
 	if (new_slot)
 	{
 		/* with the origin set: these writes are not decoded */
 		begin_work();
-		es_activate("stream_catalog", NIL);
-		es_activate("aggregate_catalog", NIL);
+		es_hub_activate_all(cs->hub);
 		end_work();
 	}
-	StartTransactionCommand();	/* the batch's tuple descriptor looks up types */
-	cs.batch = es_batch_create(cs.cxt, cs.origin);
-	CommitTransactionCommand();
-	cs.window_start = GetCurrentTimestamp();
-	cs.last_retention = GetCurrentTimestamp();
+	cs->window_start = GetCurrentTimestamp();
+	cs->last_retention = GetCurrentTimestamp();
+}
+
+/* sleep until woken or naptime passes */
+static void
+nap(void)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 es_naptime_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+}
+
+/*
+ * One round of the loop: decode a batch, apply it, confirm the slot, and
+ * when caught up let the targets start background work.  Returns true when
+ * caught up with nothing started, so the worker may sleep.
+ */
+static bool
+capture_round(CaptureState *cs)
+{
+	bool		caught_up;
+	XLogRecPtr	upto;
+	int64		written = 0;
+
+	if (cs->ctx == NULL)
+		start_decoding(cs);
+
+	set_state("decoding");
+	caught_up = decode_batch(cs);
+	upto = cs->ctx->reader->EndRecPtr;
+
+	if (es_hub_pending(cs->hub))
+		written = apply_batch(cs, upto);
+	else if (caught_up)
+	{
+		/* nothing to apply: check the extension is still there */
+		begin_work();
+		if (!extension_exists())
+		{
+			end_work();
+			drop_and_exit(cs);
+		}
+		end_work();
+	}
+
+	/* only now, after the commit, may the slot move on */
+	if (upto != InvalidXLogRecPtr)
+	{
+		LogicalConfirmReceivedLocation(upto);
+		ReplicationSlotMarkDirty();
+	}
+	report_progress(cs, upto, written, caught_up);
+	check_lag(cs);
+
+	if (cs->hub->defs_changed)
+		stop_decoding(cs);
+	es_hub_reset(cs->hub);
+
+	if (caught_up && cs->ctx != NULL)
+	{
+		bool		started;
+
+		set_state("backfilling");
+		begin_work();
+		started = es_hub_idle(cs->hub, cs->ctx->output_plugin_private);
+		end_work();
+		if (started)
+			caught_up = false;	/* decode what it started at once */
+	}
+	return caught_up;
+}
+
+/* es_worker_main is the entry point of a database's capture worker */
+void
+es_worker_main(Datum arg)
+{
+	CaptureState cs;
+
+	memset(&cs, 0, sizeof(cs));
+	cs.dboid = DatumGetObjectId(arg);
+	es_slot_name(cs.dboid, cs.name);
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	attach(&cs);
+	set_up(&cs);
 	ereport(LOG,
 			(errmsg("pg_eventstream worker started for database %u", cs.dboid)));
 
 	for (;;)
 	{
-		bool		caught_up;
-		XLogRecPtr	upto;
-		int64		written = 0;
+		bool		idle;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -615,85 +694,19 @@ es_worker_main(Datum arg)
 			stop_decoding(&cs);
 			proc_exit(0);
 		}
-
 		if (!es_enabled)
 		{
 			set_state("paused");
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 es_naptime_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
+			nap();
 			continue;
 		}
 
-		if (cs.ctx == NULL)
-			start_decoding(&cs);
-
-		set_state("decoding");
-		caught_up = decode_batch(&cs);
-		upto = cs.ctx->reader->EndRecPtr;
-
-		if (cs.batch->nevents > 0 || es_aggs_pending(cs.aggs) ||
-			cs.batch->created_streams != NIL || cs.batch->created_aggregates != NIL ||
-			(cs.batch->chunk != NULL && cs.batch->chunk->complete))
-			written = apply_batch(&cs, upto);
-		else if (caught_up)
-		{
-			/* nothing for the log: check the extension is still there */
-			begin_work();
-			if (!extension_exists())
-			{
-				end_work();
-				drop_and_exit(&cs);
-			}
-			end_work();
-		}
-
-		/* only now, after the commit, may the slot move on */
-		if (upto != InvalidXLogRecPtr)
-		{
-			LogicalConfirmReceivedLocation(upto);
-			ReplicationSlotMarkDirty();
-		}
-		report_progress(&cs, upto, written, caught_up);
-		check_lag(&cs);
-
-		if (cs.batch->defs_changed)
-			stop_decoding(&cs);
-		es_batch_reset(cs.batch);
-		if (cs.aggs != NULL)
-			es_aggs_reset(cs.aggs);
-		if (cs.batch->chunk != NULL && cs.batch->chunk->complete)
-		{
-			/* its events and progress are committed */
-			MemoryContextDelete(cs.batch->chunk->cxt);
-			pfree(cs.batch->chunk);
-			cs.batch->chunk = NULL;
-		}
-
-		/* caught up and no chunk in flight: read the next backfill chunk */
-		if (caught_up && cs.batch->chunk == NULL && cs.ctx != NULL)
-		{
-			bool		started;
-
-			set_state("backfilling");
-			begin_work();
-			started = es_backfill_start(cs.batch, cs.ctx->output_plugin_private,
-										cs.cxt);
-			end_work();
-			if (started)
-				caught_up = false;	/* decode its watermarks at once */
-		}
-
+		idle = capture_round(&cs);
 		maybe_apply_retention(&cs);
-
-		if (caught_up)
+		if (idle)
 		{
 			set_state("idle");
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 es_naptime_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
+			nap();
 		}
 	}
 }

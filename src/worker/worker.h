@@ -6,6 +6,7 @@
  *	  shmem.c		shared memory: one EsWorkerSlot per database
  *	  launcher.c	the launcher, and the hooks that tell it what to run
  *	  capture.c		a database's worker: slot, decoding loop, batches
+ *	  hub.c			what the worker decodes, handed to each capture target (hub.h)
  *
  * Locking: EsShared->lock (an LWLock) protects every field of the slots
  * and launcher_latch.  A worker updates its own progress fields under the
@@ -80,10 +81,6 @@ extern void es_launcher_register(void);
 extern void es_hooks_init(void);
 extern void es_slot_name(Oid dboid, char *name);
 extern PGDLLEXPORT void es_launcher_main(Datum arg);
-
-/* src/api/worker_api.c */
-extern void es_wait_for_capture(void);
-extern XLogRecPtr es_wait_applied(int64 timeout_ms);
 
 /* capture.c */
 extern PGDLLEXPORT void es_worker_main(Datum arg);

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * agg_api.c
+ * aggregate_api.c
  *	  create_aggregate, refresh_aggregate and drop_aggregate.
  *
  * Consistency with the stream comes from a SHARE lock on the source (and
@@ -20,7 +20,7 @@
  * deltas -- runs as that owner, security-restricted and with the
  * search_path pinned (as_owner.h), whoever calls it.
  *
- * src/aggregate/agg_api.c
+ * src/api/aggregate_api.c
  *
  *-------------------------------------------------------------------------
  */
@@ -46,11 +46,10 @@
 #include "utils/regproc.h"
 #include "utils/syscache.h"
 
-#include "../api/api.h"
+#include "../aggregate/aggregate.h"
 #include "../common/as_owner.h"
 #include "../pg_eventstream.h"
-#include "../worker/worker.h"
-#include "aggregate.h"
+#include "api.h"
 
 PG_FUNCTION_INFO_V1(eventstream_create_aggregate);
 PG_FUNCTION_INFO_V1(eventstream_refresh_aggregate);

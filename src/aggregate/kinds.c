@@ -1,0 +1,87 @@
+/*-------------------------------------------------------------------------
+ *
+ * kinds.c
+ *	  The table of aggregate functions a continuous aggregate maintains.
+ *
+ * Each kind says which pg_catalog aggregate it is, which argument types it
+ * takes, the type of its running state, how many state columns it keeps in
+ * the materialization beside its value, whether it keeps an extreme (its
+ * value then depends on the collation, and deleting the extreme may read
+ * the group again), and the function that writes its part of the
+ * maintenance statements (statements.c).  A new kind is one entry here and
+ * its parts function.
+ *
+ * src/aggregate/kinds.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+#include "aggregate.h"
+
+/* sum and avg: integers, numeric, interval (and money for sum) */
+static void
+sum_check_type(const char *name, Oid argtype)
+{
+	if (argtype == FLOAT4OID || argtype == FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("continuous aggregates do not support %s() of %s", name,
+						format_type_be(argtype)),
+				 errdetail("A running floating-point sum drifts from the sum the query computes."),
+				 errhint("Cast the argument to numeric.")));
+	if (argtype != INT2OID && argtype != INT4OID && argtype != INT8OID &&
+		argtype != NUMERICOID && argtype != INTERVALOID &&
+		!(argtype == CASHOID && strcmp(name, "sum") == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("continuous aggregates do not support %s() of %s", name,
+						format_type_be(argtype)),
+				 errhint("sum and avg are supported on integers, numeric and interval.")));
+}
+
+/* the type of the running sum of sum/avg over argtype */
+static Oid
+sum_state_type(Oid argtype)
+{
+	switch (argtype)
+	{
+		case INT2OID:
+		case INT4OID:
+			return INT8OID;
+		case INT8OID:
+		case NUMERICOID:
+			return NUMERICOID;
+		default:
+			return argtype;		/* interval, money */
+	}
+}
+
+static const EsAggKindRoutine kinds[] = {
+	{"count", true, NULL, NULL, 0, false, NULL},
+	{"count", false, NULL, NULL, 0, false, es_agg_count_parts},
+	{"sum", false, sum_check_type, sum_state_type, 2, false, es_agg_sum_parts},
+	{"avg", false, sum_check_type, sum_state_type, 2, false, es_agg_sum_parts},
+	{"min", false, NULL, NULL, 3, true, es_agg_minmax_parts},
+	{"max", false, NULL, NULL, 3, true, es_agg_minmax_parts},
+};
+
+/*
+ * es_agg_kind_lookup returns the kind of pg_catalog aggregate name (star:
+ * called with *), or NULL if it is not one continuous aggregates maintain
+ */
+const EsAggKindRoutine *
+es_agg_kind_lookup(const char *name, bool star)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(kinds); i++)
+	{
+		if (kinds[i].star == star && strcmp(kinds[i].name, name) == 0)
+			return &kinds[i];
+	}
+	return NULL;
+}

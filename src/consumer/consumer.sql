@@ -1,0 +1,485 @@
+-- src/consumer/consumer.sql: consumers: positions, partitions, leases, poll, commit, seek
+-- (concatenated into the install script by the Makefile)
+
+-- ---------------------------------------------------------------------
+-- Consumers: a position in a stream, committed by the reader
+-- ---------------------------------------------------------------------
+
+-- One row per consumer.  Consumers are their owners': row-level security
+-- lets roles see every consumer but change only those of roles they
+-- belong to, so the consumer functions run with the caller's rights, and
+-- commit and seek are part of the caller's transaction.
+CREATE TABLE eventstream.consumer_catalog (
+	id serial PRIMARY KEY,
+	name text NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$'),
+	stream_id integer NOT NULL REFERENCES eventstream.stream_catalog (id) ON DELETE CASCADE,
+	owner oid NOT NULL,
+	committed bigint NOT NULL CHECK (committed >= 0),
+	delivered bigint NOT NULL,
+	partitions integer NOT NULL DEFAULT 1 CHECK (partitions BETWEEN 1 AND 1024),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	CHECK (delivered >= committed)
+);
+SELECT pg_catalog.pg_extension_config_dump('eventstream.consumer_catalog', '');
+
+-- Partitioned consumers: a position and a lease per partition.  An
+-- event's partition is a hash of its key, so one key always lands in the
+-- same partition and keeps its order there.
+CREATE TABLE eventstream.consumer_partitions (
+	consumer_id integer NOT NULL REFERENCES eventstream.consumer_catalog (id) ON DELETE CASCADE,
+	partition integer NOT NULL,
+	committed bigint NOT NULL,
+	delivered bigint NOT NULL,
+	member text,
+	lease_until timestamptz,
+	PRIMARY KEY (consumer_id, partition)
+);
+SELECT pg_catalog.pg_extension_config_dump('eventstream.consumer_partitions', '');
+GRANT SELECT, INSERT, UPDATE ON eventstream.consumer_partitions TO PUBLIC;
+ALTER TABLE eventstream.consumer_partitions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY partition_read ON eventstream.consumer_partitions FOR SELECT
+	USING (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k WHERE k.id = consumer_id));
+CREATE POLICY partition_change ON eventstream.consumer_partitions FOR ALL
+	USING (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k
+				   WHERE k.id = consumer_id AND pg_catalog.pg_has_role(k.owner, 'USAGE')))
+	WITH CHECK (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k
+						WHERE k.id = consumer_id AND pg_catalog.pg_has_role(k.owner, 'USAGE')));
+
+-- the members of partitioned consumers, live while their lease runs
+CREATE TABLE eventstream.consumer_members (
+	consumer_id integer NOT NULL REFERENCES eventstream.consumer_catalog (id) ON DELETE CASCADE,
+	member text NOT NULL,
+	lease_until timestamptz NOT NULL,
+	PRIMARY KEY (consumer_id, member)
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON eventstream.consumer_members TO PUBLIC;
+ALTER TABLE eventstream.consumer_members ENABLE ROW LEVEL SECURITY;
+CREATE POLICY member_read ON eventstream.consumer_members FOR SELECT
+	USING (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k WHERE k.id = consumer_id));
+CREATE POLICY member_change ON eventstream.consumer_members FOR ALL
+	USING (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k
+				   WHERE k.id = consumer_id AND pg_catalog.pg_has_role(k.owner, 'USAGE')))
+	WITH CHECK (EXISTS (SELECT 1 FROM eventstream.consumer_catalog k
+						WHERE k.id = consumer_id AND pg_catalog.pg_has_role(k.owner, 'USAGE')));
+
+-- the partition of an event with this key (or, without a key, this id)
+CREATE FUNCTION eventstream.partition_of(key jsonb, id bigint, partitions integer)
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+	SELECT CASE WHEN partitions <= 1 THEN 0
+		   ELSE ((pg_catalog.hashtext(coalesce(key::text, id::text))::bigint % partitions + partitions)
+				 % partitions)::integer END
+$$;
+GRANT SELECT, INSERT, DELETE ON eventstream.consumer_catalog TO PUBLIC;
+GRANT UPDATE (committed, delivered, updated_at) ON eventstream.consumer_catalog TO PUBLIC;
+GRANT USAGE ON SEQUENCE eventstream.consumer_catalog_id_seq TO PUBLIC;
+ALTER TABLE eventstream.consumer_catalog ENABLE ROW LEVEL SECURITY;
+-- a consumer is seen by its owners and by roles that may read its stream,
+-- and made only on a stream its owner may read
+CREATE POLICY consumer_read ON eventstream.consumer_catalog FOR SELECT
+	USING (pg_catalog.pg_has_role(owner, 'USAGE') OR eventstream._may_read_stream(stream_id));
+CREATE POLICY consumer_create ON eventstream.consumer_catalog FOR INSERT
+	WITH CHECK (owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+				AND eventstream._may_read_stream(stream_id));
+CREATE POLICY consumer_change ON eventstream.consumer_catalog FOR UPDATE
+	USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+CREATE POLICY consumer_drop ON eventstream.consumer_catalog FOR DELETE
+	USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+
+-- the consumer row, for update when it is to be changed; an error names it
+CREATE FUNCTION eventstream._consumer(consumer text, for_update boolean)
+RETURNS eventstream.consumer_catalog
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog;
+BEGIN
+	IF consumer IS NULL THEN
+		RAISE EXCEPTION 'consumer must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO c FROM eventstream.consumer_catalog k WHERE k.name = consumer;
+	IF c.id IS NULL THEN
+		RAISE EXCEPTION 'consumer "%" does not exist', consumer
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'The consumers are listed in eventstream.consumers.';
+	END IF;
+	IF for_update THEN
+		IF NOT pg_has_role(c.owner, 'USAGE') THEN
+			RAISE EXCEPTION 'must be owner of consumer "%"', consumer
+				USING ERRCODE = 'insufficient_privilege';
+		END IF;
+		SELECT * INTO c FROM eventstream.consumer_catalog k WHERE k.id = c.id FOR UPDATE;
+	END IF;
+	RETURN c;
+END
+$$;
+
+CREATE FUNCTION eventstream.create_consumer(name text, stream text,
+	start_at text DEFAULT 'earliest', partitions integer DEFAULT 1)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	sid integer := eventstream._stream_id(stream);
+	pos bigint;
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'name must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name !~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid consumer name "%"', name
+			USING ERRCODE = 'invalid_name',
+				  DETAIL = 'A consumer name is 1 to 63 letters, digits, "_", "." or "-".';
+	END IF;
+	PERFORM eventstream._check_read(stream, sid);
+	-- (a consumer of another owner is invisible here: see the INSERT)
+	IF EXISTS (SELECT 1 FROM eventstream.consumer_catalog k WHERE k.name = create_consumer.name) THEN
+		RAISE EXCEPTION 'consumer "%" already exists', name USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF start_at = 'earliest' THEN
+		SELECT coalesce(min(l.id) - 1, 0) INTO pos FROM eventstream.event_log l WHERE l.stream_id = sid;
+	ELSIF start_at = 'latest' THEN
+		SELECT coalesce(max(l.id), 0) INTO pos FROM eventstream.event_log l WHERE l.stream_id = sid;
+	ELSE
+		RAISE EXCEPTION 'invalid start_at "%"', coalesce(start_at, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'start_at is ''earliest'' or ''latest''.';
+	END IF;
+	IF partitions IS NULL OR partitions < 1 OR partitions > 1024 THEN
+		RAISE EXCEPTION 'partitions must be between 1 and 1024, not %', coalesce(partitions::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	BEGIN
+		INSERT INTO eventstream.consumer_catalog (name, stream_id, owner, committed, delivered, partitions)
+			VALUES (name, sid, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user), pos, pos,
+					partitions);
+	EXCEPTION WHEN unique_violation THEN
+		RAISE EXCEPTION 'consumer "%" already exists', name USING ERRCODE = 'duplicate_object';
+	END;
+	IF partitions > 1 THEN
+		INSERT INTO eventstream.consumer_partitions (consumer_id, partition, committed, delivered)
+		SELECT k.id, g, pos, pos
+		  FROM eventstream.consumer_catalog k, generate_series(0, create_consumer.partitions - 1) g
+		 WHERE k.name = create_consumer.name;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION eventstream.create_consumer(text, text, text, integer) IS
+  'create a consumer of a stream, starting at its earliest retained or its latest event';
+
+CREATE FUNCTION eventstream.drop_consumer(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog := eventstream._consumer(name, true);
+BEGIN
+	DELETE FROM eventstream.consumer_catalog k WHERE k.id = c.id;
+END
+$$;
+
+-- Take, renew and give back a member's partition leases; returns the
+-- partitions the member holds.  Each member aims at its fair share
+-- (partitions / live members, rounded up); free and expired partitions
+-- are claimed with SKIP LOCKED, so racing members get disjoint ones, and
+-- a claimed partition resumes at its committed position.
+CREATE FUNCTION eventstream._lease(c eventstream.consumer_catalog, member text, lease interval)
+RETURNS integer[]
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	members integer;
+	share integer;
+	held integer;
+BEGIN
+	IF member IS NULL THEN
+		RAISE EXCEPTION 'consumer "%" has % partitions: poll it with a member name', c.name, c.partitions
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass member => ''some-name'', unique per process that polls.';
+	END IF;
+	IF lease IS NULL OR lease <= interval '0' OR lease > interval '1 day' THEN
+		RAISE EXCEPTION 'lease must be a positive interval of at most a day, not %', coalesce(lease::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A member that stops polling holds its partitions until its lease runs out.';
+	END IF;
+	IF NOT pg_has_role(c.owner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of consumer "%" to poll it as a member', c.name
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	-- this member is alive; renew what it holds
+	INSERT INTO eventstream.consumer_members AS m (consumer_id, member, lease_until)
+		VALUES (c.id, _lease.member, clock_timestamp() + lease)
+		ON CONFLICT ON CONSTRAINT consumer_members_pkey DO UPDATE SET lease_until = excluded.lease_until;
+	UPDATE eventstream.consumer_partitions p SET lease_until = clock_timestamp() + lease
+	 WHERE p.consumer_id = c.id AND p.member = _lease.member;
+	SELECT count(*) INTO members FROM eventstream.consumer_members m
+	 WHERE m.consumer_id = c.id AND m.lease_until > clock_timestamp();
+	share := ceil(c.partitions::numeric / greatest(members, 1));
+	SELECT count(*) INTO held FROM eventstream.consumer_partitions p
+	 WHERE p.consumer_id = c.id AND p.member = _lease.member;
+	IF held > share THEN
+		-- others joined: give back the surplus
+		UPDATE eventstream.consumer_partitions p SET member = NULL, lease_until = NULL,
+			   delivered = p.committed
+		 WHERE p.consumer_id = c.id AND p.partition IN (
+			SELECT q.partition FROM eventstream.consumer_partitions q
+			 WHERE q.consumer_id = c.id AND q.member = _lease.member
+			 ORDER BY q.partition DESC LIMIT held - share);
+	ELSIF held < share THEN
+		UPDATE eventstream.consumer_partitions p
+		   SET member = _lease.member, lease_until = clock_timestamp() + lease,
+			   delivered = p.committed
+		 WHERE p.consumer_id = c.id AND p.partition IN (
+			SELECT q.partition FROM eventstream.consumer_partitions q
+			 WHERE q.consumer_id = c.id
+			   AND (q.member IS NULL OR q.lease_until <= clock_timestamp())
+			 ORDER BY q.partition LIMIT share - held
+			 FOR UPDATE SKIP LOCKED);
+	END IF;
+	RETURN ARRAY(SELECT p.partition FROM eventstream.consumer_partitions p
+				  WHERE p.consumer_id = c.id AND p.member = _lease.member ORDER BY 1);
+END
+$$;
+
+-- The positions a poll reads from, indexed by partition + 1: an
+-- unpartitioned consumer is one partition, 0, at its committed position;
+-- a partitioned one has a position for each partition the member leases
+-- (taking and renewing leases first) and NULL for the others.
+CREATE FUNCTION eventstream._positions(c eventstream.consumer_catalog, member text, lease interval)
+RETURNS bigint[]
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	parts integer[];
+BEGIN
+	IF c.partitions = 1 THEN
+		RETURN ARRAY[(SELECT k.committed FROM eventstream.consumer_catalog k WHERE k.id = c.id)];
+	END IF;
+	parts := eventstream._lease(c, member, lease);
+	RETURN ARRAY(SELECT CASE WHEN p.partition = ANY (parts) THEN p.committed END
+				   FROM eventstream.consumer_partitions p
+				  WHERE p.consumer_id = c.id ORDER BY p.partition);
+END
+$$;
+
+-- Events after the committed position; the same again until committed.
+-- With wait, blocks until events arrive or the time is up, woken by the
+-- worker.  A partitioned consumer is polled by members, each getting the
+-- events of the partitions it leases; an unpartitioned one is partition 0
+-- of one.  (Poll in a READ COMMITTED transaction: each look takes a new
+-- snapshot.)
+CREATE FUNCTION eventstream.poll(consumer text, max_events integer DEFAULT 100,
+	wait interval DEFAULT '0', member text DEFAULT NULL, lease interval DEFAULT '30 s')
+RETURNS SETOF eventstream.event
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog := eventstream._consumer(consumer, false);
+	stream text;
+	deadline timestamptz;
+	seq bigint;
+	pos bigint[];
+	low bigint;
+	last bigint;
+BEGIN
+	IF max_events IS NULL OR max_events < 1 THEN
+		RAISE EXCEPTION 'max_events must be at least 1, not %', coalesce(max_events::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF wait IS NULL OR wait < interval '0' THEN
+		RAISE EXCEPTION 'wait must be a non-negative interval'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT s.name INTO stream FROM eventstream.stream_catalog s WHERE s.id = c.stream_id;
+	PERFORM eventstream._check_read(stream, c.stream_id);
+	IF c.partitions = 1 AND member IS NOT NULL THEN
+		RAISE EXCEPTION 'consumer "%" has no partitions: poll it without a member', c.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Members share the partitions of a consumer created with partitions => N.';
+	END IF;
+	deadline := clock_timestamp() + wait;
+
+	LOOP
+		seq := eventstream._events_seq();
+		pos := eventstream._positions(c, member, lease);
+		SELECT min(x) INTO low FROM unnest(pos) x;
+		SELECT max(e.id) INTO last FROM (
+			SELECT e.id FROM eventstream._events(stream, c.stream_id, low, NULL) e
+			 WHERE e.id > pos[eventstream.partition_of(e.key, e.id, c.partitions) + 1]
+			 ORDER BY e.id LIMIT max_events) e;
+		EXIT WHEN last IS NOT NULL OR clock_timestamp() >= deadline;
+		-- a member wakes in time to renew its leases
+		PERFORM eventstream._wait_for_events(seq,
+			CASE WHEN c.partitions > 1 THEN least(deadline, clock_timestamp() + lease / 2)
+				 ELSE deadline END);
+	END LOOP;
+	IF last IS NULL THEN
+		RETURN;
+	END IF;
+
+	-- what was delivered: commit may not go past it
+	IF c.partitions > 1 THEN
+		UPDATE eventstream.consumer_partitions p SET delivered = greatest(p.delivered, d.last_id)
+		  FROM (SELECT eventstream.partition_of(e.key, e.id, c.partitions) AS part, max(e.id) AS last_id
+				  FROM eventstream._events(stream, c.stream_id, low, last) e
+				 GROUP BY 1) d
+		 WHERE p.consumer_id = c.id AND p.partition = d.part AND pos[p.partition + 1] IS NOT NULL;
+	ELSIF pg_has_role(c.owner, 'USAGE') THEN
+		UPDATE eventstream.consumer_catalog k SET delivered = greatest(k.delivered, last)
+		 WHERE k.id = c.id AND k.delivered < last;
+	END IF;
+	RETURN QUERY
+		SELECT e.* FROM eventstream._events(stream, c.stream_id, low, last) e
+		 WHERE e.id > pos[eventstream.partition_of(e.key, e.id, c.partitions) + 1]
+		 ORDER BY e.id;
+END
+$$;
+COMMENT ON FUNCTION eventstream.poll(text, integer, interval, text, interval) IS
+  'events after the consumer''s committed position (again until committed)';
+
+-- Everything up to id is done: atomic with the caller's transaction.  For
+-- a partitioned consumer, in the partitions the member holds.
+CREATE FUNCTION eventstream.commit(consumer text, id bigint, member text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog := eventstream._consumer(consumer, true);
+	delivered bigint;
+BEGIN
+	IF id IS NULL OR id < 0 THEN
+		RAISE EXCEPTION 'id must be a non-negative event id, not %', coalesce(id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF c.partitions = 1 AND member IS NOT NULL THEN
+		RAISE EXCEPTION 'consumer "%" has no partitions: commit without a member', consumer
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF c.partitions > 1 THEN
+		IF member IS NULL THEN
+			RAISE EXCEPTION 'consumer "%" has % partitions: commit as the member that polled', consumer, c.partitions
+				USING ERRCODE = 'null_value_not_allowed';
+		END IF;
+		SELECT max(p.delivered) INTO delivered FROM eventstream.consumer_partitions p
+		 WHERE p.consumer_id = c.id AND p.member = commit.member;
+		IF delivered IS NULL OR id > delivered THEN
+			RAISE EXCEPTION 'cannot commit consumer "%" past event %, the last one delivered to member "%"',
+				consumer, coalesce(delivered, 0), member
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Commit the id of an event poll() returned to this member.';
+		END IF;
+		UPDATE eventstream.consumer_partitions p SET committed = greatest(p.committed, least(commit.id, p.delivered))
+		 WHERE p.consumer_id = c.id AND p.member = commit.member;
+		UPDATE eventstream.consumer_catalog k SET updated_at = now() WHERE k.id = c.id;
+		RETURN id;
+	END IF;
+	IF id > c.delivered THEN
+		RAISE EXCEPTION 'cannot commit consumer "%" past event %, the last one delivered', consumer, c.delivered
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Commit the id of an event poll() returned.';
+	END IF;
+	UPDATE eventstream.consumer_catalog k SET committed = commit.id, updated_at = now()
+	 WHERE k.id = c.id;
+	RETURN id;
+END
+$$;
+
+-- Move the position: the next poll returns the events after id.
+CREATE FUNCTION eventstream.seek(consumer text, id bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog := eventstream._consumer(consumer, true);
+	last bigint;
+BEGIN
+	IF id IS NULL OR id < 0 THEN
+		RAISE EXCEPTION 'id must be a non-negative event id, not %', coalesce(id::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT coalesce(max(l.id), 0) INTO last FROM eventstream.event_log l WHERE l.stream_id = c.stream_id;
+	IF id > last THEN
+		RAISE EXCEPTION 'cannot seek consumer "%" past event %, the last one of its stream', consumer, last
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The next poll returns the events after the id you seek to.';
+	END IF;
+	UPDATE eventstream.consumer_catalog k
+	   SET committed = seek.id, delivered = seek.id, updated_at = now()
+	 WHERE k.id = c.id;
+	UPDATE eventstream.consumer_partitions p SET committed = seek.id, delivered = seek.id
+	 WHERE p.consumer_id = c.id;
+	RETURN id;
+END
+$$;
+
+-- Move the position to the first event that committed at or after a time.
+CREATE FUNCTION eventstream.seek(consumer text, at timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c eventstream.consumer_catalog := eventstream._consumer(consumer, false);
+	pos bigint;
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT coalesce(min(l.id) - 1, (SELECT coalesce(max(m.id), 0) FROM eventstream.event_log m
+									WHERE m.stream_id = c.stream_id))
+	  INTO pos
+	  FROM eventstream.event_log l
+	 WHERE l.stream_id = c.stream_id AND l.commit_time >= at;
+	RETURN eventstream.seek(consumer, pos);
+END
+$$;
+
+-- As the reader (security_invoker): their own consumers, with lags
+-- counted over the events they may see.
+CREATE VIEW eventstream.consumers WITH (security_invoker = true) AS
+	SELECT k.name,
+		   s.name AS stream,
+		   k.owner::regrole AS owner,
+		   k.partitions,
+		   (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+					'partition', p.partition, 'position', p.committed, 'delivered', p.delivered,
+					'member', p.member, 'lease_until', p.lease_until) ORDER BY p.partition)
+			  FROM eventstream.consumer_partitions p WHERE p.consumer_id = k.id) AS partition_positions,
+		   (SELECT pg_catalog.jsonb_object_agg(m.member, m.lease_until)
+			  FROM eventstream.consumer_members m
+			 WHERE m.consumer_id = k.id AND m.lease_until > pg_catalog.clock_timestamp()) AS members,
+		   x.pos AS position,
+		   k.delivered,
+		   CASE WHEN k.partitions > 1
+				-- each partition's own events after its own position
+				THEN (SELECT count(*) FROM eventstream.event_log l
+						JOIN eventstream.consumer_partitions p
+						  ON p.consumer_id = k.id
+						 AND p.partition = eventstream.partition_of(l.key, l.id, k.partitions)
+					   WHERE l.stream_id = k.stream_id AND l.id > x.pos AND l.id > p.committed)
+				ELSE greatest(coalesce((SELECT max(l.id) FROM eventstream.event_log l
+										WHERE l.stream_id = k.stream_id), 0) - x.pos, 0)
+		   END AS lag_events,
+		   coalesce(extract(epoch FROM pg_catalog.now() -
+					(SELECT l.commit_time FROM eventstream.event_log l
+					 WHERE l.stream_id = k.stream_id AND l.id > x.pos
+					 ORDER BY l.id LIMIT 1))::double precision, 0) AS lag_seconds,
+		   k.updated_at
+	FROM eventstream.consumer_catalog k
+	JOIN eventstream.stream_catalog s ON s.id = k.stream_id
+	CROSS JOIN LATERAL (
+		SELECT CASE WHEN k.partitions > 1
+					THEN (SELECT min(p.committed) FROM eventstream.consumer_partitions p
+						  WHERE p.consumer_id = k.id)
+					ELSE k.committed END AS pos) x;
+GRANT SELECT ON eventstream.consumers TO PUBLIC;

@@ -1,0 +1,58 @@
+/*-------------------------------------------------------------------------
+ *
+ * formats.c
+ *	  The table of output formats: the values of the "format" option and
+ *	  the functions that write an event in each.
+ *
+ * A format is a name, an optional startup that prepares what stays the
+ * same for the whole session, and a writer of one event as one JSON
+ * document (format_native.c, format_debezium.c, format_cloudevents.c).  A
+ * new format is one more entry here and its file.
+ *
+ * src/decoder/formats.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "decoder.h"
+
+static const EsFormatRoutine formats[] = {
+	{"json", NULL, es_format_native},
+	{"debezium", es_format_debezium_init, es_format_debezium},
+	{"cloudevents", es_format_cloudevents_init, es_format_cloudevents},
+};
+
+/* es_format_default is the format of the plugin when none is asked for */
+const EsFormatRoutine *
+es_format_default(void)
+{
+	return &formats[0];
+}
+
+/*
+ * es_format_lookup returns the format of this name; an error that lists
+ * the valid ones names the option.
+ */
+const EsFormatRoutine *
+es_format_lookup(const char *option, const char *name)
+{
+	StringInfoData valid;
+	int			i;
+
+	for (i = 0; i < lengthof(formats); i++)
+	{
+		if (strcmp(formats[i].name, name) == 0)
+			return &formats[i];
+	}
+	initStringInfo(&valid);
+	for (i = 0; i < lengthof(formats); i++)
+		appendStringInfo(&valid, "%s%s", i == 0 ? "" :
+						 i == lengthof(formats) - 1 ? " and " : ", ",
+						 formats[i].name);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value \"%s\" for option \"%s\"", name, option),
+			 errhint("Valid values are %s.", valid.data)));
+	return NULL;				/* keep compiler quiet */
+}
