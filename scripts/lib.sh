@@ -40,7 +40,7 @@ es_base_packages() {
 
 # es_build_install builds the extension and installs it into the server.
 es_build_install() {
-	make -s -C "$ES_ROOT" PG_CONFIG="$PG_CONFIG" >/dev/null
+	make -s -C "$ES_ROOT" PG_CONFIG="$PG_CONFIG" COPT=-Werror >/dev/null
 	if [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then
 		make -s -C "$ES_ROOT" PG_CONFIG="$PG_CONFIG" install >/dev/null
 	else
@@ -66,26 +66,7 @@ es_workdir() {
 	echo "$dir"
 }
 
-# es_has_plugin_list tells whether this server build has the
-# output_plugin_libraries setting (older minor releases refuse to start
-# with it in postgresql.conf).
-es_has_plugin_list() {
-	local settings
-	settings=$("$PGBIN/postgres" --describe-config 2>/dev/null | cut -f1)
-	grep -qx output_plugin_libraries <<<"$settings"
-}
-
 # es_server_conf prints the settings every test and demo cluster uses.
 es_server_conf() {
-	cat <<CONF
-wal_level = logical
-max_replication_slots = 10
-max_wal_senders = 10
-max_prepared_transactions = 10
-logical_decoding_work_mem = 64kB
-shared_preload_libraries = 'pg_eventstream'
-CONF
-	if es_has_plugin_list; then
-		echo "output_plugin_libraries = 'pgoutput, test_decoding, pg_eventstream, wal2json'"
-	fi
+	sh "$ES_ROOT/test/server_conf.sh" "$PG_CONFIG"
 }

@@ -39,9 +39,6 @@ count_regress() {
 }
 
 echo "== regression tests (pg_regress)"
-# setup defines the helpers the other tests use, so it runs first
-regress_tests="setup $(cd "$tree/sql" && ls ./*.sql | sed 's|^\./||; s|\.sql$||' |
-	grep -vx setup | sort)"
 mkdir -p "$work/regress"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$work/regress"
 set +e
@@ -50,7 +47,7 @@ es_as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
 	--temp-config="$work/server.conf" \
 	--inputdir="$tree" --outputdir="$work/regress" \
 	--bindir="$PGBIN" --dbname=contrib_regression \
-	$regress_tests > "$work/regress.out" 2>&1
+	--schedule="$tree/test/schedule" > "$work/regress.out" 2>&1
 rc=$?
 set -e
 cat "$work/regress.out"

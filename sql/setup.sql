@@ -47,7 +47,8 @@ BEGIN
   WHILE EXISTS (SELECT 1 FROM pg_stat_activity
                 WHERE backend_type = 'pg_eventstream worker'
                   AND datname = current_database())
-     OR EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname LIKE 'eventstream\_%') LOOP
+     OR EXISTS (SELECT 1 FROM pg_replication_origin o, pg_database d
+                WHERE d.datname = current_database() AND o.roname = 'eventstream_' || d.oid) LOOP
     IF clock_timestamp() > deadline THEN
       RAISE EXCEPTION 'the pg_eventstream worker did not stop';
     END IF;

@@ -18,14 +18,22 @@ use Test::More;
 
 our @EXPORT = qw(es_node read_events wait_for_events proc_status_kb);
 
+# the settings of test/server_conf.sh: from the file scripts/test.sh
+# wrote, or (under make installcheck, run from the source tree) made now
+sub server_conf
+{
+	return slurp_file($ENV{ES_SERVER_CONF}) if $ENV{ES_SERVER_CONF};
+	my $conf = `sh test/server_conf.sh pg_config`;
+	die "test/server_conf.sh failed" if $? != 0 || $conf eq '';
+	return $conf;
+}
+
 sub es_node
 {
 	my ($name) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init(allows_streaming => 'logical');
-	my $conf = $ENV{ES_SERVER_CONF}
-	  or die "ES_SERVER_CONF is not set: run the TAP tests through scripts/test.sh";
-	$node->append_conf('postgresql.conf', slurp_file($conf));
+	$node->append_conf('postgresql.conf', server_conf());
 	$node->start;
 	return $node;
 }

@@ -10,7 +10,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use EventstreamTest;
 
-my $examples = "$ENV{ES_ROOT}/examples";
+my $examples = ($ENV{ES_ROOT} // '.') . "/examples";
 my $node = es_node('examples');
 my $dsn = $node->connstr('postgres');
 
