@@ -222,6 +222,138 @@ lookup_aggregate(FunctionCallInfo fcinfo)
 	return row;
 }
 
+/* the view's name, quoted and qualified: its schema must exist and the name be free */
+static char *
+new_view_name(RangeVar *rv, Oid *view_nsp)
+{
+	Oid			existing;
+
+	*view_nsp = RangeVarGetAndCheckCreationNamespace(rv, NoLock, &existing);
+	if (OidIsValid(existing))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists", rv->relname)));
+	return quote_qualified_identifier(get_namespace_name(*view_nsp), rv->relname);
+}
+
+/*
+ * The table under the view, made by the catalog owner in the extension's
+ * schema and named by the aggregate's id (set here); the owner of the
+ * aggregate reads and writes its rows and cannot change the table.  Makes
+ * the plan's SQL for it.  SPI connected.
+ */
+static Oid
+create_materialization(EsAggPlan *plan, Oid owner, int32 *id)
+{
+	Oid			save_user;
+	int			save_sec;
+	char	   *mat_name;
+	char	   *mat_sql;
+	StringInfoData sql;
+	ListCell   *lc;
+	bool		isnull;
+
+	es_become_catalog_owner(&save_user, &save_sec);
+	spi_exec("SELECT nextval(pg_get_serial_sequence('" ES_SCHEMA ".aggregate_catalog', 'id'))",
+			 SPI_OK_SELECT);
+	*id = (int32) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											  &isnull));
+	mat_name = psprintf("aggregate_%d", *id);
+	mat_sql = psprintf(ES_SCHEMA ".%s", mat_name);
+	es_agg_make_sql(plan, mat_sql);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (", mat_sql);
+	foreach(lc, plan->columns)
+		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) ? ", " : "", (char *) lfirst(lc));
+	appendStringInfoString(&sql, ")");
+	spi_exec(sql.data, SPI_OK_UTILITY);
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (", mat_sql);
+	for (int i = 0; i < plan->ngroups; i++)
+		appendStringInfo(&sql, "%sg_%d", i ? ", " : "", i + 1);
+	appendStringInfoString(&sql, ") NULLS NOT DISTINCT");
+	spi_exec(sql.data, SPI_OK_UTILITY);
+	spi_exec(psprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s", mat_sql,
+					  quote_identifier(GetUserNameFromId(owner, false))), SPI_OK_UTILITY);
+	SetUserIdAndSecContext(save_user, save_sec);
+	return get_relname_relid(mat_name, get_namespace_oid(ES_SCHEMA, false));
+}
+
+/*
+ * Dropping the view drops the table; the view depends on the source's
+ * columns the way a view of the query would; DROP EXTENSION needs CASCADE
+ * to take the aggregate with it.
+ */
+static void
+record_dependencies(EsAggPlan *plan, Oid view, Oid mat)
+{
+	ObjectAddress mat_obj;
+	ObjectAddress view_obj;
+	ObjectAddress rule_obj;
+	ObjectAddress source_obj;
+	ObjectAddress ext_obj;
+	List	   *exprs = list_copy(plan->group_exprs);
+	ListCell   *lc;
+
+	ObjectAddressSet(mat_obj, RelationRelationId, mat);
+	ObjectAddressSet(view_obj, RelationRelationId, view);
+	ObjectAddressSet(rule_obj, RewriteRelationId, get_rewrite_oid(view, "_RETURN", false));
+	ObjectAddressSet(source_obj, RelationRelationId, plan->source);
+	ObjectAddressSet(ext_obj, ExtensionRelationId, get_extension_oid("pg_eventstream", false));
+	recordDependencyOn(&mat_obj, &view_obj, DEPENDENCY_INTERNAL);
+	recordDependencyOn(&mat_obj, &ext_obj, DEPENDENCY_NORMAL);
+	recordDependencyOn(&rule_obj, &source_obj, DEPENDENCY_NORMAL);
+
+	if (plan->query->jointree->quals)
+		exprs = lappend(exprs, plan->query->jointree->quals);
+	for (int i = 0; i < plan->ncalls; i++)
+		if (plan->calls[i].aggref->args != NIL)
+			exprs = lappend(exprs, linitial_node(TargetEntry, plan->calls[i].aggref->args)->expr);
+	foreach(lc, exprs)
+		recordDependencyOnSingleRelExpr(&rule_obj, lfirst(lc), plan->source,
+										DEPENDENCY_NORMAL, DEPENDENCY_NORMAL, false);
+}
+
+/* a text argument, or NULL */
+static Datum
+text_or_null(const char *s, char *null)
+{
+	*null = s ? ' ' : 'n';
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/* the catalog row: the worker picks it up at this transaction's commit */
+static void
+insert_catalog_row(EsAggPlan *plan, int32 id, Oid view, Oid mat, const char *query,
+				   bool append_only, Oid owner)
+{
+	Oid			types[13] = {INT4OID, OIDOID, OIDOID, OIDOID, TEXTOID, BOOLOID, BOOLOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTOID};
+	Datum		args[13];
+	char		nulls[13];
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = Int32GetDatum(id);
+	args[1] = ObjectIdGetDatum(view);
+	args[2] = ObjectIdGetDatum(mat);
+	args[3] = ObjectIdGetDatum(plan->source);
+	args[4] = CStringGetTextDatum(query);
+	args[5] = BoolGetDatum(append_only);
+	args[6] = BoolGetDatum(plan->grouped);
+	args[7] = CStringGetTextDatum(plan->populate_sql);
+	args[8] = CStringGetTextDatum(plan->delta_sql);
+	args[9] = text_or_null(plan->recompute_sql, &nulls[9]);
+	args[10] = text_or_null(plan->empty_sql, &nulls[10]);
+	args[11] = ObjectIdGetDatum(owner);
+	args[12] = text_or_null(plan->recompute_keyed_sql, &nulls[12]);
+	catalog_write("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
+				  "(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
+				  " populate_sql, delta_sql, recompute_sql, empty_sql, owner, recompute_keyed_sql) "
+				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+				  13, types, args, nulls, SPI_OK_INSERT);
+}
+
 /*
  * eventstream.create_aggregate(name, query, backfill, append_only): the
  * view, its table, the catalog row; returns the view.
@@ -242,19 +374,9 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	EsAggPlan  *plan;
 	AclResult	acl;
 	int32		id;
-	char	   *mat_name;
-	char	   *mat_sql;
 	Oid			mat;
 	Oid			view;
-	Oid			save_user;
-	int			save_sec;
-	StringInfoData sql;
-	ListCell   *lc;
-	ObjectAddress mat_obj;
-	ObjectAddress view_obj;
-	ObjectAddress rule_obj;
-	ObjectAddress source_obj;
-	bool		isnull;
+	Oid			owner = GetUserId();
 
 	es_require_arg(fcinfo, 0, "name");
 	es_require_arg(fcinfo, 1, "query");
@@ -265,24 +387,13 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	backfill = PG_GETARG_BOOL(2);
 	append_only = PG_GETARG_BOOL(3);
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
-
-	/* the view's name: its schema must exist and the name be free */
-	{
-		Oid			existing;
-
-		view_nsp = RangeVarGetAndCheckCreationNamespace(rv, NoLock, &existing);
-		if (OidIsValid(existing))
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_TABLE),
-					 errmsg("relation \"%s\" already exists", rv->relname)));
-		view_sql = quote_qualified_identifier(get_namespace_name(view_nsp), rv->relname);
-	}
+	view_sql = new_view_name(rv, &view_nsp);
 
 	/* names resolve under the caller's path; all SQL made after, pinned */
 	parsed = es_agg_parse(query);
 	guc_nest = es_pin_search_path();
 	plan = es_agg_analyze(parsed);
-	acl = pg_class_aclcheck(plan->source, GetUserId(), ACL_SELECT);
+	acl = pg_class_aclcheck(plan->source, owner, ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(plan->source));
 	check_source_tables(plan->source, append_only);
@@ -294,37 +405,10 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-
-	/* the table, made by the catalog owner in the extension's schema */
-	es_become_catalog_owner(&save_user, &save_sec);
-	spi_exec("SELECT nextval(pg_get_serial_sequence('" ES_SCHEMA ".aggregate_catalog', 'id'))",
-			 SPI_OK_SELECT);
-	id = (int32) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-											 &isnull));
-	mat_name = psprintf("aggregate_%d", id);
-	mat_sql = psprintf(ES_SCHEMA ".%s", mat_name);
-	es_agg_make_sql(plan, mat_sql);
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE TABLE %s (", mat_sql);
-	foreach(lc, plan->columns)
-		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) ? ", " : "", (char *) lfirst(lc));
-	appendStringInfoString(&sql, ")");
-	spi_exec(sql.data, SPI_OK_UTILITY);
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE UNIQUE INDEX ON %s (", mat_sql);
-	for (int i = 0; i < plan->ngroups; i++)
-		appendStringInfo(&sql, "%sg_%d", i ? ", " : "", i + 1);
-	appendStringInfoString(&sql, ") NULLS NOT DISTINCT");
-	spi_exec(sql.data, SPI_OK_UTILITY);
-	/* the caller reads and writes its rows, and cannot change the table */
-	spi_exec(psprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s", mat_sql,
-					  quote_identifier(GetUserNameFromId(save_user, false))), SPI_OK_UTILITY);
-	SetUserIdAndSecContext(save_user, save_sec);
-	mat = get_relname_relid(mat_name, get_namespace_oid(ES_SCHEMA, false));
+	mat = create_materialization(plan, owner, &id);
 
 	/* its rows, computed as the caller, as REFRESH MATERIALIZED VIEW would */
-	es_become_owner(&as_owner, save_user, 0);
+	es_become_owner(&as_owner, owner, 0);
 	if (backfill)
 		spi_exec(plan->populate_sql, SPI_OK_INSERT);
 	if (plan->empty_sql)		/* without GROUP BY, one row even for no rows */
@@ -332,72 +416,13 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	es_end_owner(&as_owner);
 
 	/* the caller's view */
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE VIEW %s AS %s", view_sql, es_agg_view_sql(plan, mat));
-	spi_exec(sql.data, SPI_OK_UTILITY);
+	spi_exec(psprintf("CREATE VIEW %s AS %s", view_sql, es_agg_view_sql(plan, mat)),
+			 SPI_OK_UTILITY);
 	view = get_relname_relid(rv->relname, view_nsp);
-
-	/*
-	 * Dropping the view drops the table; the view depends on the source's
-	 * columns the way a view of the query would.
-	 */
-	ObjectAddressSet(mat_obj, RelationRelationId, mat);
-	ObjectAddressSet(view_obj, RelationRelationId, view);
-	ObjectAddressSet(rule_obj, RewriteRelationId, get_rewrite_oid(view, "_RETURN", false));
-	ObjectAddressSet(source_obj, RelationRelationId, plan->source);
-	recordDependencyOn(&mat_obj, &view_obj, DEPENDENCY_INTERNAL);
-	/* and DROP EXTENSION needs CASCADE to take the aggregate with it */
-	{
-		ObjectAddress ext_obj;
-
-		ObjectAddressSet(ext_obj, ExtensionRelationId, get_extension_oid("pg_eventstream", false));
-		recordDependencyOn(&mat_obj, &ext_obj, DEPENDENCY_NORMAL);
-	}
-	recordDependencyOn(&rule_obj, &source_obj, DEPENDENCY_NORMAL);
-	{
-		List	   *exprs = list_copy(plan->group_exprs);
-
-		if (plan->query->jointree->quals)
-			exprs = lappend(exprs, plan->query->jointree->quals);
-		for (int i = 0; i < plan->ncalls; i++)
-			if (plan->calls[i].aggref->args != NIL)
-				exprs = lappend(exprs, linitial_node(TargetEntry, plan->calls[i].aggref->args)->expr);
-		foreach(lc, exprs)
-			recordDependencyOnSingleRelExpr(&rule_obj, lfirst(lc), plan->source,
-											DEPENDENCY_NORMAL, DEPENDENCY_NORMAL, false);
-	}
+	record_dependencies(plan, view, mat);
 	CommandCounterIncrement();
 
-	/* the catalog row: the worker picks it up at this transaction's commit */
-	{
-		Oid			types[13] = {INT4OID, OIDOID, OIDOID, OIDOID, TEXTOID, BOOLOID, BOOLOID,
-		TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTOID};
-		Datum		args[13];
-		char		nulls[13];
-
-		memset(nulls, ' ', sizeof(nulls));
-		args[0] = Int32GetDatum(id);
-		args[1] = ObjectIdGetDatum(view);
-		args[2] = ObjectIdGetDatum(mat);
-		args[3] = ObjectIdGetDatum(plan->source);
-		args[4] = CStringGetTextDatum(query);
-		args[5] = BoolGetDatum(append_only);
-		args[6] = BoolGetDatum(plan->grouped);
-		args[7] = CStringGetTextDatum(plan->populate_sql);
-		args[8] = CStringGetTextDatum(plan->delta_sql);
-		args[9] = plan->recompute_sql ? CStringGetTextDatum(plan->recompute_sql) : (Datum) 0;
-		nulls[9] = plan->recompute_sql ? ' ' : 'n';
-		args[10] = plan->empty_sql ? CStringGetTextDatum(plan->empty_sql) : (Datum) 0;
-		nulls[10] = plan->empty_sql ? ' ' : 'n';
-		args[11] = ObjectIdGetDatum(save_user);
-		args[12] = plan->recompute_keyed_sql ? CStringGetTextDatum(plan->recompute_keyed_sql) : (Datum) 0;
-		nulls[12] = plan->recompute_keyed_sql ? ' ' : 'n';
-		catalog_write("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
-					  "(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
-					  " populate_sql, delta_sql, recompute_sql, empty_sql, owner, recompute_keyed_sql) "
-					  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-					  13, types, args, nulls, SPI_OK_INSERT);
-	}
+	insert_catalog_row(plan, id, view, mat, query, append_only, owner);
 	SPI_finish();
 	AtEOXact_GUC(false, guc_nest);
 	PG_RETURN_OID(view);

@@ -296,6 +296,87 @@ backfill_tables(Datum *patterns, int npatterns)
 	return result;
 }
 
+/* the patterns of the tables argument, checked; the tables it names go to *named */
+static Datum *
+checked_patterns(ArrayType *tables, int *n, List **named)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	Datum	   *patterns;
+	int			i;
+
+	deconstruct_array(tables, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	if (*n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tables must name at least one table or pattern")));
+	patterns = palloc(sizeof(Datum) * *n);
+	for (i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("tables must not contain null")));
+		patterns[i] = CStringGetTextDatum(check_table(TextDatumGetCString(elems[i]), named));
+	}
+	return patterns;
+}
+
+/* retention is NULL (forever) or positive */
+static void
+check_retention(Datum retention)
+{
+	Interval	zero;
+
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetBool(DirectFunctionCall2(interval_le, retention, IntervalPGetDatum(&zero))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention must be a positive interval"),
+				 errhint("Leave retention null to keep events forever.")));
+}
+
+/* an error if a stream of this name exists (SPI connected) */
+static void
+check_stream_free(const char *name)
+{
+	Oid			type = TEXTOID;
+	Datum		arg = CStringGetTextDatum(name);
+
+	if (SPI_execute_with_args("SELECT 1 FROM " ES_SCHEMA ".stream_catalog WHERE name = $1",
+							  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the stream catalog");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("stream \"%s\" already exists", name)));
+}
+
+/*
+ * The backfill catalog's rows of a new stream (SPI connected, as the
+ * catalog's owner).
+ */
+static void
+insert_backfills(int32 id, List *backfill)
+{
+	ListCell   *lc;
+
+	foreach(lc, backfill)
+	{
+		BackfillTable *t = lfirst(lc);
+		Datum		bargs[5] = {Int32GetDatum(id), ObjectIdGetDatum(t->relid),
+			CStringGetTextDatum(t->schema), CStringGetTextDatum(t->table),
+		Int64GetDatum(t->rows)};
+		Oid			btypes[5] = {INT4OID, OIDOID, TEXTOID, TEXTOID, INT8OID};
+
+		if (SPI_execute_with_args("INSERT INTO " ES_SCHEMA ".backfill_catalog "
+								  "(stream_id, relid, schema_name, table_name, rows_estimated) "
+								  "VALUES ($1, $2, $3, $4, $5)",
+								  5, btypes, bargs, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into the backfill catalog");
+	}
+}
+
 /*
  * eventstream.create_stream(name, tables, operations, retention, backfill)
  */
@@ -303,9 +384,6 @@ Datum
 eventstream_create_stream(PG_FUNCTION_ARGS)
 {
 	char	   *name;
-	ArrayType  *tables;
-	Datum	   *elems;
-	bool	   *nulls;
 	int			n;
 	int			i;
 	Datum	   *patterns;
@@ -318,8 +396,9 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 	TEXTARRAYOID, INTERVALOID, INT8OID};
 	Oid			save_user;
 	int			save_sec;
-	Datum		name_datum;
 	List	   *backfill = NIL;
+	bool		isnull;
+	int32		id;
 
 	es_require_arg(fcinfo, 0, "name");
 	es_require_arg(fcinfo, 1, "tables");
@@ -327,56 +406,21 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 	es_require_arg(fcinfo, 4, "backfill");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	check_stream_name(name);
-
-	tables = PG_GETARG_ARRAYTYPE_P(1);
-	deconstruct_array(tables, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("tables must name at least one table or pattern")));
-	patterns = palloc(sizeof(Datum) * n);
-	for (i = 0; i < n; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("tables must not contain null")));
-		patterns[i] = CStringGetTextDatum(check_table(TextDatumGetCString(elems[i]),
-													  &named));
-	}
+	patterns = checked_patterns(PG_GETARG_ARRAYTYPE_P(1), &n, &named);
 	check_operations(PG_GETARG_ARRAYTYPE_P(2));
-
 	if (!PG_ARGISNULL(3))
-	{
-		Interval	zero;
-
-		memset(&zero, 0, sizeof(zero));
-		if (DatumGetBool(DirectFunctionCall2(interval_le, PG_GETARG_DATUM(3),
-											 IntervalPGetDatum(&zero))))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("retention must be a positive interval"),
-					 errhint("Leave retention null to keep events forever.")));
-	}
+		check_retention(PG_GETARG_DATUM(3));
 	es_wait_for_capture();
 
-	name_datum = CStringGetTextDatum(name);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT 1 FROM " ES_SCHEMA ".stream_catalog WHERE name = $1",
-							  1, argtypes, &name_datum, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the stream catalog");
-	if (SPI_processed > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("stream \"%s\" already exists", name)));
+	check_stream_free(name);
 
 	named_datums = palloc(sizeof(Datum) * Max(list_length(named), 1));
 	i = 0;
 	foreach(lc, named)
 		named_datums[i++] = ObjectIdGetDatum(lfirst_oid(lc));
-
-	args[0] = name_datum;
+	args[0] = CStringGetTextDatum(name);
 	args[1] = ObjectIdGetDatum(GetUserId());
 	args[2] = PointerGetDatum(construct_array(patterns, n, TEXTOID,
 											  -1, false, TYPALIGN_INT));
@@ -399,33 +443,15 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 							  "RETURNING id",
 							  7, argtypes, args, argnulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into the stream catalog");
-	{
-		bool		isnull;
-		int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-													 SPI_tuptable->tupdesc, 1, &isnull));
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
-		/*
-		 * The first segment is made now rather than by the worker, so that a
-		 * poll already waiting when the first event arrives has the
-		 * partition in its plans.
-		 */
-		(void) es_segment_create(id, 0, es_segment_size);
-
-		foreach(lc, backfill)	/* (NIL unless backfill => true) */
-		{
-			BackfillTable *t = lfirst(lc);
-			Datum		bargs[5] = {Int32GetDatum(id), ObjectIdGetDatum(t->relid),
-				CStringGetTextDatum(t->schema), CStringGetTextDatum(t->table),
-			Int64GetDatum(t->rows)};
-			Oid			btypes[5] = {INT4OID, OIDOID, TEXTOID, TEXTOID, INT8OID};
-
-			if (SPI_execute_with_args("INSERT INTO " ES_SCHEMA ".backfill_catalog "
-									  "(stream_id, relid, schema_name, table_name, rows_estimated) "
-									  "VALUES ($1, $2, $3, $4, $5)",
-									  5, btypes, bargs, NULL, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "could not insert into the backfill catalog");
-		}
-	}
+	/*
+	 * The first segment is made now rather than by the worker, so that a
+	 * poll already waiting when the first event arrives has the partition in
+	 * its plans.
+	 */
+	(void) es_segment_create(id, 0, es_segment_size);
+	insert_backfills(id, backfill);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -362,6 +362,90 @@ es_prepare_segments(EsBatch *batch, EsStreamSet *set)
 }
 
 /*
+ * The log row of a buffered event, but for its stream and id.  careful:
+ * parts that cannot be stored make it an error event (kind changes).
+ */
+static void
+fill_log_row(TupleTableSlot *bslot, int *kind, Datum content, bool careful,
+			 Datum *values, bool *nulls)
+{
+	bool		isnull;
+
+	if (*kind == ES_EV_MESSAGE)
+	{
+		message_parts(content, &values[LOG_KEY], &nulls[LOG_KEY],
+					  &values[LOG_NEW], &nulls[LOG_NEW]);
+		nulls[LOG_SCHEMA] = nulls[LOG_TABLE] = nulls[LOG_RELID] = true;
+		nulls[LOG_OLD] = true;
+	}
+	else
+	{
+		PartsWork	parts = {bslot, values, nulls};
+
+		values[LOG_SCHEMA] = slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull);
+		values[LOG_TABLE] = slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull);
+		values[LOG_RELID] = slot_getattr(bslot, ES_BUF_RELID + 1, &isnull);
+		if (careful)
+			careful_parts(&parts, kind);
+		else
+			parts_work(&parts);
+	}
+
+	values[LOG_OP] = CStringGetTextDatum(es_event_op(*kind));
+	values[LOG_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_LSN + 1, &isnull)));
+	values[LOG_COMMIT_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_COMMIT_LSN + 1, &isnull)));
+	values[LOG_XID] = FullTransactionIdGetDatum(FullTransactionIdFromU64((uint64) DatumGetInt64(slot_getattr(bslot, ES_BUF_XID + 1, &isnull))));
+	nulls[LOG_XID] = *kind == ES_EV_SNAPSHOT;	/* read, not committed */
+	values[LOG_COMMIT_TIME] = slot_getattr(bslot, ES_BUF_COMMIT_TIME + 1, &isnull);
+	values[LOG_SEQ] = slot_getattr(bslot, ES_BUF_SEQ + 1, &isnull);
+}
+
+/*
+ * Append a log row to each target stream that still exists, under the
+ * stream's next id; returns the events written.  Segments are opened in
+ * cxt, the batch's; the row lives in rowcxt.
+ */
+static int64
+append_event(EsStreamSet *set, ApplyStream *states, Bitmapset *targets,
+			 Datum *values, bool *nulls, EState *estate,
+			 MemoryContext cxt, MemoryContext rowcxt)
+{
+	int64		written = 0;
+	int			idx = -1;
+
+	while ((idx = bms_next_member(targets, idx)) >= 0)
+	{
+		EsStreamDef *def = &set->streams[idx];
+		ApplyStream *st = &states[idx];
+		TupleTableSlot *slot;
+
+		if (!st->exists)
+			continue;			/* dropped since it was decoded */
+		st->last_id++;
+		st->added++;
+		written++;
+
+		MemoryContextSwitchTo(cxt);
+		open_segment(def, st, st->last_id);
+		MemoryContextSwitchTo(rowcxt);
+
+		values[LOG_STREAM_ID] = Int32GetDatum(def->id);
+		values[LOG_ID] = Int64GetDatum(st->last_id);
+		slot = st->slot;
+		ExecClearTuple(slot);
+		memcpy(slot->tts_values, values, sizeof(Datum) * LOG_NCOLS);
+		memcpy(slot->tts_isnull, nulls, sizeof(bool) * LOG_NCOLS);
+		ExecStoreVirtualTuple(slot);
+
+		table_tuple_insert(st->seg, slot, GetCurrentCommandId(true), 0, NULL);
+		if (st->rri->ri_NumIndices > 0)
+			ExecInsertIndexTuples(st->rri, slot, estate, false, false,
+								  NULL, NIL);
+	}
+	return written;
+}
+
+/*
  * es_apply_batch writes the batch into the log; the caller holds a
  * transaction with a snapshot.  Returns the number of events written.
  * careful: parse each event in a subtransaction, making those that fail
@@ -375,7 +459,6 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 	TupleTableSlot *bslot;
 	MemoryContext rowcxt;
 	MemoryContext oldcxt;
-	CommandId	cid;
 	int64		written = 0;
 	int			i;
 
@@ -406,7 +489,6 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 		Bitmapset  *targets;
 		Datum		content = (Datum) 0;
 		bool		isnull;
-		int			idx;
 
 		CHECK_FOR_INTERRUPTS();
 		oldcxt = MemoryContextSwitchTo(rowcxt);
@@ -420,65 +502,9 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 			MemoryContextReset(rowcxt);
 			continue;
 		}
-		if (kind == ES_EV_MESSAGE)
-		{
-			message_parts(content, &values[LOG_KEY], &nulls[LOG_KEY],
-						  &values[LOG_NEW], &nulls[LOG_NEW]);
-			nulls[LOG_SCHEMA] = nulls[LOG_TABLE] = nulls[LOG_RELID] = true;
-			nulls[LOG_OLD] = true;
-		}
-		else
-		{
-			PartsWork	parts = {bslot, values, nulls};
-
-			values[LOG_SCHEMA] = slot_getattr(bslot, ES_BUF_SCHEMA + 1, &isnull);
-			values[LOG_TABLE] = slot_getattr(bslot, ES_BUF_TABLE + 1, &isnull);
-			values[LOG_RELID] = slot_getattr(bslot, ES_BUF_RELID + 1, &isnull);
-			if (careful)
-				careful_parts(&parts, &kind);
-			else
-				parts_work(&parts);
-		}
-
-		values[LOG_OP] = CStringGetTextDatum(es_event_op(kind));
-		values[LOG_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_LSN + 1, &isnull)));
-		values[LOG_COMMIT_LSN] = LSNGetDatum((XLogRecPtr) DatumGetInt64(slot_getattr(bslot, ES_BUF_COMMIT_LSN + 1, &isnull)));
-		values[LOG_XID] = FullTransactionIdGetDatum(FullTransactionIdFromU64((uint64) DatumGetInt64(slot_getattr(bslot, ES_BUF_XID + 1, &isnull))));
-		nulls[LOG_XID] = kind == ES_EV_SNAPSHOT;	/* read, not committed */
-		values[LOG_COMMIT_TIME] = slot_getattr(bslot, ES_BUF_COMMIT_TIME + 1, &isnull);
-		values[LOG_SEQ] = slot_getattr(bslot, ES_BUF_SEQ + 1, &isnull);
-
-		idx = -1;
-		while ((idx = bms_next_member(targets, idx)) >= 0)
-		{
-			EsStreamDef *def = &set->streams[idx];
-			ApplyStream *st = &states[idx];
-			TupleTableSlot *slot;
-
-			if (!st->exists)
-				continue;		/* dropped since it was decoded */
-			st->last_id++;
-			st->added++;
-			written++;
-
-			MemoryContextSwitchTo(oldcxt);
-			open_segment(def, st, st->last_id);
-			MemoryContextSwitchTo(rowcxt);
-
-			values[LOG_STREAM_ID] = Int32GetDatum(def->id);
-			values[LOG_ID] = Int64GetDatum(st->last_id);
-			slot = st->slot;
-			ExecClearTuple(slot);
-			memcpy(slot->tts_values, values, sizeof(values));
-			memcpy(slot->tts_isnull, nulls, sizeof(nulls));
-			ExecStoreVirtualTuple(slot);
-
-			cid = GetCurrentCommandId(true);
-			table_tuple_insert(st->seg, slot, cid, 0, NULL);
-			if (st->rri->ri_NumIndices > 0)
-				ExecInsertIndexTuples(st->rri, slot, estate, false, false,
-									  NULL, NIL);
-		}
+		fill_log_row(bslot, &kind, content, careful, values, nulls);
+		written += append_event(set, states, targets, values, nulls, estate,
+								oldcxt, rowcxt);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(rowcxt);
 		ResetPerTupleExprContext(estate);

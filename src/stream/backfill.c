@@ -212,32 +212,15 @@ chunk_query(Relation rel, Oid pkindex, bool after)
 					cols.data, es_backfill_chunk_size);
 }
 
-/*
- * es_backfill_start begins the next chunk of the first unfinished
- * backfill, inside the caller's transaction; it returns false when there
- * is nothing to backfill.
- */
-bool
-es_backfill_start(EsBatch *batch, EsDecodingData *data, MemoryContext parent)
+/* where the first unfinished backfill stands: false if there is none (SPI connected) */
+static bool
+next_backfill(int32 *stream_id, Oid *relid, int64 *chunk_no, Datum *last_key,
+			  bool *have_last)
 {
-	EsBackfillChunk *chunk;
-	MemoryContext oldcxt;
-	MemoryContext rowcxt;
-	Relation	rel;
-	Oid			pkindex;
+	HeapTuple	tup;
+	TupleDesc	desc;
 	bool		isnull;
-	int32		stream_id;
-	Oid			relid;
-	int64		chunk_no;
-	Datum		last_key;
-	bool		have_last;
-	EsRelInfo  *relinfo;
-	HASHCTL		hctl;
-	uint64		i;
-	SPITupleTable *rows;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT b.stream_id, b.relid, "
 					"  (SELECT p.last_key FROM " ES_SCHEMA ".backfill_progress p "
 					"   WHERE p.stream_id = b.stream_id AND p.relid = b.relid "
@@ -250,17 +233,124 @@ es_backfill_start(EsBatch *batch, EsDecodingData *data, MemoryContext parent)
 					"ORDER BY b.stream_id, b.relid LIMIT 1", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the backfill catalog");
 	if (SPI_processed == 0)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	*stream_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	*relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	*last_key = SPI_getbinval(tup, desc, 3, &isnull);
+	*have_last = !isnull;
+	if (*have_last)
+		*last_key = SPI_datumTransfer(*last_key, false, -1);
+	*chunk_no = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull)) + 1;
+	return true;
+}
+
+/*
+ * The rows read (SPI's tuple table: each row and its key) as key and row
+ * JSON in the chunk's memory, the last key kept for the next chunk.
+ */
+static void
+keep_rows(EsBackfillChunk *chunk, EsDecodingData *data, Relation rel)
+{
+	SPITupleTable *rows = SPI_tuptable;
+	EsRelInfo  *relinfo = es_relinfo_get(data, rel);
+	MemoryContext oldcxt = MemoryContextSwitchTo(chunk->cxt);
+	MemoryContext rowcxt;
+	bool		isnull;
+	uint64		i;
+
+	chunk->schema_name = pstrdup(relinfo->schema_name);
+	chunk->table_name = pstrdup(relinfo->table_name);
+	chunk->nrows = (int) SPI_processed;
+	chunk->keys = palloc0(sizeof(char *) * Max(chunk->nrows, 1));
+	chunk->rows = palloc0(sizeof(char *) * Max(chunk->nrows, 1));
+	chunk->dropped = palloc0(sizeof(bool) * Max(chunk->nrows, 1));
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_eventstream backfill row",
+								   ALLOCSET_DEFAULT_SIZES);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTupleHeader th;
+		HeapTupleData tuple;
+		StringInfoData buf;
+
+		th = DatumGetHeapTupleHeader(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull));
+		tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+		tuple.t_data = th;
+		tuple.t_tableOid = chunk->relid;
+		ItemPointerSetInvalid(&tuple.t_self);
+
+		MemoryContextSwitchTo(rowcxt);
+		initStringInfo(&buf);
+		es_write_key(&buf, data, relinfo, &tuple);
+		chunk->keys[i] = MemoryContextStrdup(chunk->cxt, buf.data);
+		resetStringInfo(&buf);
+		es_write_row(&buf, data, relinfo, &tuple, false, ES_TOAST_OMIT);
+		chunk->rows[i] = MemoryContextStrdup(chunk->cxt, buf.data);
+		chunk->keysize = Max(chunk->keysize, (int) strlen(chunk->keys[i]) + 1);
+		MemoryContextSwitchTo(chunk->cxt);
+		MemoryContextReset(rowcxt);
+		if (i == SPI_processed - 1)
+			chunk->last_key = datumCopy(SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull),
+										false, -1);
+	}
+	MemoryContextDelete(rowcxt);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* the chunk's rows by key, so that a decoded change finds the row it drops */
+static void
+index_rows(EsBackfillChunk *chunk)
+{
+	HASHCTL		hctl;
+	int			i;
+
+	memset(&hctl, 0, sizeof(hctl));
+	hctl.keysize = chunk->keysize;
+	hctl.entrysize = chunk->keysize + sizeof(int);
+	hctl.hcxt = chunk->cxt;
+	chunk->by_key = hash_create("pg_eventstream backfill keys", chunk->nrows,
+								&hctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (i = 0; i < chunk->nrows; i++)
+	{
+		char	   *e = hash_search(chunk->by_key, chunk->keys[i], HASH_ENTER, NULL);
+
+		entry_set_index(chunk, e, i);
+	}
+}
+
+static void
+free_chunk(EsBackfillChunk *chunk)
+{
+	MemoryContextDelete(chunk->cxt);
+	pfree(chunk);
+}
+
+/*
+ * es_backfill_start begins the next chunk of the first unfinished
+ * backfill, inside the caller's transaction; it returns false when there
+ * is nothing to backfill.
+ */
+bool
+es_backfill_start(EsBatch *batch, EsDecodingData *data, MemoryContext parent)
+{
+	EsBackfillChunk *chunk;
+	Relation	rel;
+	Oid			pkindex;
+	int32		stream_id;
+	Oid			relid;
+	int64		chunk_no;
+	Datum		last_key;
+	bool		have_last;
+	char	   *error = NULL;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (!next_backfill(&stream_id, &relid, &chunk_no, &last_key, &have_last))
 	{
 		SPI_finish();
 		return false;
 	}
-	stream_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	last_key = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &have_last);
-	have_last = !have_last;
-	if (have_last)
-		last_key = SPI_datumTransfer(last_key, false, -1);
-	chunk_no = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)) + 1;
 
 	/* a table dropped since: nothing left to read */
 	rel = try_table_open(relid, AccessShareLock);
@@ -286,65 +376,20 @@ es_backfill_start(EsBatch *batch, EsDecodingData *data, MemoryContext parent)
 	/* low watermark, then a snapshot taken after it, then the high one */
 	write_watermark('L', chunk->token);
 	wait_committing();
+	if (!read_chunk(rel, chunk_query(rel, pkindex, have_last), have_last, last_key, &error))
 	{
-		char	   *error = NULL;
-
-		if (!read_chunk(rel, chunk_query(rel, pkindex, have_last), have_last, last_key, &error))
-		{
-			ereport(WARNING,
-					(errmsg("pg_eventstream backfill of table %s.%s failed: %s",
-							get_namespace_name(RelationGetNamespace(rel)),
-							RelationGetRelationName(rel), error),
-					 errdetail("The stream goes on without the rows not read yet; eventstream.backfills shows the error.")));
-			table_close(rel, AccessShareLock);
-			record_done(stream_id, relid, chunk_no, error);
-			SPI_finish();
-			MemoryContextDelete(chunk->cxt);
-			pfree(chunk);
-			return true;
-		}
+		ereport(WARNING,
+				(errmsg("pg_eventstream backfill of table %s.%s failed: %s",
+						get_namespace_name(RelationGetNamespace(rel)),
+						RelationGetRelationName(rel), error),
+				 errdetail("The stream goes on without the rows not read yet; eventstream.backfills shows the error.")));
+		table_close(rel, AccessShareLock);
+		record_done(stream_id, relid, chunk_no, error);
+		SPI_finish();
+		free_chunk(chunk);
+		return true;
 	}
-	rows = SPI_tuptable;
-
-	relinfo = es_relinfo_get(data, rel);
-	oldcxt = MemoryContextSwitchTo(chunk->cxt);
-	chunk->schema_name = pstrdup(relinfo->schema_name);
-	chunk->table_name = pstrdup(relinfo->table_name);
-	chunk->nrows = (int) SPI_processed;
-	chunk->keys = palloc0(sizeof(char *) * Max(chunk->nrows, 1));
-	chunk->rows = palloc0(sizeof(char *) * Max(chunk->nrows, 1));
-	chunk->dropped = palloc0(sizeof(bool) * Max(chunk->nrows, 1));
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_eventstream backfill row",
-								   ALLOCSET_DEFAULT_SIZES);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTupleHeader th;
-		HeapTupleData tuple;
-		StringInfoData buf;
-
-		th = DatumGetHeapTupleHeader(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull));
-		tuple.t_len = HeapTupleHeaderGetDatumLength(th);
-		tuple.t_data = th;
-		tuple.t_tableOid = relid;
-		ItemPointerSetInvalid(&tuple.t_self);
-
-		MemoryContextSwitchTo(rowcxt);
-		initStringInfo(&buf);
-		es_write_key(&buf, data, relinfo, &tuple);
-		chunk->keys[i] = MemoryContextStrdup(chunk->cxt, buf.data);
-		resetStringInfo(&buf);
-		es_write_row(&buf, data, relinfo, &tuple, false, ES_TOAST_OMIT);
-		chunk->rows[i] = MemoryContextStrdup(chunk->cxt, buf.data);
-		chunk->keysize = Max(chunk->keysize, (int) strlen(chunk->keys[i]) + 1);
-		MemoryContextSwitchTo(chunk->cxt);
-		MemoryContextReset(rowcxt);
-		if (i == SPI_processed - 1)
-			chunk->last_key = SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull);
-	}
-	if (chunk->nrows > 0)
-		chunk->last_key = datumCopy(chunk->last_key, false, -1);
-	MemoryContextDelete(rowcxt);
-	MemoryContextSwitchTo(oldcxt);
+	keep_rows(chunk, data, rel);
 	table_close(rel, AccessShareLock);
 
 	if (chunk->nrows == 0)
@@ -352,24 +397,11 @@ es_backfill_start(EsBatch *batch, EsDecodingData *data, MemoryContext parent)
 		/* the whole table has been read */
 		record_done(stream_id, relid, chunk_no, NULL);
 		SPI_finish();
-		MemoryContextDelete(chunk->cxt);
-		pfree(chunk);
+		free_chunk(chunk);
 		return true;
 	}
 	SPI_finish();
-
-	memset(&hctl, 0, sizeof(hctl));
-	hctl.keysize = chunk->keysize;
-	hctl.entrysize = chunk->keysize + sizeof(int);
-	hctl.hcxt = chunk->cxt;
-	chunk->by_key = hash_create("pg_eventstream backfill keys", chunk->nrows,
-								&hctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	for (i = 0; i < chunk->nrows; i++)
-	{
-		char	   *e = hash_search(chunk->by_key, chunk->keys[i], HASH_ENTER, NULL);
-
-		entry_set_index(chunk, e, (int) i);
-	}
+	index_rows(chunk);
 
 	if (es_backfill_test_delay_ms > 0)
 		pg_usleep(es_backfill_test_delay_ms * 1000L);
