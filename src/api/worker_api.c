@@ -162,7 +162,7 @@ capture_ready(void *arg)
 }
 
 /*
- * es_wait_for_capture waits (at most 10 s) until this database's worker
+ * es_wait_for_capture waits (at most ES_WORKER_WAIT_MS) until this database's worker
  * decodes, so that a stream created now misses no change; a transaction
  * that already wrote cannot wait, because creating the slot waits for it
  * to end.
@@ -170,7 +170,8 @@ capture_ready(void *arg)
 void
 es_wait_for_capture(void)
 {
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000);
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  ES_WORKER_WAIT_MS);
 
 	if (es_shared == NULL)
 	{

@@ -56,8 +56,6 @@
 #include "../pg_eventstream.h"
 #include "worker.h"
 
-#define ES_MAX_BACKOFF_MS 60000
-
 PG_FUNCTION_INFO_V1(eventstream_launch_worker);
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -144,7 +142,7 @@ static long
 launcher_pass(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	long		sleep_ms = 1000;
+	long		sleep_ms = ES_LAUNCHER_NAP_MS;
 	int			i;
 
 	for (i = 0; i < es_shared->nslots; i++)
@@ -165,7 +163,7 @@ launcher_pass(void)
 			{
 				/* it died while still wanted: restart it, later each time */
 				int			delay = Min(ES_MAX_BACKOFF_MS,
-										1000 << Min(slot->failures, 6));
+										ES_RESTART_FIRST_MS << Min(slot->failures, ES_RESTART_MAX_DOUBLINGS));
 
 				slot->failures++;
 				slot->restart_at = TimestampTzPlusMilliseconds(now, delay);
@@ -209,7 +207,7 @@ launcher_pass(void)
 							dboid),
 					 errhint("Raise max_worker_processes.")));
 			LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
-			slot->restart_at = TimestampTzPlusMilliseconds(now, 5000);
+			slot->restart_at = TimestampTzPlusMilliseconds(now, ES_START_RETRY_MS);
 			LWLockRelease(es_shared->lock);
 		}
 	}
@@ -346,7 +344,8 @@ stop_worker(Oid dboid)
 {
 	EsWorkerSlot *slot;
 	bool		wanted = false;
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000);
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  ES_WORKER_WAIT_MS);
 
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
 	slot = es_slot_find(dboid);

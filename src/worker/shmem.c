@@ -187,7 +187,8 @@ es_cv_wait(ConditionVariable *cv, bool (*done) (void *arg), void *arg,
 		if (now >= deadline)
 			break;
 		(void) ConditionVariableTimedSleep(cv,
-										   Min(TimestampDifferenceMilliseconds(now, deadline), 1000),
+										   Min(TimestampDifferenceMilliseconds(now, deadline),
+											   ES_CV_RECHECK_MS),
 										   PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();

@@ -66,6 +66,17 @@ typedef struct EsShared
 
 extern EsShared *es_shared;
 
+/* timing */
+#define ES_LAUNCHER_NAP_MS		1000	/* the launcher's longest sleep */
+#define ES_RESTART_FIRST_MS		1000	/* restart delay after a first failure, */
+#define ES_RESTART_MAX_DOUBLINGS 6	/* doubled at each failure, */
+#define ES_MAX_BACKOFF_MS		60000	/* up to a minute */
+#define ES_START_RETRY_MS		5000	/* no free background worker: try again */
+#define ES_WORKER_WAIT_MS		10000	/* the longest a backend waits for a worker
+										 * to start (create_stream) or stop (DROP
+										 * DATABASE) */
+#define ES_CV_RECHECK_MS		1000	/* condition-variable waits look again */
+
 /* shmem.c */
 extern void es_shmem_init(void);
 extern EsWorkerSlot *es_slot_find(Oid dboid);
