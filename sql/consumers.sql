@@ -136,6 +136,32 @@ SELECT member, count(*) AS partitions FROM eventstream.consumer_partitions
 
 SELECT eventstream.drop_consumer('c_late');
 SELECT eventstream.drop_consumer('c_late');
+-- a poll reads the next events in id order and stops: with a backlog,
+-- once the plan is cached (generic), it fetches about max_events rows of
+-- the log, not the whole backlog
+CREATE TABLE cs.backlog (id int PRIMARY KEY);
+SELECT eventstream.create_stream('cs_backlog', '{cs.backlog}');
+INSERT INTO cs.backlog SELECT generate_series(1, 20000);
+SELECT eventstream.sync() IS NOT NULL AS synced;
+SELECT eventstream.create_consumer('c_backlog', 'cs_backlog');
+DO $$
+DECLARE
+	last bigint;
+BEGIN
+	FOR i IN 1..8 LOOP
+		SELECT max(id) INTO last FROM eventstream.poll('c_backlog', 10);
+		PERFORM eventstream.commit('c_backlog', last);
+	END LOOP;
+END
+$$;
+BEGIN;
+SELECT count(*) FROM eventstream.poll('c_backlog', 10);
+SELECT sum(pg_stat_get_xact_tuples_fetched(g.rel)) < 1000 AS bounded_read
+  FROM eventstream._segments() g
+ WHERE g.stream_id = (SELECT id FROM eventstream.stream_catalog WHERE name = 'cs_backlog');
+COMMIT;
+SELECT eventstream.drop_stream('cs_backlog');
+
 -- dropping the stream drops its consumers
 SELECT eventstream.drop_stream('cs_o');
 SELECT count(*) FROM eventstream.consumers;

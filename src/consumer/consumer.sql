@@ -311,10 +311,20 @@ BEGIN
 		seq := eventstream._events_seq();
 		pos := eventstream._positions(c, member, lease);
 		SELECT min(x) INTO low FROM unnest(pos) x;
-		SELECT max(e.id) INTO last FROM (
-			SELECT e.id FROM eventstream._events(stream, c.stream_id, low, NULL) e
-			 WHERE e.id > pos[eventstream.partition_of(e.key, e.id, c.partitions) + 1]
-			 ORDER BY e.id LIMIT max_events) e;
+		-- the last of the next max_events events: ids only, so that the
+		-- log's index answers it in id order however the plan is made
+		IF c.partitions = 1 THEN
+			SELECT max(l.id) INTO last FROM (
+				SELECT l.id FROM eventstream.event_log l
+				 WHERE l.stream_id = c.stream_id AND l.id > low
+				 ORDER BY l.id LIMIT max_events) l;
+		ELSE
+			SELECT max(l.id) INTO last FROM (
+				SELECT l.id FROM eventstream.event_log l
+				 WHERE l.stream_id = c.stream_id AND l.id > low
+				   AND l.id > pos[eventstream.partition_of(l.key, l.id, c.partitions) + 1]
+				 ORDER BY l.id LIMIT max_events) l;
+		END IF;
 		EXIT WHEN last IS NOT NULL OR clock_timestamp() >= deadline;
 		-- a member wakes in time to renew its leases
 		PERFORM eventstream._wait_for_events(seq,
@@ -329,16 +339,18 @@ BEGIN
 	IF c.partitions > 1 THEN
 		UPDATE eventstream.consumer_partitions p SET delivered = greatest(p.delivered, d.last_id)
 		  FROM (SELECT eventstream.partition_of(e.key, e.id, c.partitions) AS part, max(e.id) AS last_id
-				  FROM eventstream._events(stream, c.stream_id, low, last) e
-				 GROUP BY 1) d
+				  FROM eventstream._events(stream, c.stream_id, low) e
+				 WHERE e.id <= last GROUP BY 1) d
 		 WHERE p.consumer_id = c.id AND p.partition = d.part AND pos[p.partition + 1] IS NOT NULL;
 	ELSIF pg_has_role(c.owner, 'USAGE') THEN
 		UPDATE eventstream.consumer_catalog k SET delivered = greatest(k.delivered, last)
 		 WHERE k.id = c.id AND k.delivered < last;
 	END IF;
 	RETURN QUERY
-		SELECT e.* FROM eventstream._events(stream, c.stream_id, low, last) e
-		 WHERE e.id > pos[eventstream.partition_of(e.key, e.id, c.partitions) + 1]
+		SELECT e.* FROM eventstream._events(stream, c.stream_id, low) e
+		 WHERE e.id <= last
+		   AND (c.partitions = 1
+				OR e.id > pos[eventstream.partition_of(e.key, e.id, c.partitions) + 1])
 		 ORDER BY e.id;
 END
 $$;

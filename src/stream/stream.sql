@@ -291,18 +291,19 @@ BEGIN
 END
 $$;
 
--- The events of a stream after after_id, up to upto (all when NULL), for
--- the reader's rights: the one place that lists the event's columns.
--- Plain SQL without settings, so that the planner inlines it into the
--- query that calls it.
-CREATE FUNCTION eventstream._events(stream text, sid integer, after_id bigint, upto bigint)
+-- The events of a stream after after_id, for the reader's rights: the one
+-- place that lists the event's columns.  Plain SQL without settings, so
+-- that the planner inlines it into the query that calls it (and pushes a
+-- caller's "id <= n" into the index scan).  No upper bound of its own: a
+-- generic plan then still reads the log in id order and stops at a LIMIT.
+CREATE FUNCTION eventstream._events(stream text, sid integer, after_id bigint)
 RETURNS SETOF eventstream.event
 LANGUAGE sql STABLE
 AS $$
 	SELECT stream, l.id, l.op, l.schema_name, l.table_name, l.key, l.old, l.new,
 		   l.lsn, l.commit_lsn, l.xid, l.commit_time, l.seq
 	  FROM eventstream.event_log l
-	 WHERE l.stream_id = sid AND l.id > after_id AND (upto IS NULL OR l.id <= upto)
+	 WHERE l.stream_id = sid AND l.id > after_id
 	 ORDER BY l.id
 $$;
 
@@ -325,7 +326,7 @@ BEGIN
 	END IF;
 	PERFORM eventstream._check_read(stream, sid);
 	RETURN QUERY
-		SELECT * FROM eventstream._events(stream, sid, after_id, NULL) LIMIT max_events;
+		SELECT * FROM eventstream._events(stream, sid, after_id) LIMIT max_events;
 END
 $$;
 COMMENT ON FUNCTION eventstream.read(text, bigint, integer) IS
