@@ -99,6 +99,26 @@ es_json_string(StringInfo out, const char *s, int len)
 	appendStringInfoCharMacro(out, '"');
 }
 
+/* es_json_string_size is the length es_json_string writes for s[0..len) */
+Size
+es_json_string_size(const char *s, Size len)
+{
+	Size		size = len + 2;
+	const char *end = s + len;
+
+	for (; s < end; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (likely(!needs_escape[c]))
+			continue;
+		/* \" \\ \b \f \n \r \t, else \u00XX */
+		size += (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' ||
+				 c == '\r' || c == '\t') ? 1 : 5;
+	}
+	return size;
+}
+
 /* es_json_cstring appends a NUL-terminated string as a JSON string. */
 void
 es_json_cstring(StringInfo out, const char *s)

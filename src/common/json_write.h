@@ -21,6 +21,7 @@
 #include "utils/date.h"
 
 extern void es_json_string(StringInfo out, const char *s, int len);
+extern Size es_json_string_size(const char *s, Size len);
 extern void es_json_cstring(StringInfo out, const char *s);
 extern void es_json_embed(StringInfo out, const char *json, int len);
 extern void es_json_base64(StringInfo out, const char *data, int len);

@@ -9,7 +9,8 @@
  * the value directly: integers and floats as JSON numbers (shortest exact
  * floats, whatever extra_float_digits says), timestamps in ISO 8601 (UTC
  * with "Z" for timestamptz, whatever TimeZone and DateStyle say), bytea in
- * base64, json and jsonb embedded as JSON, arrays as JSON arrays.
+ * base64, json and jsonb embedded as JSON, arrays as JSON arrays (an
+ * array whose lower bounds are not 1 as its text form, which keeps them).
  *
  * Every other type is written as a JSON string holding its text output.
  * Types whose output could depend on DateStyle, IntervalStyle, TimeZone,
@@ -156,6 +157,8 @@ es_typeinfo_init(EsTypeInfo *info, Oid typid, MemoryContext mcxt)
 	{
 		info->elem = MemoryContextAlloc(mcxt, sizeof(EsTypeInfo));
 		es_typeinfo_init(info->elem, typ->typelem, mcxt);
+		/* for arrays whose bounds a JSON array would lose */
+		fmgr_info_cxt(typ->typoutput, &info->outfunc, mcxt);
 	}
 	else if (info->kind == ES_KIND_OUTPUT || info->kind == ES_KIND_OUTPUT_FIXED)
 		fmgr_info_cxt(typ->typoutput, &info->outfunc, mcxt);
@@ -489,6 +492,47 @@ es_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,
 }
 
 /*
+ * es_value_fits tells whether the JSON of a (non-NULL) value surely takes
+ * at most room bytes, without encoding it: from the value's size (not
+ * detoasting it) in the common case, exactly for text near the limit.
+ * An event must stay under PostgreSQL's 1 GB allocation limit (and a
+ * jsonb string under its own); a value that does not fit is left out.
+ */
+bool
+es_value_fits(const EsTypeInfo *info, Datum value, Size room)
+{
+	Size		raw;
+
+	if (info->typlen != -1)
+		return room >= 1024;	/* fixed-length and cstring types are small */
+	raw = toast_raw_datum_size(value);
+	if (room > 1024 && raw <= (room - 1024) / 6)
+		return true;			/* even if every byte became \u00XX */
+
+	switch (info->kind)
+	{
+		case ES_KIND_TEXT:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				return es_json_string_size(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) <= room;
+			}
+		case ES_KIND_BYTEA:
+			return 4 * ((raw + 2) / 3) + 2 <= room;
+		case ES_KIND_ARRAY:
+			{
+				ArrayType  *arr = DatumGetArrayTypeP(value);
+				Size		nitems = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+
+				/* each element escaped, or "null", with its separators */
+				return 6 * (raw + nitems) + 1024 <= room;
+			}
+		default:
+			return false;
+	}
+}
+
+/*
  * Write dimension dim of an array, consuming elements from *pos: nested
  * JSON arrays for multi-dimensional arrays, null for NULL elements.
  */
@@ -534,6 +578,15 @@ encode_array(StringInfo out, const EsTypeInfo *info, Datum value,
 	{
 		appendBinaryStringInfo(out, "[]", 2);
 		return;
+	}
+	for (int d = 0; d < ARR_NDIM(arr); d++)
+	{
+		if (ARR_LBOUND(arr)[d] != 1)
+		{
+			/* a JSON array would lose the bounds: the text form keeps them */
+			es_json_cstring(out, output_fixed(info, PointerGetDatum(arr)));
+			return;
+		}
 	}
 
 	deconstruct_array(arr, ARR_ELEMTYPE(arr), elem->typlen, elem->typbyval,

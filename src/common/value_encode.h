@@ -69,6 +69,7 @@ typedef struct EsEncodeOptions
 extern void es_typeinfo_init(EsTypeInfo *info, Oid typid, MemoryContext mcxt);
 extern void es_encode_value(StringInfo out, const EsTypeInfo *info,
 							Datum value, const EsEncodeOptions *opts);
+extern bool es_value_fits(const EsTypeInfo *info, Datum value, Size room);
 extern bool es_datum_is_unchanged_toast(const EsTypeInfo *info, Datum value);
 
 #endif							/* ES_VALUE_ENCODE_H */

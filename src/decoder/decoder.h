@@ -231,7 +231,19 @@ struct EsDecodingData
 	StringInfoData commit_meta;
 
 	EsCaptureReceiver *receiver;	/* the capture worker's, or NULL */
+
+	/* the most bytes of JSON one event (or one part of it) may take */
+	Size		max_event_size;
+	StringInfoData oversized;	/* ,"name" of each value left out, per event */
 };
+
+/*
+ * An event is one allocation of at most 1 GB; leave room for its envelope.
+ * The capture worker keeps each part in a jsonb, whose strings and
+ * containers end at 256 MB.
+ */
+#define ES_MAX_EVENT_SIZE	(MaxAllocSize - 16 * 1024 * 1024)
+#define ES_MAX_LOG_PART_SIZE	(0x0FFFFFFF - 1024 * 1024)
 
 /* options.c */
 extern void es_parse_options(EsOptions *opts, List *options);
@@ -240,6 +252,7 @@ extern void es_parse_options(EsOptions *opts, List *options);
 extern List *es_parse_table_patterns(const char *option, const char *value);
 extern bool es_table_patterns_match(List *patterns, const char *schema,
 									const char *table);
+extern bool es_table_patterns_name_schema(List *patterns, const char *schema);
 extern void es_append_pattern_escaped(StringInfo buf, const char *name);
 
 /* relinfo.c */
@@ -258,18 +271,20 @@ typedef enum EsToastMode
 extern void es_write_row(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
 						 HeapTuple tuple, bool keys_only, EsToastMode toast);
 extern bool es_write_key(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
-						 HeapTuple tuple);
+						 HeapTuple tuple, HeapTuple other);
 extern void es_write_row_fields(StringInfo out, EsDecodingData *data,
 								const EsEvent *ev);
 extern void es_write_row_parts(EsDecodingData *data, const EsEvent *ev,
 							   StringInfo key, StringInfo oldout,
 							   StringInfo newout);
 extern void es_write_message_content(StringInfo out, const EsEvent *ev);
+extern void es_warn_oversized(EsDecodingData *data, const EsEvent *ev);
 
 /* formats.c: the output formats, one entry each */
 struct EsFormatRoutine
 {
 	const char *name;			/* the value of the "format" option */
+	bool		committed_only; /* stable ids need the commit: no stream-changes */
 	void		(*startup) (EsDecodingData *data);	/* optional */
 	void		(*write) (StringInfo out, EsDecodingData *data, const EsEvent *ev);
 };
@@ -288,5 +303,6 @@ extern void es_format_debezium(StringInfo out, EsDecodingData *data,
 							   const EsEvent *ev);
 extern void es_format_cloudevents(StringInfo out, EsDecodingData *data,
 								  const EsEvent *ev);
+extern void es_cloudevents_check_source(const char *source);
 
 #endif							/* ES_DECODER_H */

@@ -9,11 +9,19 @@
  *	   "datacontenttype":"application/json","partitionkey":"{\"id\":1}",
  *	   "data":{"op":..,"schema":..,"table":..,"key":..,"old":..,"new":..}}
  *
- * "id" is the event's unique (commit_lsn, seq); events without a commit
- * LSN or seq (non-transactional messages, control events, streamed changes)
- * get an id made of what identifies them instead.  "partitionkey" is the
- * compact JSON text of the key, so equal keys partition alike.  "data" is
- * the native body without the transaction metadata.
+ * "id" must be the same each time an event is delivered, so that a
+ * consumer deduplicates by source and id: a change's id is its unique
+ * (commit_lsn, seq); a begin or commit is "<commit_lsn>:begin" (or
+ * ":commit"), a schema event "<commit_lsn>:schema:<lsn of its change>", a
+ * non-transactional message "<lsn>:message".  Nothing is delivered before
+ * its commit: stream-changes, whose events have no commit yet (and whose
+ * positions in the transaction differ from the committed ones), is refused
+ * with this format.  "source" is a URI-reference: the default is
+ * /postgresql/<database> with the name percent-encoded, and the option is
+ * checked.  "subject" is left out rather than empty.  "partitionkey" is
+ * the compact JSON text of the row's key as it was (the old key of an
+ * update that changes it), so equal keys partition alike.  "data" is the
+ * native body without the transaction metadata.
  *
  * src/decoder/format_cloudevents.c
  *
@@ -32,15 +40,64 @@ write_id(StringInfo out, const EsEvent *ev)
 	if (!XLogRecPtrIsInvalid(ev->commit_lsn) && ev->seq > 0)
 		appendStringInfo(out, "\"%X/%X:" INT64_FORMAT "\"",
 						 LSN_FORMAT_ARGS(ev->commit_lsn), ev->seq);
+	else if (!XLogRecPtrIsInvalid(ev->commit_lsn) && ev->kind == ES_EV_SCHEMA)
+		appendStringInfo(out, "\"%X/%X:schema:%X/%X\"",
+						 LSN_FORMAT_ARGS(ev->commit_lsn), LSN_FORMAT_ARGS(ev->lsn));
 	else if (!XLogRecPtrIsInvalid(ev->commit_lsn))
 		appendStringInfo(out, "\"%X/%X:%s\"",
 						 LSN_FORMAT_ARGS(ev->commit_lsn), op);
-	else if (ev->seq > 0)
-		appendStringInfo(out, "\"xid-%u:" INT64_FORMAT "\"", ev->xid, ev->seq);
-	else if (!XLogRecPtrIsInvalid(ev->lsn))
-		appendStringInfo(out, "\"%X/%X:%s\"", LSN_FORMAT_ARGS(ev->lsn), op);
 	else
-		appendStringInfo(out, "\"xid-%u:%s\"", ev->xid, op);
+		appendStringInfo(out, "\"%X/%X:%s\"", LSN_FORMAT_ARGS(ev->lsn), op);
+}
+
+/* is c allowed, unescaped, in a URI-reference (RFC 3986)? */
+static bool
+uri_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@/?#[]", c) != NULL;
+}
+
+/*
+ * es_cloudevents_check_source refuses a "source" that is not a non-empty
+ * URI-reference: only the characters RFC 3986 allows, and "%" only as the
+ * start of a percent-encoded byte
+ */
+void
+es_cloudevents_check_source(const char *source)
+{
+	const char *p;
+
+	for (p = source; *p != '\0'; p++)
+	{
+		if (*p == '%' && isxdigit((unsigned char) p[1]) &&
+			isxdigit((unsigned char) p[2]))
+			p += 2;
+		else if (!uri_char(*p))
+			break;
+	}
+	if (source[0] == '\0' || *p != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value \"%s\" for option \"source\"", source),
+				 errdetail("CloudEvents requires source to be a non-empty URI-reference."),
+				 errhint("Percent-encode other characters, as in /postgresql/my%%20db.")));
+}
+
+/* path segment bytes as a URI allows them, others percent-encoded */
+static void
+append_percent_encoded(StringInfo buf, const char *s)
+{
+	for (; *s != '\0'; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c != '/' && c != '?' && c != '#' && c != '[' && c != ']' &&
+			c != '%' && uri_char((char) c))
+			appendStringInfoChar(buf, (char) c);
+		else
+			appendStringInfo(buf, "%%%02X", c);
+	}
 }
 
 /*
@@ -53,6 +110,13 @@ es_format_cloudevents_init(EsDecodingData *data)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
+	if (data->opts.source == NULL)
+	{
+		appendStringInfoString(&buf, "/postgresql/");
+		append_percent_encoded(&buf, data->database_name);
+		data->opts.source = pstrdup(buf.data);
+		resetStringInfo(&buf);
+	}
 	appendStringInfoString(&buf, ",\"source\":");
 	es_json_cstring(&buf, data->opts.source);
 	appendStringInfoString(&buf, ",\"type\":");
@@ -81,8 +145,9 @@ es_format_cloudevents(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 		appendStringInfoString(out, ",\"subject\":");
 		appendStringInfoString(out, ev->rel->subject_json);
 	}
-	else if (ev->kind == ES_EV_MESSAGE)
+	else if (ev->kind == ES_EV_MESSAGE && ev->prefix[0] != '\0')
 	{
+		/* (the spec forbids an empty subject) */
 		appendStringInfoString(out, ",\"subject\":");
 		es_json_cstring(out, ev->prefix);
 	}
@@ -99,9 +164,11 @@ es_format_cloudevents(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 	{
 		StringInfo	key = &data->scratch;
 
+		/* the row's identity as it was: the old key of a key change */
 		resetStringInfo(key);
 		if (es_write_key(key, data, ev->rel,
-						 ev->newtuple ? ev->newtuple : ev->oldtuple))
+						 ev->oldtuple ? ev->oldtuple : ev->newtuple,
+						 ev->oldtuple ? ev->newtuple : NULL))
 		{
 			appendStringInfoString(out, ",\"partitionkey\":");
 			es_json_string(out, key->data, key->len);

@@ -140,6 +140,7 @@ write_row_change(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 	bool		full = rel->identity == REPLICA_IDENTITY_FULL;
 	char		op;
 
+	resetStringInfo(&data->oversized);
 	appendStringInfoString(out, "{\"before\":");
 	if (ev->oldtuple != NULL)
 		es_write_row(out, data, rel, ev->oldtuple, !full, ES_TOAST_PLACEHOLDER);
@@ -151,6 +152,8 @@ write_row_change(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 		es_write_row(out, data, rel, ev->newtuple, false, ES_TOAST_PLACEHOLDER);
 	else
 		appendStringInfoString(out, "null");
+
+	es_warn_oversized(data, ev);	/* (Debezium's shape has no place to list them) */
 
 	write_source(out, data, ev);
 	op = ev->kind == ES_EV_INSERT ? 'c' : ev->kind == ES_EV_UPDATE ? 'u' : 'd';

@@ -18,9 +18,9 @@
 #include "decoder.h"
 
 static const EsFormatRoutine formats[] = {
-	{"json", NULL, es_format_native},
-	{"debezium", es_format_debezium_init, es_format_debezium},
-	{"cloudevents", es_format_cloudevents_init, es_format_cloudevents},
+	{"json", false, NULL, es_format_native},
+	{"debezium", false, es_format_debezium_init, es_format_debezium},
+	{"cloudevents", true, es_format_cloudevents_init, es_format_cloudevents},
 };
 
 /* es_format_default is the format of the plugin when none is asked for */

@@ -181,7 +181,10 @@ es_parse_options(EsOptions *opts, List *options)
 		else if (strcmp(name, "two-phase") == 0)
 			opts->two_phase = bool_option(elem);
 		else if (strcmp(name, "source") == 0)
+		{
 			opts->source = pstrdup(option_value(elem));
+			es_cloudevents_check_source(opts->source);
+		}
 		else if (strcmp(name, "type-prefix") == 0)
 		{
 			opts->type_prefix = pstrdup(option_value(elem));
@@ -202,4 +205,11 @@ es_parse_options(EsOptions *opts, List *options)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"operations\" must name at least one operation")));
+	if (opts->stream_changes && opts->format->committed_only)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"stream-changes\" cannot be used with format \"%s\"",
+						opts->format->name),
+				 errdetail("Its event ids come from the commit, so that a redelivered event has the same id; streamed changes are sent before their commit."),
+				 errhint("Leave stream-changes off: large transactions then spill to disk until they commit.")));
 }

@@ -151,11 +151,11 @@ emit_txn_event(LogicalDecodingContext *ctx, EsEventKind kind,
 }
 
 /*
- * Called before every emitted event of a transaction: writes the deferred
- * begin (or stream_start) first and numbers the event.
+ * Called before every event written inside a transaction's block: writes
+ * the deferred begin (or stream_start) first.
  */
-static int64
-next_seq(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, bool streamed)
+static void
+open_block(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, bool streamed)
 {
 	EsDecodingData *data = ctx->output_plugin_private;
 	EsTxnState *st = txn_state(ctx, txn);
@@ -173,6 +173,15 @@ next_seq(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, bool streamed)
 		emit_txn_event(ctx, ES_EV_BEGIN, txn, false);
 		st->begin_sent = true;
 	}
+}
+
+/* open the block if needed and number the next change of the transaction */
+static int64
+next_seq(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, bool streamed)
+{
+	EsTxnState *st = txn_state(ctx, txn);
+
+	open_block(ctx, txn, streamed);
 	st->any_sent = true;
 	return ++st->seq;
 }
@@ -201,6 +210,8 @@ maybe_emit_schema(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	if (!data->opts.include_schema || es_relinfo_schema_announced(rel))
 		return;
 
+	/* inside the transaction's block, before the change it describes */
+	open_block(ctx, txn, streamed);
 	event_init(&ev, ES_EV_SCHEMA, txn, streamed);
 	ev.rel = rel;
 	ev.lsn = lsn;
@@ -255,6 +266,7 @@ es_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 											"pg_eventstream cache",
 											ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&data->scratch);
+	initStringInfo(&data->oversized);
 	initStringInfo(&data->commit_meta);
 	data->meta_commit_lsn = InvalidXLogRecPtr;
 	data->meta_commit_time = 0;
@@ -263,14 +275,13 @@ es_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 
 	data->database_name = database_name(ctx->context);
 	data->slot_name = pstrdup(NameStr(ctx->slot->data.name));
-	if (data->opts.source == NULL)
-		data->opts.source = psprintf("/postgresql/%s", data->database_name);
 
 	opt->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
 	opt->receive_rewrites = false;
 
 	/* the capture worker wants whole committed transactions only */
 	data->receiver = es_capture_receiver;
+	data->max_event_size = data->receiver ? ES_MAX_LOG_PART_SIZE : ES_MAX_EVENT_SIZE;
 	if (data->receiver != NULL)
 	{
 		data->opts.stream_changes = false;

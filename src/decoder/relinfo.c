@@ -180,6 +180,21 @@ matches_any(List *patterns, Oid relid, List *ancestors)
 }
 
 /*
+ * Is the relation in the extension's own schema (its catalogs, its log),
+ * which a slot leaves out unless the "tables" option names that schema
+ * without a wildcard?  The capture worker asks for its catalogs so; other
+ * clients never see the extension's own writes.
+ */
+static bool
+own_schema_hidden(EsDecodingData *data, Oid relid)
+{
+	char	   *schema = get_namespace_name(get_rel_namespace(relid));
+
+	return schema != NULL && strcmp(schema, ES_SCHEMA) == 0 &&
+		!es_table_patterns_name_schema(data->opts.tables, ES_SCHEMA);
+}
+
+/*
  * The key columns of a relation: its replica identity index, or for
  * REPLICA IDENTITY FULL its primary key.  Returned as a set of names so
  * that they can be found in the root's descriptor with publish-via-root.
@@ -294,7 +309,8 @@ build_entry(EsDecodingData *data, EsRelInfo *entry, Relation relation)
 	entry->publish =
 		(data->opts.tables == NIL ||
 		 matches_any(data->opts.tables, relid, ancestors)) &&
-		!matches_any(data->opts.exclude_tables, relid, ancestors);
+		!matches_any(data->opts.exclude_tables, relid, ancestors) &&
+		!own_schema_hidden(data, relid);
 
 	/* publish-via-root reports a partition's changes under its top root */
 	entry->report_relid = relid;

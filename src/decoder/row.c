@@ -42,6 +42,31 @@ deform_row(EsRelInfo *rel, HeapTuple tuple, EsRow *row, int which)
 	heap_deform_tuple(tuple, rel->desc, row->values, row->nulls);
 }
 
+static void write_row_from(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
+						   EsRow *row, EsRow *fallback, bool keys_only,
+						   EsToastMode toast, StringInfo toast_names);
+
+/* add a column, once, to the event's list of values left out as too large */
+static void
+note_oversized(EsDecodingData *data, const char *name)
+{
+	StringInfoData item;
+	char	   *p;
+
+	initStringInfo(&item);
+	appendStringInfoCharMacro(&item, ',');
+	es_json_cstring(&item, name);
+	for (p = strstr(data->oversized.data, item.data); p != NULL;
+		 p = strstr(p + 1, item.data))
+	{
+		if (p[item.len] == '\0' || p[item.len] == ',')
+			break;				/* listed already (old and new) */
+	}
+	if (p == NULL)
+		appendBinaryStringInfo(&data->oversized, item.data, item.len);
+	pfree(item.data);
+}
+
 /* is column i of row an unchanged TOAST value that decoding cannot show? */
 static inline bool
 is_unchanged_toast(EsRelInfo *rel, EsRow *row, int i)
@@ -60,6 +85,32 @@ static void
 write_row(StringInfo out, EsDecodingData *data, EsRelInfo *rel, EsRow *row,
 		  bool keys_only, EsToastMode toast, StringInfo toast_names)
 {
+	write_row_from(out, data, rel, row, NULL, keys_only, toast, toast_names);
+}
+
+/*
+ * The key of a change: the new row's key columns (the old row's for a
+ * delete).  A key column whose value the new row does not carry -- stored
+ * out of line and unchanged by an update -- is taken from the old key,
+ * which the WAL then holds (PostgreSQL logs the old key whenever the key
+ * has out-of-line values), so a key is never a placeholder.
+ */
+static void
+write_key(StringInfo out, EsDecodingData *data, EsRelInfo *rel, EsRow *row,
+		  EsRow *old)
+{
+	write_row_from(out, data, rel, row, old, true, ES_TOAST_PLACEHOLDER, NULL);
+}
+
+/*
+ * write_row, where a column that row has as an unchanged TOAST value comes
+ * from fallback if fallback has it (fallback may be NULL)
+ */
+static void
+write_row_from(StringInfo out, EsDecodingData *data, EsRelInfo *rel, EsRow *row,
+			   EsRow *fallback, bool keys_only, EsToastMode toast,
+			   StringInfo toast_names)
+{
 	bool		first = true;
 	int			i;
 
@@ -68,10 +119,24 @@ write_row(StringInfo out, EsDecodingData *data, EsRelInfo *rel, EsRow *row,
 	{
 		EsColumn   *col = &rel->columns[i];
 
+		EsRow	   *from = row;
+
 		if (col->name == NULL || (keys_only && !col->is_key))
 			continue;
 
-		if (is_unchanged_toast(rel, row, i) && toast == ES_TOAST_OMIT)
+		if (fallback != NULL && is_unchanged_toast(rel, row, i) &&
+			!is_unchanged_toast(rel, fallback, i))
+			from = fallback;
+		if (!from->nulls[i] && !is_unchanged_toast(rel, from, i) &&
+			!es_value_fits(&col->type, from->values[i],
+						   data->max_event_size > (Size) out->len + col->json_key_len ?
+						   data->max_event_size - out->len - col->json_key_len : 0))
+		{
+			/* past what one event can hold: left out, and named once */
+			note_oversized(data, col->name);
+			continue;
+		}
+		if (is_unchanged_toast(rel, from, i) && toast == ES_TOAST_OMIT)
 		{
 			if (toast_names != NULL)
 			{
@@ -89,12 +154,12 @@ write_row(StringInfo out, EsDecodingData *data, EsRelInfo *rel, EsRow *row,
 		first = false;
 		appendBinaryStringInfo(out, col->json_key, col->json_key_len);
 
-		if (row->nulls[i])
+		if (from->nulls[i])
 			appendBinaryStringInfo(out, "null", 4);
-		else if (is_unchanged_toast(rel, row, i))
+		else if (is_unchanged_toast(rel, from, i))
 			appendStringInfoString(out, DEBEZIUM_UNAVAILABLE);
 		else
-			es_encode_value(out, &col->type, row->values[i],
+			es_encode_value(out, &col->type, from->values[i],
 							&data->opts.encode);
 	}
 	appendStringInfoCharMacro(out, '}');
@@ -115,16 +180,24 @@ es_write_row(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
 }
 
 /*
- * es_write_key writes the key columns of tuple as a JSON object; it
- * returns false, writing nothing, when the relation has no key.
+ * es_write_key writes the key columns of tuple as a JSON object, taking
+ * from other (the change's other tuple, or NULL) a key value that tuple
+ * carries only as an unchanged TOAST pointer; it returns false, writing
+ * nothing, when the relation has no key.
  */
 bool
 es_write_key(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
-			 HeapTuple tuple)
+			 HeapTuple tuple, HeapTuple other)
 {
+	EsRow		row;
+	EsRow		fallback;
+
 	if (rel->nkeys == 0 || tuple == NULL)
 		return false;
-	es_write_row(out, data, rel, tuple, true, ES_TOAST_PLACEHOLDER);
+	deform_row(rel, tuple, &row, 0);
+	if (other != NULL)
+		deform_row(rel, other, &fallback, 1);
+	write_key(out, data, rel, &row, other != NULL ? &fallback : NULL);
 	return true;
 }
 
@@ -150,6 +223,25 @@ column_changed(EsRelInfo *rel, EsRow *old, EsRow *new, int i)
 	}
 	return !datumIsEqual(old->values[i], new->values[i],
 						 type->typbyval, type->typlen);
+}
+
+/*
+ * es_warn_oversized, after an event's rows are written, warns about values
+ * left out because they were too large (data->oversized, which the writer
+ * of the event empties first), naming the table and the LSN
+ */
+void
+es_warn_oversized(EsDecodingData *data, const EsEvent *ev)
+{
+	if (data->oversized.len == 0)
+		return;
+	ereport(WARNING,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("pg_eventstream left values too large for one event out of a change of table \"%s.%s\"",
+					ev->rel->schema_name, ev->rel->table_name),
+			 errdetail("The change at %X/%X; columns left out: %s.",
+					   LSN_FORMAT_ARGS(ev->lsn), data->oversized.data + 1),
+			 errhint("An event is at most %zu MB of JSON.", data->max_event_size / (1024 * 1024))));
 }
 
 /*
@@ -191,12 +283,13 @@ es_write_row_parts(EsDecodingData *data, const EsEvent *ev, StringInfo key,
 	bool		show_old;
 
 	row_plan(ev, &old, &new, &have_old, &have_new, &show_old);
+	resetStringInfo(&data->oversized);
 	key->len = oldout->len = newout->len = -1;
 	if (rel->nkeys > 0 && (have_new || have_old))
 	{
 		key->len = 0;
-		write_row(key, data, rel, have_new ? &new : &old, true,
-				  ES_TOAST_PLACEHOLDER, NULL);
+		write_key(key, data, rel, have_new ? &new : &old,
+				  have_new && have_old ? &old : NULL);
 	}
 	if (show_old)
 	{
@@ -209,6 +302,7 @@ es_write_row_parts(EsDecodingData *data, const EsEvent *ev, StringInfo key,
 		newout->len = 0;
 		write_row(newout, data, rel, &new, false, ES_TOAST_OMIT, NULL);
 	}
+	es_warn_oversized(data, ev);
 }
 
 /*
@@ -238,12 +332,13 @@ es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 	StringInfoData toast_names;
 
 	row_plan(ev, &old, &new, &have_old, &have_new, &show_old);
+	resetStringInfo(&data->oversized);
 
 	if (rel->nkeys > 0 && (have_new || have_old))
 	{
 		appendStringInfoString(out, ",\"key\":");
-		write_row(out, data, rel, have_new ? &new : &old, true,
-				  ES_TOAST_PLACEHOLDER, NULL);
+		write_key(out, data, rel, have_new ? &new : &old,
+				  have_new && have_old ? &old : NULL);
 	}
 
 	if (show_old)
@@ -265,6 +360,15 @@ es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 			appendBinaryStringInfo(out, toast_names.data, toast_names.len);
 			appendStringInfoCharMacro(out, ']');
 		}
+	}
+
+	if (data->oversized.len > 0)
+	{
+		/* the list starts with a comma, as toast_names' does */
+		appendStringInfoString(out, ",\"oversized\":[");
+		appendBinaryStringInfo(out, data->oversized.data + 1, data->oversized.len - 1);
+		appendStringInfoCharMacro(out, ']');
+		es_warn_oversized(data, ev);
 	}
 
 	if (data->opts.include_changed_columns && show_old && full && have_new)
@@ -289,8 +393,10 @@ es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 
 /*
  * es_write_message_content writes ,"content":... for a logical message:
- * embedded JSON when the content parses as JSON, a JSON string when it is
- * text, else base64 followed by ,"encoding":"base64".
+ * embedded JSON when the content parses as JSON; otherwise a JSON string
+ * followed by ,"encoding":"text" when it is text, or base64 followed by
+ * ,"encoding":"base64".  So the content '"a"' (JSON) and 'a' (text) stay
+ * apart: only JSON content comes without an encoding.
  */
 void
 es_write_message_content(StringInfo out, const EsEvent *ev)
@@ -300,7 +406,10 @@ es_write_message_content(StringInfo out, const EsEvent *ev)
 		es_json_embed(out, ev->content, ev->content_size);
 	else if (memchr(ev->content, '\0', ev->content_size) == NULL &&
 			 pg_verifymbstr(ev->content, ev->content_size, true))
+	{
 		es_json_string(out, ev->content, ev->content_size);
+		appendStringInfoString(out, ",\"encoding\":\"text\"");
+	}
 	else
 	{
 		es_json_base64(out, ev->content, ev->content_size);

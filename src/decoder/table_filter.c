@@ -214,6 +214,29 @@ es_table_patterns_match(List *patterns, const char *schema, const char *table)
 }
 
 /*
+ * es_table_patterns_name_schema tells whether a pattern names this schema
+ * literally, without a wildcard in its schema part
+ */
+bool
+es_table_patterns_name_schema(List *patterns, const char *schema)
+{
+	ListCell   *lc;
+
+	foreach(lc, patterns)
+	{
+		EsTablePattern *pat = lfirst(lc);
+		int			i;
+		bool		wild = false;
+
+		for (i = 0; pat->schema[i] != '\0'; i++)
+			wild |= pat->schema_wild[i];
+		if (!wild && strcmp(pat->schema, schema) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * es_append_pattern_escaped writes a name as a pattern that matches just
  * it, for a "tables" option built from names
  */

@@ -282,9 +282,10 @@ keep_rows(EsBackfillChunk *chunk, EsDecodingData *data, Relation rel)
 
 		MemoryContextSwitchTo(rowcxt);
 		initStringInfo(&buf);
-		es_write_key(&buf, data, relinfo, &tuple);
+		es_write_key(&buf, data, relinfo, &tuple, NULL);
 		chunk->keys[i] = MemoryContextStrdup(chunk->cxt, buf.data);
 		resetStringInfo(&buf);
+		resetStringInfo(&data->oversized);
 		es_write_row(&buf, data, relinfo, &tuple, false, ES_TOAST_OMIT);
 		chunk->rows[i] = MemoryContextStrdup(chunk->cxt, buf.data);
 		chunk->keysize = Max(chunk->keysize, (int) strlen(chunk->keys[i]) + 1);
@@ -442,10 +443,10 @@ es_backfill_change(EsBatch *batch, EsDecodingData *data, const EsEvent *ev)
 		return;
 	}
 	initStringInfo(&buf);
-	if (es_write_key(&buf, data, ev->rel, ev->newtuple))
+	if (es_write_key(&buf, data, ev->rel, ev->newtuple, ev->oldtuple))
 		drop_key(chunk, buf.data);
 	resetStringInfo(&buf);
-	if (es_write_key(&buf, data, ev->rel, ev->oldtuple))
+	if (es_write_key(&buf, data, ev->rel, ev->oldtuple, NULL))
 		drop_key(chunk, buf.data);
 	pfree(buf.data);
 }
