@@ -12,6 +12,8 @@ CREATE SCHEMA alice AUTHORIZATION sec_alice;
 CREATE SCHEMA bob AUTHORIZATION sec_bob;
 GRANT USAGE ON SCHEMA alice TO sec_bob, sec_carol;
 GRANT CREATE ON SCHEMA public TO sec_bob;
+-- (once the worker runs: its pid is NULL until it starts)
+SELECT eventstream.sync() IS NOT NULL AS worker_ready;
 SELECT pid AS worker_pid FROM eventstream.status \gset
 
 -- 1. no SECURITY DEFINER function of the extension may be run by PUBLIC
