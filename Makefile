@@ -26,6 +26,7 @@ OBJS = \
 	src/decoder/row.o \
 	src/decoder/format_native.o \
 	src/decoder/format_debezium.o \
+	src/decoder/debezium_values.o \
 	src/decoder/format_cloudevents.o \
 	src/decoder/formats.o \
 	src/decoder/plugin.o \

@@ -134,10 +134,10 @@ kind_of(Oid basetype, char typtype, Oid elemtype, int16 typlen)
  * info itself.
  */
 void
-es_typeinfo_init(EsTypeInfo *info, Oid typid, MemoryContext mcxt)
+es_typeinfo_init(EsTypeInfo *info, Oid typid, int32 typmod, MemoryContext mcxt)
 {
-	int32		typmod = -1;
-	Oid			basetype = getBaseTypeAndTypmod(typid, &typmod);
+	int32		basetypmod = typmod;
+	Oid			basetype = getBaseTypeAndTypmod(typid, &basetypmod);
 	HeapTuple	tup;
 	Form_pg_type typ;
 
@@ -148,6 +148,9 @@ es_typeinfo_init(EsTypeInfo *info, Oid typid, MemoryContext mcxt)
 
 	memset(info, 0, sizeof(EsTypeInfo));
 	info->typid = typid;
+	info->basetype = basetype;
+	/* a domain's own typmod when it has one, else the column's */
+	info->typmod = basetype != typid && basetypmod >= 0 ? basetypmod : typmod;
 	info->typlen = typ->typlen;
 	info->typbyval = typ->typbyval;
 	info->typalign = typ->typalign;
@@ -156,7 +159,7 @@ es_typeinfo_init(EsTypeInfo *info, Oid typid, MemoryContext mcxt)
 	if (info->kind == ES_KIND_ARRAY)
 	{
 		info->elem = MemoryContextAlloc(mcxt, sizeof(EsTypeInfo));
-		es_typeinfo_init(info->elem, typ->typelem, mcxt);
+		es_typeinfo_init(info->elem, typ->typelem, info->typmod, mcxt);
 		/* for arrays whose bounds a JSON array would lose */
 		fmgr_info_cxt(typ->typoutput, &info->outfunc, mcxt);
 	}

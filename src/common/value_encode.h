@@ -52,6 +52,8 @@ typedef enum EsValueKind
 typedef struct EsTypeInfo
 {
 	Oid			typid;			/* the column's type (maybe a domain) */
+	Oid			basetype;		/* typid, or a domain's base type */
+	int32		typmod;			/* of the column (or the domain), or -1 */
 	EsValueKind kind;
 	int16		typlen;
 	bool		typbyval;
@@ -60,13 +62,41 @@ typedef struct EsTypeInfo
 	struct EsTypeInfo *elem;	/* element type, for ES_KIND_ARRAY */
 } EsTypeInfo;
 
+/* Debezium's time.precision.mode, decimal/binary.handling.mode */
+typedef enum EsDbzTimePrecision
+{
+	ES_DBZ_TIME_ADAPTIVE,
+	ES_DBZ_TIME_ADAPTIVE_MICROS,	/* adaptive_time_microseconds */
+	ES_DBZ_TIME_CONNECT
+} EsDbzTimePrecision;
+
+typedef enum EsDbzDecimal
+{
+	ES_DBZ_DECIMAL_PRECISE,
+	ES_DBZ_DECIMAL_DOUBLE,
+	ES_DBZ_DECIMAL_STRING
+} EsDbzDecimal;
+
+typedef enum EsDbzBinary
+{
+	ES_DBZ_BINARY_BASE64,		/* "bytes" and "base64" alike in JSON */
+	ES_DBZ_BINARY_BASE64_URL,
+	ES_DBZ_BINARY_HEX
+} EsDbzBinary;
+
 /* encoding switches that come from output plugin options */
 typedef struct EsEncodeOptions
 {
 	bool		numeric_as_string;
+	/* format=debezium only (src/decoder/debezium_values.c) */
+	EsDbzTimePrecision dbz_time_precision;
+	EsDbzDecimal dbz_decimal;
+	bool		dbz_interval_string;
+	EsDbzBinary dbz_binary;
 } EsEncodeOptions;
 
-extern void es_typeinfo_init(EsTypeInfo *info, Oid typid, MemoryContext mcxt);
+extern void es_typeinfo_init(EsTypeInfo *info, Oid typid, int32 typmod,
+							 MemoryContext mcxt);
 extern void es_encode_value(StringInfo out, const EsTypeInfo *info,
 							Datum value, const EsEncodeOptions *opts);
 extern bool es_value_fits(const EsTypeInfo *info, Datum value, Size room);

@@ -84,6 +84,10 @@ extern const EsEventKindInfo es_event_kinds[];
 extern int	es_operation_mask(const char *name);
 
 typedef struct EsFormatRoutine EsFormatRoutine;
+typedef void (*EsValueEncoder) (StringInfo out, const EsTypeInfo *info,
+								Datum value, const EsEncodeOptions *opts);
+typedef void (*EsPlaceholderWriter) (StringInfo out, const EsTypeInfo *info,
+									 const EsEncodeOptions *opts);
 
 /* one schema.table pattern of the tables/exclude-tables options */
 typedef struct EsTablePattern
@@ -98,6 +102,7 @@ typedef struct EsTablePattern
 typedef struct EsOptions
 {
 	const EsFormatRoutine *format;
+	bool		dbz_tombstones; /* format=debezium: a null message after a delete */
 	bool		include_transaction;
 	bool		skip_empty_xacts;
 	bool		include_xids;
@@ -162,6 +167,21 @@ typedef struct EsRelInfo
 
 
 
+/* the events a transaction wrote per relation (Debezium's data collections) */
+typedef struct EsCollection
+{
+	Oid			relid;			/* reported relation */
+	char	   *name;			/* "schema.table" */
+	int64		count;
+} EsCollection;
+
+typedef struct EsCollections
+{
+	int			n;
+	int			size;
+	EsCollection *items;
+} EsCollections;
+
 /*
  * One event to write.  Unknown LSNs are InvalidXLogRecPtr, an unknown
  * commit time is 0, seq 0 means "not a change of a transaction".
@@ -176,6 +196,9 @@ typedef struct EsEvent
 	XLogRecPtr	commit_lsn;
 	TimestampTz commit_time;
 	int64		seq;
+	int64		rel_seq;		/* position among its relation's changes in the
+								 * transaction (with include-transaction) */
+	const EsCollections *collections;	/* commit: events per relation */
 	const char *gid;			/* two-phase events */
 	int64		event_count;	/* commit, prepare, stream_commit */
 
@@ -231,6 +254,8 @@ struct EsDecodingData
 	StringInfoData commit_meta;
 
 	EsCaptureReceiver *receiver;	/* the capture worker's, or NULL */
+	LogicalDecodingContext *ctx;	/* the session's */
+	int			message_start;	/* where the output message being written began */
 
 	/* the most bytes of JSON one event (or one part of it) may take */
 	Size		max_event_size;
@@ -279,6 +304,10 @@ extern void es_write_row_parts(EsDecodingData *data, const EsEvent *ev,
 							   StringInfo newout);
 extern void es_write_message_content(StringInfo out, const EsEvent *ev);
 extern void es_warn_oversized(EsDecodingData *data, const EsEvent *ev);
+extern bool es_key_changed(EsRelInfo *rel, HeapTuple oldtuple, HeapTuple newtuple);
+
+/* plugin.c */
+extern StringInfo es_output_next(EsDecodingData *data);
 
 /* formats.c: the output formats, one entry each */
 struct EsFormatRoutine
@@ -287,6 +316,10 @@ struct EsFormatRoutine
 	bool		committed_only; /* stable ids need the commit: no stream-changes */
 	void		(*startup) (EsDecodingData *data);	/* optional */
 	void		(*write) (StringInfo out, EsDecodingData *data, const EsEvent *ev);
+	EsValueEncoder encode;		/* a column's value; NULL: es_encode_value */
+	EsPlaceholderWriter placeholder;	/* an unchanged TOAST value in
+										 * ES_TOAST_PLACEHOLDER mode; NULL: a
+										 * string */
 };
 
 extern const EsFormatRoutine *es_format_default(void);
@@ -304,5 +337,11 @@ extern void es_format_debezium(StringInfo out, EsDecodingData *data,
 extern void es_format_cloudevents(StringInfo out, EsDecodingData *data,
 								  const EsEvent *ev);
 extern void es_cloudevents_check_source(const char *source);
+
+/* debezium_values.c */
+extern void es_dbz_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,
+								const EsEncodeOptions *opts);
+extern void es_dbz_write_placeholder(StringInfo out, const EsTypeInfo *info,
+									 const EsEncodeOptions *opts);
 
 #endif							/* ES_DECODER_H */

@@ -11,10 +11,16 @@
  *				 "table":..,"txId":..,"lsn":<lsn as integer>,"xmin":null},
  *	   "op":"c|u|d|t|m","ts_ms":<processing time>,"transaction":..}
  *
- * Unchanged TOAST values appear as "__debezium_unavailable_value", as the
- * connector writes them.  With include-transaction, begin and commit become
- * Debezium's transaction metadata events ({"status":"BEGIN",...}) and every
- * change carries a "transaction" block.  Events Debezium has no shape for
+ * Values are Debezium's (debezium_values.c), under its default settings
+ * or the options named as Debezium names them (time.precision.mode,
+ * decimal.handling.mode, interval.handling.mode, binary.handling.mode);
+ * unchanged TOAST values are its placeholder in the column's shape.  An
+ * update that changes the key is a delete and a create, each delete
+ * followed by a tombstone (null) with tombstones.on.delete.  With
+ * include-transaction, begin and commit become Debezium's transaction
+ * metadata events ({"status":"BEGIN",...}, the END one with its
+ * data_collections) and every change carries a "transaction" block with
+ * total_order and data_collection_order.  Events Debezium has no shape for
  * (schema, streaming and two-phase control) use the native body.
  *
  * src/decoder/format_debezium.c
@@ -130,36 +136,76 @@ write_transaction_block(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 	write_txn_id(out, ev);
 	appendStringInfoString(out, ",\"total_order\":");
 	es_json_int64(out, ev->seq);
+	appendStringInfoString(out, ",\"data_collection_order\":");
+	es_json_int64(out, ev->rel_seq);
 	appendStringInfoCharMacro(out, '}');
 }
 
+/* one change event: before, after, source, op, ts_ms, transaction */
 static void
-write_row_change(StringInfo out, EsDecodingData *data, const EsEvent *ev)
+write_change_doc(StringInfo out, EsDecodingData *data, const EsEvent *ev,
+				 HeapTuple before, HeapTuple after, char op)
 {
 	EsRelInfo  *rel = ev->rel;
 	bool		full = rel->identity == REPLICA_IDENTITY_FULL;
-	char		op;
 
 	resetStringInfo(&data->oversized);
 	appendStringInfoString(out, "{\"before\":");
-	if (ev->oldtuple != NULL)
-		es_write_row(out, data, rel, ev->oldtuple, !full, ES_TOAST_PLACEHOLDER);
+	if (before != NULL)
+		es_write_row(out, data, rel, before, !full, ES_TOAST_PLACEHOLDER);
 	else
 		appendStringInfoString(out, "null");
 
 	appendStringInfoString(out, ",\"after\":");
-	if (ev->newtuple != NULL)
-		es_write_row(out, data, rel, ev->newtuple, false, ES_TOAST_PLACEHOLDER);
+	if (after != NULL)
+		es_write_row(out, data, rel, after, false, ES_TOAST_PLACEHOLDER);
 	else
 		appendStringInfoString(out, "null");
 
 	es_warn_oversized(data, ev);	/* (Debezium's shape has no place to list them) */
 
 	write_source(out, data, ev);
-	op = ev->kind == ES_EV_INSERT ? 'c' : ev->kind == ES_EV_UPDATE ? 'u' : 'd';
 	write_op_and_time(out, data, op);
 	write_transaction_block(out, data, ev);
 	appendStringInfoCharMacro(out, '}');
+}
+
+/*
+ * A row change.  As Debezium does, an update that changes the key is a
+ * delete of the old key and a create of the new one; with
+ * tombstones.on.delete, a delete is followed by a tombstone (null).
+ */
+static void
+write_row_change(StringInfo out, EsDecodingData *data, const EsEvent *ev)
+{
+	if (ev->kind == ES_EV_UPDATE && es_key_changed(ev->rel, ev->oldtuple, ev->newtuple))
+	{
+		write_change_doc(out, data, ev, ev->oldtuple, NULL, 'd');
+		if (data->opts.dbz_tombstones)
+			appendStringInfoString(es_output_next(data), "null");
+		write_change_doc(es_output_next(data), data, ev, NULL, ev->newtuple, 'c');
+		return;
+	}
+	write_change_doc(out, data, ev, ev->oldtuple, ev->newtuple,
+					 ev->kind == ES_EV_INSERT ? 'c' : ev->kind == ES_EV_UPDATE ? 'u' : 'd');
+	if (ev->kind == ES_EV_DELETE && data->opts.dbz_tombstones)
+		appendStringInfoString(es_output_next(data), "null");
+}
+
+/* an END event's ,"data_collections":[{"data_collection":..,"event_count":..}] */
+static void
+write_data_collections(StringInfo out, const EsCollections *c)
+{
+	appendStringInfoString(out, ",\"data_collections\":[");
+	for (int i = 0; c != NULL && i < c->n; i++)
+	{
+		appendStringInfoString(out, i ? ",{\"data_collection\":" : "{\"data_collection\":");
+		es_json_cstring(out, c->items[i].name);
+		appendStringInfoString(out, ",\"event_count\":");
+		es_json_int64(out, c->items[i].count);
+		appendStringInfoCharMacro(out, '}');
+	}
+	appendStringInfoCharMacro(out, ']');
 }
 
 /* es_format_debezium writes one event in the Debezium format */
@@ -205,11 +251,12 @@ es_format_debezium(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 				es_json_int64(out, epoch_ms(ev->commit_time));
 			}
 			if (ev->kind == ES_EV_BEGIN)
-				appendStringInfoString(out, ",\"event_count\":null}");
+				appendStringInfoString(out, ",\"event_count\":null,\"data_collections\":null}");
 			else
 			{
 				appendStringInfoString(out, ",\"event_count\":");
 				es_json_int64(out, ev->event_count);
+				write_data_collections(out, ev->collections);
 				appendStringInfoCharMacro(out, '}');
 			}
 			break;

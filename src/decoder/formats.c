@@ -5,8 +5,10 @@
  *	  the functions that write an event in each.
  *
  * A format is a name, an optional startup that prepares what stays the
- * same for the whole session, and a writer of one event as one JSON
- * document (format_native.c, format_debezium.c, format_cloudevents.c).  A
+ * same for the whole session, a writer of one event as one JSON document
+ * (format_native.c, format_debezium.c, format_cloudevents.c), and, where
+ * its values differ from the native encoding, its own value encoder
+ * (debezium_values.c).  A
  * new format is one more entry here and its file.
  *
  * src/decoder/formats.c
@@ -18,9 +20,10 @@
 #include "decoder.h"
 
 static const EsFormatRoutine formats[] = {
-	{"json", false, NULL, es_format_native},
-	{"debezium", false, es_format_debezium_init, es_format_debezium},
-	{"cloudevents", true, es_format_cloudevents_init, es_format_cloudevents},
+	{"json", false, NULL, es_format_native, NULL, NULL},
+	{"debezium", false, es_format_debezium_init, es_format_debezium,
+	es_dbz_encode_value, es_dbz_write_placeholder},
+	{"cloudevents", true, es_format_cloudevents_init, es_format_cloudevents, NULL, NULL},
 };
 
 /* es_format_default is the format of the plugin when none is asked for */

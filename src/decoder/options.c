@@ -28,7 +28,9 @@ static const char *option_value(DefElem *elem);
 	"include-lsn, include-timestamp, include-schema, " \
 	"include-changed-columns, tables, exclude-tables, operations, " \
 	"messages, message-prefixes, only-local, publish-via-root, " \
-	"numeric-as-string, pretty, stream-changes, two-phase, source, type-prefix"
+	"numeric-as-string, pretty, stream-changes, two-phase, source, type-prefix, " \
+	"time.precision.mode, decimal.handling.mode, interval.handling.mode, " \
+	"binary.handling.mode, tombstones.on.delete"
 
 /* parse a boolean option; a bare option name means true */
 static bool
@@ -45,6 +47,28 @@ bool_option(DefElem *elem)
 						strVal(elem->arg), elem->defname),
 				 errhint("Valid values are true and false.")));
 	return result;
+}
+
+/*
+ * one of a fixed set of words: the index of the option's value in words
+ * (NULL-terminated), or an error that lists them
+ */
+static int
+enum_option(DefElem *elem, const char *const *words, const char *valid)
+{
+	const char *v = option_value(elem);
+	int			i;
+
+	for (i = 0; words[i] != NULL; i++)
+	{
+		if (strcmp(v, words[i]) == 0)
+			return i;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value \"%s\" for option \"%s\"", v, elem->defname),
+			 errhint("Valid values are %s.", valid)));
+	return 0;					/* keep compiler quiet */
 }
 
 /* the value of an option that needs one */
@@ -185,6 +209,36 @@ es_parse_options(EsOptions *opts, List *options)
 			opts->source = pstrdup(option_value(elem));
 			es_cloudevents_check_source(opts->source);
 		}
+		else if (strcmp(name, "time.precision.mode") == 0)
+		{
+			static const char *const w[] = {"adaptive", "adaptive_time_microseconds", "connect", NULL};
+
+			opts->encode.dbz_time_precision = enum_option(elem, w,
+														  "adaptive, adaptive_time_microseconds and connect");
+		}
+		else if (strcmp(name, "decimal.handling.mode") == 0)
+		{
+			static const char *const w[] = {"precise", "double", "string", NULL};
+
+			opts->encode.dbz_decimal = enum_option(elem, w, "precise, double and string");
+		}
+		else if (strcmp(name, "interval.handling.mode") == 0)
+		{
+			static const char *const w[] = {"numeric", "string", NULL};
+
+			opts->encode.dbz_interval_string = enum_option(elem, w, "numeric and string") == 1;
+		}
+		else if (strcmp(name, "binary.handling.mode") == 0)
+		{
+			static const char *const w[] = {"bytes", "base64", "base64-url-safe", "hex", NULL};
+			static const EsDbzBinary modes[] = {ES_DBZ_BINARY_BASE64, ES_DBZ_BINARY_BASE64,
+			ES_DBZ_BINARY_BASE64_URL, ES_DBZ_BINARY_HEX};
+
+			opts->encode.dbz_binary = modes[enum_option(elem, w,
+														"bytes, base64, base64-url-safe and hex")];
+		}
+		else if (strcmp(name, "tombstones.on.delete") == 0)
+			opts->dbz_tombstones = bool_option(elem);
 		else if (strcmp(name, "type-prefix") == 0)
 		{
 			opts->type_prefix = pstrdup(option_value(elem));

@@ -59,6 +59,7 @@ typedef struct EsTxnState
 	bool		start_sent;		/* stream_start of the current block written */
 	bool		any_sent;		/* anything written for this transaction */
 	int			skipped;		/* changes filtered out since last progress */
+	EsCollections collections;	/* with include-transaction: per relation */
 } EsTxnState;
 
 static EsTxnState *
@@ -73,9 +74,47 @@ txn_state(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 static void
 txn_state_free(ReorderBufferTXN *txn)
 {
-	if (txn->output_plugin_private != NULL)
-		pfree(txn->output_plugin_private);
+	EsTxnState *st = txn->output_plugin_private;
+
+	if (st != NULL)
+	{
+		for (int i = 0; i < st->collections.n; i++)
+			pfree(st->collections.items[i].name);
+		if (st->collections.items != NULL)
+			pfree(st->collections.items);
+		pfree(st);
+	}
 	txn->output_plugin_private = NULL;
+}
+
+/*
+ * Count a change of rel in its transaction; returns its position among
+ * the transaction's changes of rel.  Transactions touch few relations: a
+ * list searched in order is enough.
+ */
+static int64
+count_collection(LogicalDecodingContext *ctx, EsTxnState *st, EsRelInfo *rel)
+{
+	EsCollections *c = &st->collections;
+	int			i;
+
+	for (i = 0; i < c->n; i++)
+	{
+		if (c->items[i].relid == rel->report_relid)
+			return ++c->items[i].count;
+	}
+	if (c->n == c->size)
+	{
+		c->size = Max(8, c->size * 2);
+		c->items = c->items == NULL ?
+			MemoryContextAlloc(ctx->context, sizeof(EsCollection) * c->size) :
+			repalloc(c->items, sizeof(EsCollection) * c->size);
+	}
+	c->items[c->n].relid = rel->report_relid;
+	c->items[c->n].name = MemoryContextStrdup(ctx->context,
+											  psprintf("%s.%s", rel->schema_name, rel->table_name));
+	c->items[c->n].count = 1;
+	return c->items[c->n++].count;
 }
 
 /* the top-level transaction of a (sub)transaction */
@@ -103,13 +142,47 @@ event_init(EsEvent *ev, EsEventKind kind, ReorderBufferTXN *txn, bool streamed)
 	}
 }
 
+/* end the output message begun at data->message_start (pretty-printed if asked) */
+static void
+finish_message(LogicalDecodingContext *ctx, bool last)
+{
+	EsDecodingData *data = ctx->output_plugin_private;
+
+	if (data->opts.pretty)
+	{
+		int			start = data->message_start;
+		int			len = ctx->out->len - start;
+		char	   *compact = palloc(len);
+
+		memcpy(compact, ctx->out->data + start, len);
+		ctx->out->len = start;
+		es_json_pretty(ctx->out, compact, len);
+	}
+	OutputPluginWrite(ctx, last);
+}
+
+/*
+ * es_output_next ends the current output message and begins another, for
+ * a format that writes one event as several documents (Debezium's delete
+ * and create for a key change)
+ */
+StringInfo
+es_output_next(EsDecodingData *data)
+{
+	LogicalDecodingContext *ctx = data->ctx;
+
+	finish_message(ctx, false);
+	OutputPluginPrepareWrite(ctx, true);
+	data->message_start = ctx->out->len;
+	return ctx->out;
+}
+
 /* write one event, in the session's format, as one output message */
 static void
 emit(LogicalDecodingContext *ctx, const EsEvent *ev)
 {
 	EsDecodingData *data = ctx->output_plugin_private;
 	MemoryContext oldcxt = MemoryContextSwitchTo(data->change_cxt);
-	int			start;
 
 	if (data->receiver != NULL)
 	{
@@ -120,21 +193,9 @@ emit(LogicalDecodingContext *ctx, const EsEvent *ev)
 	}
 
 	OutputPluginPrepareWrite(ctx, true);
-	start = ctx->out->len;
-
+	data->message_start = ctx->out->len;
 	data->opts.format->write(ctx->out, data, ev);
-
-	if (data->opts.pretty)
-	{
-		int			len = ctx->out->len - start;
-		char	   *compact = palloc(len);
-
-		memcpy(compact, ctx->out->data + start, len);
-		ctx->out->len = start;
-		es_json_pretty(ctx->out, compact, len);
-	}
-
-	OutputPluginWrite(ctx, true);
+	finish_message(ctx, true);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(data->change_cxt);
 }
@@ -300,6 +361,7 @@ es_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 		data->opts.format->startup(data);
 
 	ctx->output_plugin_private = data;
+	data->ctx = ctx;
 	es_relinfo_init(data);
 }
 
@@ -357,6 +419,7 @@ finish_txn(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		event_init(&ev, kind, txn, false);
 		ev.commit_lsn = commit_lsn;
 		ev.event_count = st->seq;
+		ev.collections = &st->collections;
 		emit(ctx, &ev);
 	}
 	txn_state_free(txn);
@@ -423,6 +486,8 @@ decode_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	MemoryContextSwitchTo(oldcxt);
 
 	ev.seq = next_seq(ctx, txn, streamed);
+	if (data->opts.include_transaction && !streamed)
+		ev.rel_seq = count_collection(ctx, txn_state(ctx, txn), rel);
 	emit(ctx, &ev);
 }
 
@@ -472,6 +537,8 @@ decode_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		ev.cascade = change->data.truncate.cascade;
 		ev.restart_seqs = change->data.truncate.restart_seqs;
 		ev.seq = next_seq(ctx, txn, streamed);
+		if (data->opts.include_transaction && !streamed)
+			ev.rel_seq = count_collection(ctx, txn_state(ctx, txn), rel);
 		emit(ctx, &ev);
 	}
 	pfree(reported);

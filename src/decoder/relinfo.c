@@ -268,7 +268,7 @@ build_columns(EsRelInfo *entry, List *key_names)
 		col->not_null = att->attnotnull;
 		if (col->is_key)
 			entry->nkeys++;
-		es_typeinfo_init(&col->type, att->atttypid, entry->mcxt);
+		es_typeinfo_init(&col->type, att->atttypid, att->atttypmod, entry->mcxt);
 
 		if (types.len > 1)
 			appendStringInfoChar(&types, ',');

@@ -157,7 +157,15 @@ write_row_from(StringInfo out, EsDecodingData *data, EsRelInfo *rel, EsRow *row,
 		if (from->nulls[i])
 			appendBinaryStringInfo(out, "null", 4);
 		else if (is_unchanged_toast(rel, from, i))
-			appendStringInfoString(out, DEBEZIUM_UNAVAILABLE);
+		{
+			if (data->opts.format->placeholder != NULL)
+				data->opts.format->placeholder(out, &col->type, &data->opts.encode);
+			else
+				appendStringInfoString(out, DEBEZIUM_UNAVAILABLE);
+		}
+		else if (data->opts.format->encode != NULL)
+			data->opts.format->encode(out, &col->type, from->values[i],
+									  &data->opts.encode);
 		else
 			es_encode_value(out, &col->type, from->values[i],
 							&data->opts.encode);
@@ -242,6 +250,30 @@ es_warn_oversized(EsDecodingData *data, const EsEvent *ev)
 			 errdetail("The change at %X/%X; columns left out: %s.",
 					   LSN_FORMAT_ARGS(ev->lsn), data->oversized.data + 1),
 			 errhint("An event is at most %zu MB of JSON.", data->max_event_size / (1024 * 1024))));
+}
+
+/*
+ * es_key_changed tells whether an update changed a key column (a column
+ * the new row carries only as unchanged TOAST did not change)
+ */
+bool
+es_key_changed(EsRelInfo *rel, HeapTuple oldtuple, HeapTuple newtuple)
+{
+	EsRow		old;
+	EsRow		new;
+	int			i;
+
+	if (rel->nkeys == 0 || oldtuple == NULL || newtuple == NULL)
+		return false;
+	deform_row(rel, oldtuple, &old, 0);
+	deform_row(rel, newtuple, &new, 1);
+	for (i = 0; i < rel->natts; i++)
+	{
+		if (rel->columns[i].name != NULL && rel->columns[i].is_key &&
+			column_changed(rel, &old, &new, i))
+			return true;
+	}
+	return false;
 }
 
 /*
