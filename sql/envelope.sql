@@ -72,6 +72,14 @@ SELECT n, e->>'op' AS op
 SELECT pg_drop_replication_slot('env_stream');
 SELECT count(*) > 0 AS drained FROM es_changes('env');
 
+-- 4b. JSON null and SQL NULL: both are null in the row, and the JSON nulls
+-- are named (json_null for new, old_json_null for old)
+CREATE TABLE env_jn (id int PRIMARY KEY, j json, jb jsonb);
+ALTER TABLE env_jn REPLICA IDENTITY FULL;
+INSERT INTO env_jn VALUES (1, ' null ', 'null'), (2, NULL, NULL), (3, '"null"', '{"a": null}');
+UPDATE env_jn SET jb = NULL WHERE id = 1;
+SELECT * FROM es_changes('env', 'tables', 'public.env_jn');
+
 -- 5. CloudEvents: ids unique and stable, sources URI-references, no empty
 -- subject.  ce_errors checks an event against the spec's rules (v1.0):
 -- required attributes, non-empty strings, a URI-reference source, an
@@ -171,4 +179,4 @@ SELECT DISTINCT e->>'schema' AS schema, e->>'table' AS "table"
 SELECT pg_drop_replication_slot('env');
 DROP EXTENSION pg_eventstream;
 CALL es_wait_worker_gone();
-DROP TABLE env_tk, env_ti, env_arr, env_s, env_big;
+DROP TABLE env_tk, env_ti, env_arr, env_s, env_big, env_jn;

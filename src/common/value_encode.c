@@ -495,6 +495,36 @@ es_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,
 }
 
 /*
+ * es_value_is_json_null tells whether a (non-NULL) json or jsonb value is
+ * the JSON null, which its JSON text cannot tell from SQL NULL
+ */
+bool
+es_value_is_json_null(const EsTypeInfo *info, Datum value)
+{
+	if (info->kind == ES_KIND_JSONB)
+	{
+		Jsonb	   *jb = DatumGetJsonbP(value);
+		JsonbValue	v;
+
+		return JB_ROOT_IS_SCALAR(jb) && JsonbExtractScalar(&jb->root, &v) &&
+			v.type == jbvNull;
+	}
+	if (info->kind == ES_KIND_JSON)
+	{
+		text	   *t = DatumGetTextPP(value);
+		const char *p = VARDATA_ANY(t);
+		const char *end = p + VARSIZE_ANY_EXHDR(t);
+
+		while (p < end && isspace((unsigned char) *p))
+			p++;
+		while (end > p && isspace((unsigned char) end[-1]))
+			end--;
+		return end - p == 4 && memcmp(p, "null", 4) == 0;
+	}
+	return false;
+}
+
+/*
  * es_value_fits tells whether the JSON of a (non-NULL) value surely takes
  * at most room bytes, without encoding it: from the value's size (not
  * detoasting it) in the common case, exactly for text near the limit.

@@ -99,6 +99,7 @@ extern void es_typeinfo_init(EsTypeInfo *info, Oid typid, int32 typmod,
 							 MemoryContext mcxt);
 extern void es_encode_value(StringInfo out, const EsTypeInfo *info,
 							Datum value, const EsEncodeOptions *opts);
+extern bool es_value_is_json_null(const EsTypeInfo *info, Datum value);
 extern bool es_value_fits(const EsTypeInfo *info, Datum value, Size room);
 extern bool es_datum_is_unchanged_toast(const EsTypeInfo *info, Datum value);
 

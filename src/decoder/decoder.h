@@ -260,6 +260,10 @@ struct EsDecodingData
 	/* the most bytes of JSON one event (or one part of it) may take */
 	Size		max_event_size;
 	StringInfoData oversized;	/* ,"name" of each value left out, per event */
+	StringInfo	json_nulls;		/* while a row part is written: ,"name" of
+								 * each json/jsonb column holding JSON null,
+								 * or NULL not to look */
+	StringInfoData json_nulls_buf[2];	/* old's, new's */
 };
 
 /*

@@ -328,6 +328,8 @@ es_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 											ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&data->scratch);
 	initStringInfo(&data->oversized);
+	initStringInfo(&data->json_nulls_buf[0]);
+	initStringInfo(&data->json_nulls_buf[1]);
 	initStringInfo(&data->commit_meta);
 	data->meta_commit_lsn = InvalidXLogRecPtr;
 	data->meta_commit_time = 0;

@@ -167,8 +167,17 @@ write_row_from(StringInfo out, EsDecodingData *data, EsRelInfo *rel, EsRow *row,
 			data->opts.format->encode(out, &col->type, from->values[i],
 									  &data->opts.encode);
 		else
+		{
 			es_encode_value(out, &col->type, from->values[i],
 							&data->opts.encode);
+			if (data->json_nulls != NULL &&
+				(col->type.kind == ES_KIND_JSON || col->type.kind == ES_KIND_JSONB) &&
+				es_value_is_json_null(&col->type, from->values[i]))
+			{
+				appendStringInfoCharMacro(data->json_nulls, ',');
+				es_json_cstring(data->json_nulls, col->name);
+			}
+		}
 	}
 	appendStringInfoCharMacro(out, '}');
 }
@@ -337,6 +346,17 @@ es_write_row_parts(EsDecodingData *data, const EsEvent *ev, StringInfo key,
 	es_warn_oversized(data, ev);
 }
 
+/* ,"field":["a","b"] from a list of ,"a","b" items, if it has any */
+static void
+write_name_list(StringInfo out, const char *field, StringInfo items)
+{
+	if (items->len == 0)
+		return;
+	appendStringInfo(out, ",\"%s\":[", field);
+	appendBinaryStringInfo(out, items->data + 1, items->len - 1);
+	appendStringInfoCharMacro(out, ']');
+}
+
 /*
  * es_write_row_fields writes the row part of a change event, each field
  * preceded by a comma:
@@ -348,6 +368,9 @@ es_write_row_parts(EsDecodingData *data, const EsEvent *ev, StringInfo key,
  *	 "new"		the new row (insert, update);
  *	 "unchanged_toast"	columns left out of "new" because decoding does not
  *				carry their unchanged TOASTed value;
+ *	 "json_null", "old_json_null"	json/jsonb columns of "new" (of "old")
+ *				holding the JSON null, which null alone cannot tell from
+ *				SQL NULL;
  *	 "changed"	with include-changed-columns, the columns whose value
  *				differs between old and new, when the old row is known.
  */
@@ -373,9 +396,12 @@ es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 				  have_new && have_old ? &old : NULL);
 	}
 
+	resetStringInfo(&data->json_nulls_buf[0]);
+	resetStringInfo(&data->json_nulls_buf[1]);
 	if (show_old)
 	{
 		appendStringInfoString(out, ",\"old\":");
+		data->json_nulls = &data->json_nulls_buf[0];
 		write_row(out, data, rel, &old, !full, ES_TOAST_OMIT, NULL);
 	}
 
@@ -383,6 +409,7 @@ es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 	{
 		toast_names.data = NULL;
 		appendStringInfoString(out, ",\"new\":");
+		data->json_nulls = &data->json_nulls_buf[1];
 		write_row(out, data, rel, &new, false, ES_TOAST_OMIT, &toast_names);
 		if (toast_names.data != NULL)
 		{
@@ -393,6 +420,10 @@ es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 			appendStringInfoCharMacro(out, ']');
 		}
 	}
+
+	data->json_nulls = NULL;
+	write_name_list(out, "json_null", &data->json_nulls_buf[1]);
+	write_name_list(out, "old_json_null", &data->json_nulls_buf[0]);
 
 	if (data->oversized.len > 0)
 	{
