@@ -42,6 +42,10 @@ OBJS = \
 	src/aggregate/statements.o \
 	src/aggregate/maintain.o \
 	src/aggregate/target.o \
+	src/sink/options.o \
+	src/sink/signature.o \
+	src/sink/webhook.o \
+	src/sink/deliver.o \
 	src/worker/shmem.o \
 	src/worker/launcher.o \
 	src/worker/hub.o \
@@ -49,7 +53,8 @@ OBJS = \
 	src/api/api_util.o \
 	src/api/stream_api.o \
 	src/api/worker_api.o \
-	src/api/aggregate_api.o
+	src/api/aggregate_api.o \
+	src/api/sink_api.o
 
 # The install script: one SQL source per subsystem, in dependency order.
 SQL_SOURCES = \
@@ -57,9 +62,21 @@ SQL_SOURCES = \
 	src/stream/stream.sql \
 	src/worker/worker.sql \
 	src/consumer/consumer.sql \
+	src/sink/sink.sql \
 	src/aggregate/aggregate.sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
+
+# libcurl, for webhook sinks (Debian: libcurl4-openssl-dev)
+CURL_CONFIG ?= curl-config
+CURL_LIBS := $(shell $(CURL_CONFIG) --libs 2>/dev/null)
+ifeq ($(CURL_LIBS),)
+ifeq ($(filter clean distclean,$(MAKECMDGOALS)),)
+$(error libcurl is missing: install libcurl's development files (Debian: apt-get install libcurl4-openssl-dev), or set CURL_CONFIG to its curl-config)
+endif
+endif
+PG_CPPFLAGS += $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
+SHLIB_LINK += $(CURL_LIBS)
 # Warnings are errors only where the project's scripts ask (COPT=-Werror):
 # a newer compiler must not fail a user's build on a new warning.
 PG_CFLAGS = -Wall -Wmissing-prototypes

@@ -30,6 +30,7 @@ int			es_backfill_test_delay_ms = 0;
 int			es_user_code_timeout_ms = 10000;
 int			es_max_message_size_kb = 16384;
 bool		es_notify = true;
+char	   *es_sink_allowed_hosts = NULL;
 
 /* es_define_settings registers the eventstream.* settings */
 void
@@ -96,5 +97,10 @@ es_define_settings(void)
 							 "of a stream's activity must stay private.",
 							 &es_notify, true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("eventstream.sink_allowed_hosts",
+							   "Hosts that sinks may send to: a comma-separated list, empty for any.",
+							   "Guards against a sink owner making the server reach internal services (SSRF).",
+							   &es_sink_allowed_hosts, "",
+							   PGC_SUSET, GUC_LIST_INPUT, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("eventstream");
 }

@@ -29,6 +29,7 @@ extern int	es_backfill_test_delay_ms;
 extern int	es_user_code_timeout_ms;
 extern int	es_max_message_size_kb;
 extern bool es_notify;
+extern char *es_sink_allowed_hosts;
 
 extern void es_define_settings(void);
 

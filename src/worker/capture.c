@@ -33,6 +33,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xlogutils.h"
+#include "catalog/namespace.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -50,6 +51,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -376,6 +378,7 @@ report_progress(CaptureState *cs, XLogRecPtr applied, int64 written,
 {
 	TimestampTz now = GetCurrentTimestamp();
 	double		rate = -1;
+	Latch	   *sink_latch;
 
 	cs->window_events += written;
 	if (TimestampDifferenceExceeds(cs->window_start, now, ES_RATE_WINDOW_MS))
@@ -390,6 +393,7 @@ report_progress(CaptureState *cs, XLogRecPtr applied, int64 written,
 	}
 
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	sink_latch = my_slot->sink_latch;
 	if (applied > my_slot->applied_lsn)
 		my_slot->applied_lsn = applied;
 	if (caught_up)
@@ -405,7 +409,11 @@ report_progress(CaptureState *cs, XLogRecPtr applied, int64 written,
 	LWLockRelease(es_shared->lock);
 	ConditionVariableBroadcast(&es_shared->progress_cv);
 	if (written > 0)
+	{
 		ConditionVariableBroadcast(&es_shared->events_cv);
+		if (sink_latch != NULL)
+			SetLatch(sink_latch);	/* the sinks have more to deliver */
+	}
 }
 
 /* the apply transaction: the batch into every target, and the origin */
@@ -549,6 +557,33 @@ attach(CaptureState *cs)
 	set_state("starting");
 }
 
+/* after a restart: the database's sinks need their worker again */
+static void
+ask_for_sink_worker(CaptureState *cs)
+{
+	bool		any;
+
+	begin_work();
+	if (!OidIsValid(get_relname_relid("sink_catalog", get_namespace_oid(ES_SCHEMA, true))))
+	{
+		end_work();				/* a catalog of before sinks */
+		return;
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM " ES_SCHEMA ".sink_catalog)", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the sink catalog");
+	{
+		bool		isnull;
+
+		any = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	end_work();
+	if (any)
+		es_want_sink_worker(cs->dboid);
+}
+
 /*
  * Make sure the extension is here, then the slot, the origin and the hub;
  * with a new slot, what was defined before it takes everything decoded.
@@ -579,6 +614,7 @@ set_up(CaptureState *cs)
 	StartTransactionCommand();	/* the targets' state looks up types */
 	cs->hub = es_hub_create(cs->cxt, cs->origin);
 	CommitTransactionCommand();
+	ask_for_sink_worker(cs);
 	if (new_slot)
 	{
 		/* with the origin set: these writes are not decoded */

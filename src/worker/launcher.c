@@ -60,10 +60,12 @@ PG_FUNCTION_INFO_V1(eventstream_launch_worker);
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static bool launch_at_commit = false;
+static bool sink_at_commit = false;
 static bool xact_callback_registered = false;
 
-/* launcher-local: the handle of each slot's worker */
+/* launcher-local: the handle of each slot's capture worker and sink worker */
 static BackgroundWorkerHandle **handles = NULL;
+static BackgroundWorkerHandle **sink_handles = NULL;
 
 /* es_launcher_register registers the launcher with the postmaster */
 void
@@ -134,6 +136,81 @@ start_worker(int i, Oid dboid)
 	return RegisterDynamicBackgroundWorker(&bgw, &handles[i]);
 }
 
+/* start the sink worker of slot i (src/sink/deliver.c) */
+static bool
+start_sink_worker(int i, Oid dboid)
+{
+	BackgroundWorker bgw;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "pg_eventstream");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "es_sink_worker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "pg_eventstream sink worker for database %u",
+			 dboid);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "pg_eventstream sink worker");
+	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
+	bgw.bgw_notify_pid = MyProcPid;
+
+	return RegisterDynamicBackgroundWorker(&bgw, &sink_handles[i]);
+}
+
+/*
+ * The sink worker of slot i: notice its end, restart it with backoff
+ * while sinks are wanted, start it when asked.  Lowers *sleep_ms to the
+ * next restart.  The launcher holds no lock.
+ */
+static void
+sink_pass(int i, TimestampTz now, long *sleep_ms)
+{
+	EsWorkerSlot *slot = &es_shared->slots[i];
+	pid_t		pid;
+	bool		start = false;
+	Oid			dboid;
+
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	if (sink_handles[i] != NULL &&
+		GetBackgroundWorkerPid(sink_handles[i], &pid) == BGWH_STOPPED)
+	{
+		pfree(sink_handles[i]);
+		sink_handles[i] = NULL;
+		slot->sink_pid = 0;
+		slot->sink_latch = NULL;
+		if (slot->sink_wanted)
+		{
+			int			delay = Min(ES_MAX_BACKOFF_MS,
+									ES_RESTART_FIRST_MS << Min(slot->sink_failures,
+															   ES_RESTART_MAX_DOUBLINGS));
+
+			slot->sink_failures++;
+			slot->sink_restart_at = TimestampTzPlusMilliseconds(now, delay);
+			ereport(LOG,
+					(errmsg("pg_eventstream sink worker for database %u exited, restarting in %d ms",
+							slot->dboid, delay)));
+		}
+	}
+	dboid = slot->dboid;
+	if (sink_handles[i] == NULL && slot->sink_wanted && dboid != InvalidOid &&
+		slot->want != ES_WANT_DROP)
+	{
+		if (slot->sink_restart_at > now)
+			*sleep_ms = Min(*sleep_ms,
+							TimestampDifferenceMilliseconds(now, slot->sink_restart_at) + 1);
+		else
+			start = true;
+	}
+	LWLockRelease(es_shared->lock);
+
+	if (start && !start_sink_worker(i, dboid))
+	{
+		LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+		slot->sink_restart_at = TimestampTzPlusMilliseconds(now, ES_START_RETRY_MS);
+		LWLockRelease(es_shared->lock);
+	}
+}
+
 /*
  * One pass over the slots: notice workers that ended, restart those still
  * wanted, start the ones asked for.  Returns how long to sleep at most.
@@ -151,6 +228,7 @@ launcher_pass(void)
 		Oid			dboid;
 		pid_t		pid;
 
+		sink_pass(i, now, &sleep_ms);
 		LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
 		if (handles[i] != NULL &&
 			GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED)
@@ -181,7 +259,9 @@ launcher_pass(void)
 		}
 		if (slot->want == ES_WANT_NONE)
 		{
-			slot->dboid = InvalidOid;	/* free it */
+			/* free it, unless its sink worker still runs or is wanted */
+			if (sink_handles[i] == NULL && !slot->sink_wanted)
+				slot->dboid = InvalidOid;
 			LWLockRelease(es_shared->lock);
 			continue;
 		}
@@ -226,6 +306,8 @@ es_launcher_main(Datum arg)
 
 	handles = MemoryContextAllocZero(TopMemoryContext,
 									 sizeof(BackgroundWorkerHandle *) * es_shared->nslots);
+	sink_handles = MemoryContextAllocZero(TopMemoryContext,
+										  sizeof(BackgroundWorkerHandle *) * es_shared->nslots);
 
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
 	es_shared->launcher_latch = MyLatch;
@@ -262,11 +344,16 @@ launch_xact_callback(XactEvent event, void *arg)
 {
 	EsWorkerSlot *slot;
 
-	if (!launch_at_commit)
-		return;
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		launch_at_commit = false;
+		launch_at_commit = sink_at_commit = false;
 	if (event != XACT_EVENT_COMMIT)
+		return;
+	if (sink_at_commit)
+	{
+		sink_at_commit = false;
+		es_want_sink_worker(MyDatabaseId);
+	}
+	if (!launch_at_commit)
 		return;
 	launch_at_commit = false;
 
@@ -313,6 +400,23 @@ eventstream_launch_worker(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * es_want_sink_worker_at_commit: once this transaction commits (a sink
+ * made or changed), start or wake the database's sink worker
+ */
+void
+es_want_sink_worker_at_commit(void)
+{
+	if (es_shared == NULL)
+		return;
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(launch_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	sink_at_commit = true;
+}
+
 /* the names of a database's slot and origin */
 void
 es_slot_name(Oid dboid, char *name)
@@ -329,7 +433,7 @@ worker_gone(void *arg)
 
 	LWLockAcquire(es_shared->lock, LW_SHARED);
 	slot = es_slot_find(*(Oid *) arg);
-	pid = slot ? slot->pid : 0;
+	pid = slot ? slot->pid + slot->sink_pid : 0;
 	LWLockRelease(es_shared->lock);
 	return pid == 0;
 }
@@ -355,6 +459,8 @@ stop_worker(Oid dboid)
 		slot->want = ES_WANT_DROP;
 		if (slot->latch)
 			SetLatch(slot->latch);
+		if (slot->sink_latch)
+			SetLatch(slot->sink_latch);
 	}
 	LWLockRelease(es_shared->lock);
 

@@ -166,6 +166,53 @@ es_wake_worker(Oid dboid)
 }
 
 /*
+ * es_want_sink_worker asks the launcher for the database's sink worker
+ * (a sink was made, or the capture worker found sinks at its start); the
+ * sink worker clears the wish when the last sink is gone
+ */
+void
+es_want_sink_worker(Oid dboid)
+{
+	EsWorkerSlot *slot;
+	Latch	   *latch = NULL;
+
+	if (es_shared == NULL)
+		return;
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	slot = es_slot_get(dboid);
+	slot->sink_asks++;
+	if (!slot->sink_wanted)
+	{
+		slot->sink_wanted = true;
+		slot->sink_failures = 0;
+		slot->sink_restart_at = 0;
+	}
+	latch = slot->sink_latch;
+	LWLockRelease(es_shared->lock);
+	if (latch)
+		SetLatch(latch);
+	es_wake_launcher();
+}
+
+/* es_wake_sink_worker sets the latch of a database's sink worker, if it runs */
+void
+es_wake_sink_worker(Oid dboid)
+{
+	EsWorkerSlot *slot;
+	Latch	   *latch = NULL;
+
+	if (es_shared == NULL)
+		return;
+	LWLockAcquire(es_shared->lock, LW_SHARED);
+	slot = es_slot_find(dboid);
+	if (slot != NULL)
+		latch = slot->sink_latch;
+	LWLockRelease(es_shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+/*
  * es_cv_wait sleeps on cv until done(arg) holds or the deadline passes,
  * and says which.  The worker broadcasts its condition variables, so this
  * is no sleep loop; the sleep is interruptible (cancel, statement_timeout).

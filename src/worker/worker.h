@@ -51,6 +51,14 @@ typedef struct EsWorkerSlot
 	int64		events_total;	/* events written since start */
 	double		events_per_sec; /* recent rate, decaying average */
 	uint64		events_seq;		/* bumped after each batch that wrote events */
+
+	/* the database's sink worker (src/sink), started while it has sinks */
+	bool		sink_wanted;
+	uint64		sink_asks;		/* bumped by each es_want_sink_worker */
+	pid_t		sink_pid;
+	Latch	   *sink_latch;		/* set when events are written or sinks change */
+	int			sink_failures;
+	TimestampTz sink_restart_at;
 } EsWorkerSlot;
 
 typedef struct EsShared
@@ -84,6 +92,8 @@ extern EsWorkerSlot *es_slot_try_get(Oid dboid);
 extern EsWorkerSlot *es_slot_get(Oid dboid);
 extern void es_wake_launcher(void);
 extern void es_wake_worker(Oid dboid);
+extern void es_want_sink_worker(Oid dboid);
+extern void es_wake_sink_worker(Oid dboid);
 extern bool es_cv_wait(ConditionVariable *cv, bool (*done) (void *arg),
 					   void *arg, TimestampTz deadline);
 
@@ -91,6 +101,7 @@ extern bool es_cv_wait(ConditionVariable *cv, bool (*done) (void *arg),
 extern void es_launcher_register(void);
 extern void es_hooks_init(void);
 extern void es_slot_name(Oid dboid, char *name);
+extern void es_want_sink_worker_at_commit(void);
 extern PGDLLEXPORT void es_launcher_main(Datum arg);
 
 /* capture.c */

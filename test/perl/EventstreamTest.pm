@@ -16,7 +16,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(es_node read_events wait_for_events proc_status_kb);
+our @EXPORT = qw(es_node es_restart_after_kill read_events wait_for_events proc_status_kb);
 
 # the settings of test/server_conf.sh: from the file scripts/test.sh
 # wrote, or (under make installcheck, run from the source tree) made now
@@ -36,6 +36,21 @@ sub es_node
 	$node->append_conf('postgresql.conf', server_conf());
 	$node->start;
 	return $node;
+}
+
+# start a node again after SIGKILL; its old children may still hold
+# shared memory a moment
+sub es_restart_after_kill
+{
+	my ($node) = @_;
+	for (1 .. 50)
+	{
+		# a failed start leaves the old pid behind; it is not running
+		$node->{_pid} = undef;
+		return if $node->start(fail_ok => 1);
+		select(undef, undef, undef, 0.2);
+	}
+	die "server did not restart";
 }
 
 # the events in a file, as decoded JSON; every line must parse

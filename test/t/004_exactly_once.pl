@@ -60,18 +60,6 @@ sub start_workload
 
 sub counter { return $node->safe_psql('postgres', 'SELECT n FROM counter'); }
 
-# restart after SIGKILL; old children may still hold shared memory a moment
-sub restart_after_kill
-{
-	for (1 .. 50)
-	{
-		# a failed start leaves the old pid behind; it is not running
-		$node->{_pid} = undef;
-		return if $node->start(fail_ok => 1);
-		select(undef, undef, undef, 0.2);
-	}
-	die "server did not restart";
-}
 
 for my $round (1 .. 5)
 {
@@ -92,7 +80,7 @@ for my $round (1 .. 5)
 	{
 		$node->kill9;
 		$pgbench->kill_kill;
-		restart_after_kill();
+		es_restart_after_kill($node);
 	}
 	note("round $round done at counter " . counter());
 }

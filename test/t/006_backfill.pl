@@ -52,12 +52,7 @@ $node->poll_query_until('postgres',
   or die "backfill made no progress";
 $node->kill9;
 $pgbench->kill_kill;
-for (1 .. 50)
-{
-	$node->{_pid} = undef;
-	last if $node->start(fail_ok => 1);
-	select(undef, undef, undef, 0.2);
-}
+es_restart_after_kill($node);
 $pgbench = IPC::Run::start(
 	[ 'pgbench', '-n', '-c', '2', '-T', '3', '-f', $script, $node->connstr('postgres') ],
 	'>', \$out, '2>', \$err);

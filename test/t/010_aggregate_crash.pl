@@ -57,16 +57,6 @@ COMMIT;
 SQL
 close $fh;
 
-sub restart_after_kill
-{
-	for (1 .. 50)
-	{
-		$node->{_pid} = undef;
-		return if $node->start(fail_ok => 1);
-		select(undef, undef, undef, 0.2);
-	}
-	die "server did not restart";
-}
 
 sub applied
 {
@@ -95,7 +85,7 @@ for my $round (1 .. 4)
 	{
 		$node->kill9;
 		$pgbench->kill_kill;
-		restart_after_kill();
+		es_restart_after_kill($node);
 	}
 	note("round $round done");
 }

@@ -1,0 +1,78 @@
+--
+-- sinks: create_sink and friends -- arguments, options and rights -- and
+-- Standard Webhooks signatures.  Delivery itself is in test/t/012_webhook.pl.
+--
+CREATE EXTENSION pg_eventstream;
+CREATE TABLE sk_t (id int PRIMARY KEY, v text);
+SELECT eventstream.create_stream('sk', '{public.sk_t}');
+
+-- the test vector of the Standard Webhooks specification
+SELECT eventstream.webhook_signature('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+  'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}')
+  = 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' AS standard_vector;
+
+-- every option checked, nothing created on an error
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1:9/x", "nope": 1}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "ftp://127.0.0.1/x"}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://user:pw@127.0.0.1/x"}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "secret": "abc"}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "secret": "whsec_c2hvcnQ="}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "batch_size": -1}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "concurrency": "8"}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "timeout": "10 years"}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "headers": {"webhook-id": "x"}}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "headers": {"X-A": "a\nb"}}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "format": "debezium"}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "retry_schedule": []}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092"}');
+SELECT eventstream.create_sink('h', 'sk', 'smtp', '{}');
+SELECT eventstream.create_sink('h', 'nosuch', 'webhook', '{"url": "http://127.0.0.1/x"}');
+SELECT eventstream.create_sink('bad name', 'sk', 'webhook', '{"url": "http://127.0.0.1/x"}');
+SELECT eventstream.create_sink(NULL, 'sk', 'webhook', '{"url": "http://127.0.0.1/x"}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '"http://127.0.0.1/x"');
+-- eventstream.sink_allowed_hosts guards against reaching internal services
+SET eventstream.sink_allowed_hosts = 'hooks.example.com';
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://169.254.169.254/latest"}');
+RESET eventstream.sink_allowed_hosts;
+SELECT count(*) AS sinks FROM eventstream.sinks;
+
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1:9/x",
+  "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "batch_size": 10, "concurrency": 2,
+  "headers": {"X-Team": "billing"}}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1:9/x"}');
+SELECT name, stream, kind, state, options->>'secret' AS secret, options->'headers' AS headers
+  FROM eventstream.sinks;
+SELECT count(*) AS partitions FROM eventstream.sink_partitions;
+SELECT eventstream.alter_sink('h', '{"concurrency": 3, "batch_size": 0}');
+SELECT eventstream.alter_sink('h', '{"concurrency": 3}');
+SELECT count(*) AS partitions FROM eventstream.sink_partitions;
+SELECT eventstream.pause_sink('h');
+SELECT state FROM eventstream.sinks;
+SELECT eventstream.resume_sink('h');
+SELECT state FROM eventstream.sinks;
+SELECT eventstream.replay_dead_letters('h');
+SELECT eventstream.alter_sink('nosuch', '{}');
+
+-- create_sink is not for PUBLIC; another role neither sees nor changes a sink
+CREATE ROLE sk_other;
+SET ROLE sk_other;
+SELECT eventstream.create_sink('mine', 'sk', 'webhook', '{"url": "http://127.0.0.1/x"}');
+SELECT count(*) AS visible FROM eventstream.sinks;
+SELECT count(*) FROM eventstream.sink_catalog;
+SELECT eventstream.pause_sink('h');
+SELECT eventstream.drop_sink('h');
+RESET ROLE;
+-- a role granted create_sink still needs to read the stream's tables
+GRANT EXECUTE ON FUNCTION eventstream.create_sink(text, text, text, jsonb) TO sk_other;
+SET ROLE sk_other;
+SELECT eventstream.create_sink('mine', 'sk', 'webhook', '{"url": "http://127.0.0.1/x"}');
+RESET ROLE;
+
+SELECT eventstream.drop_sink('h');
+SELECT count(*) AS sinks, (SELECT count(*) FROM eventstream.sink_partitions) AS partitions
+  FROM eventstream.sink_catalog;
+DROP EXTENSION pg_eventstream;
+CALL es_wait_worker_gone();
+DROP TABLE sk_t;
+DROP ROLE sk_other;

@@ -1,0 +1,64 @@
+/*-------------------------------------------------------------------------
+ *
+ * sink.h
+ *	  Sinks: push delivery of a stream's events, by the sink worker.
+ *
+ *	  options.c		a sink's options, checked (create_sink, alter_sink and
+ *					the worker read them through the same parser)
+ *	  signature.c	Standard Webhooks signatures, with PostgreSQL's HMAC
+ *	  webhook.c		HTTP requests on a libcurl multi handle, its sockets and
+ *					timer in the worker's WaitEventSet
+ *	  deliver.c		the sink worker: partitions, batches, retries, dead
+ *					letters, positions
+ *
+ * A sink is a consumer of the event log: each of its partitions has a
+ * position, moved in PostgreSQL only after the receiver answered 2xx (or
+ * the events went to dead letters), so delivery is at least once and a
+ * duplicate can only be a request in flight at a crash, which carries the
+ * same webhook-id.  The sink worker is not the capture worker: a slow or
+ * dead receiver holds back neither capture nor writers.
+ *
+ * src/sink/sink.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ES_SINK_H
+#define ES_SINK_H
+
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+#define ES_SINK_MAX_SCHEDULE 16
+
+/* a sink's options, parsed and checked */
+typedef struct EsSinkOptions
+{
+	char	   *url;
+	char	   *host;			/* of url */
+	uint8		secret[64];		/* decoded whsec_ secret */
+	int			secret_len;		/* 0: requests are not signed */
+	int			batch_size;
+	int			concurrency;
+	int			timeout_ms;
+	int			max_attempts;
+	int			nschedule;
+	int			schedule_ms[ES_SINK_MAX_SCHEDULE];	/* wait before attempt n + 2 */
+	List	   *headers;		/* "Name: value" strings */
+} EsSinkOptions;
+
+/* options.c */
+extern void es_sink_parse_options(Jsonb *options, EsSinkOptions *opts,
+								  bool require_host_allowed);
+extern bool es_sink_host_allowed(const char *host);
+extern int	es_sink_decode_secret(const char *secret, uint8 *out);
+
+/* signature.c */
+extern void es_sink_sign(StringInfo header, const uint8 *secret, int secret_len,
+						 const char *msg_id, int64 timestamp,
+						 const char *body, Size body_len);
+
+/* deliver.c: the sink worker */
+extern PGDLLEXPORT void es_sink_worker_main(Datum arg);
+
+#endif							/* ES_SINK_H */

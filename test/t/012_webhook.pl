@@ -1,0 +1,215 @@
+# Webhook sinks against a scripted receiver (test/webhook_receiver.py):
+# every event delivered once acknowledged, in id order per key, signed as
+# Standard Webhooks says; retries with the same webhook-id through an
+# outage; a refused event in dead letters while other keys flow, then
+# replayed; nothing lost across kill -9 of the postmaster; 410 disables.
+
+use strict;
+use warnings;
+
+use Digest::SHA qw(hmac_sha256);
+use JSON::PP;
+use MIME::Base64;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use EventstreamTest;
+
+my $secret_b64 = 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+my $secret = decode_base64($secret_b64);
+my $root = $ENV{ES_ROOT} // '.';
+
+my $node = es_node('hooks');
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION pg_eventstream;
+	CREATE TABLE w (k int PRIMARY KEY, v int NOT NULL);
+	SELECT eventstream.create_stream('ws', '{w}');
+});
+
+my $dir = PostgreSQL::Test::Utils::tempdir;
+my ($port_file, $log_file, $control) = ("$dir/port", "$dir/log", "$dir/control");
+sub control { my ($json) = @_; open my $f, '>', "$control.tmp" or die; print $f $json; close $f; rename "$control.tmp", $control or die; }
+control('{}');
+my $receiver = IPC::Run::start([ 'python3', "$root/test/webhook_receiver.py",
+	$port_file, $log_file, $control ]);
+my $deadline = time + 30;
+sleep 0.1 until -e $port_file || time > $deadline;
+my $port = slurp_file($port_file);
+ok($port =~ /^\d+$/, 'the receiver listens');
+
+$node->safe_psql('postgres', qq{
+	SELECT eventstream.create_sink('hook', 'ws', 'webhook', '{
+	  "url": "http://127.0.0.1:$port/hook", "secret": "whsec_$secret_b64",
+	  "batch_size": 5, "concurrency": 4, "max_attempts": 4,
+	  "retry_schedule": ["100 ms", "200 ms", "300 ms"], "headers": {"X-Team": "qa"}}');
+});
+
+# the requests so far, decoded
+sub requests
+{
+	my @r;
+	return \@r unless -e $log_file;
+	open my $fh, '<', $log_file or die;
+	while (my $line = <$fh>)
+	{
+		last unless $line =~ /\n\z/;
+		my $req = decode_json($line);
+		my $doc = decode_json($req->{body});
+		$req->{events} = ref $doc eq 'ARRAY' ? $doc : [$doc];
+		push @r, $req;
+	}
+	return \@r;
+}
+
+# event ids acknowledged (2xx) so far
+sub acked
+{
+	my %ids;
+	for my $req (@{ requests() })
+	{
+		next unless $req->{status} < 300;
+		$ids{ $_->{id} }++ for @{ $req->{events} };
+	}
+	return \%ids;
+}
+
+sub wait_acked
+{
+	my ($last, $what) = @_;
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (time < $deadline)
+	{
+		my $ids = acked();
+		return 1 unless grep { !$ids->{$_} } 1 .. $last;
+		select(undef, undef, undef, 0.1);
+	}
+	fail("timed out waiting for $what");
+	return 0;
+}
+
+sub last_id
+{
+	return $node->safe_psql('postgres',
+		q{SELECT coalesce(max(id), 0) FROM eventstream.read('ws', 0, 1000000)});
+}
+
+# 1. a workload: 50 keys, each changed three more times
+$node->safe_psql('postgres', 'INSERT INTO w SELECT g, 0 FROM generate_series(1, 50) g');
+$node->safe_psql('postgres', "UPDATE w SET v = v + 1 WHERE k = $_") for map { (($_ - 1) % 50) + 1 } 1 .. 150;
+$node->safe_psql('postgres', 'SELECT eventstream.sync()');
+my $last = last_id();
+is($last, 200, '200 events in the stream');
+wait_acked($last, 'the first 200 events');
+
+my $reqs = requests();
+my %pos;
+my ($order_ok, $sig_ok, $ids_ok) = (1, 1, 1);
+for my $req (@$reqs)
+{
+	my $h = { map { lc($_) => $req->{headers}{$_} } keys %{ $req->{headers} } };
+	my $expect = 'v1,' . encode_base64(hmac_sha256("$h->{'webhook-id'}.$h->{'webhook-timestamp'}.$req->{body}", $secret), '');
+	$sig_ok = 0 unless ($h->{'webhook-signature'} // '') eq $expect;
+	$ids_ok = 0 unless ($h->{'webhook-id'} // '') =~ /^msg_\d+_(\d+)_(\d+)$/
+	  && $1 == $req->{events}[0]{id} && $2 == $req->{events}[-1]{id};
+	next unless $req->{status} < 300;
+	for my $e (@{ $req->{events} })
+	{
+		my $key = $e->{key}{k};
+		$order_ok = 0 if defined $pos{$key} && $e->{id} <= $pos{$key};
+		$pos{$key} = $e->{id};
+	}
+}
+ok($sig_ok, 'every request is signed with the secret (Standard Webhooks)');
+
+ok($ids_ok, 'webhook-id names the sink and the first and last event');
+ok($order_ok, 'each key\'s events arrive in id order');
+is($reqs->[0]{headers}{'X-Team'} // $reqs->[0]{headers}{'x-team'}, 'qa', 'extra headers are sent');
+my $ev = $reqs->[0]{events}[0];
+is(join(',', sort keys %$ev),
+	'commit_lsn,commit_time,id,key,lsn,new,old,op,schema_name,seq,stream,table_name,xid',
+	'an event carries the columns of eventstream.event');
+
+# 2. an outage: 503s, then the receiver comes back; retries carry the
+# same webhook-id and body
+control('{"fail_first": 6, "fail_status": 503}');
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k <= 20');
+$node->safe_psql('postgres', 'SELECT eventstream.sync()');
+$last = last_id();
+wait_acked($last, 'the events sent during the outage');
+my %bodies;
+my $retried = 0;
+my $same = 1;
+for my $req (@{ requests() })
+{
+	my $id = $req->{headers}{'webhook-id'} // $req->{headers}{'Webhook-Id'};
+	if (exists $bodies{$id})
+	{
+		$retried++;
+		$same = 0 if $bodies{$id} ne $req->{body};
+	}
+	$bodies{$id} = $req->{body};
+}
+ok($retried >= 6, "failed requests were retried ($retried retries)");
+ok($same, 'a retry sends the same body under the same webhook-id');
+
+# 3. one event refused for good: dead letters after max_attempts, others flow
+my $refused = $last + 1;
+control(qq({"refuse_ids": [$refused]}));
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k = 7');
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k <> 7');
+$node->safe_psql('postgres', 'SELECT eventstream.sync()');
+$node->poll_query_until('postgres',
+	qq{SELECT count(*) = 1 FROM eventstream.dead_letters WHERE $refused = ANY (event_ids)})
+  or die 'no dead letter';
+$last = last_id();
+my $ids = acked();
+ok(!(grep { !$ids->{$_} } ($refused + 1) .. $last), 'the other keys were delivered meanwhile');
+ok(!$ids->{$refused}, 'the refused event was not acknowledged');
+is($node->safe_psql('postgres',
+	q{SELECT attempts, last_status FROM eventstream.dead_letters}), '4|400',
+	'it went to dead letters after max_attempts, with the status');
+control('{}');
+is($node->safe_psql('postgres', q{SELECT eventstream.replay_dead_letters('hook')}), '1',
+	'one dead letter queued again');
+$node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM eventstream.dead_letters})
+  or die 'replay did not finish';
+ok(acked()->{$refused}, 'the replayed event was delivered');
+
+# 4. kill -9 of the postmaster while delivering: nothing lost, and a
+# duplicate only under the same webhook-id
+control('{"delay": 0.05}');
+$node->safe_psql('postgres',
+	"UPDATE w SET v = v + 1 WHERE k = $_") for 1 .. 50;
+$node->kill9;
+es_restart_after_kill($node);
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1');
+$node->safe_psql('postgres', 'SELECT eventstream.sync()');
+control('{}');
+$last = last_id();
+wait_acked($last, 'every event after kill -9');
+my %seen_in;
+my $dup_ok = 1;
+for my $req (@{ requests() })
+{
+	next unless $req->{status} < 300;
+	my $id = $req->{headers}{'webhook-id'} // $req->{headers}{'Webhook-Id'};
+	for my $e (@{ $req->{events} })
+	{
+		$dup_ok = 0 if exists $seen_in{ $e->{id} } && $seen_in{ $e->{id} } ne $id;
+		$seen_in{ $e->{id} } = $id;
+	}
+}
+ok($dup_ok, 'an event acknowledged twice came under the same webhook-id');
+
+# 5. 410 Gone disables the sink, with the reason
+control('{"status": 410}');
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k = 1');
+$node->poll_query_until('postgres', q{SELECT state = 'disabled' FROM eventstream.sinks})
+  or die 'not disabled';
+like($node->safe_psql('postgres', q{SELECT last_error FROM eventstream.sinks}),
+	qr/410/, 'last_error says the receiver answered 410');
+
+$node->safe_psql('postgres', q{SELECT eventstream.drop_sink('hook')});
+$receiver->kill_kill;
+$node->stop;
+done_testing();
