@@ -19,6 +19,8 @@
  * sockets; a finished request is recorded in its own transaction:
  *	  2xx		the position moves past the batch
  *	  410		the sink is disabled, last_error says why
+ *	  4xx		(of a batch of several) split in halves at once, to find
+ *				the events the receiver refuses
  *	  else		retried after the schedule's next wait, +-20 %, or the
  *				receiver's Retry-After; after max_attempts the batch goes
  *				to dead letters and the position moves on
@@ -67,6 +69,8 @@ typedef struct Partition
 	TimestampTz next_attempt_at;	/* 0: now */
 	EsWebhookRequest *req;		/* in flight, or NULL */
 	int			nevents;		/* of the request */
+	int			limit;			/* events per request while a refused batch
+								 * is being split (0: batch_size) */
 	char	   *msg_id;			/* webhook-id of the request (malloc'd) */
 	char	   *event_ids;		/* '{id,...}' of the request (malloc'd) */
 	struct Sink *sink;
@@ -470,7 +474,7 @@ fill_sink(Sink *s, TimestampTz now)
 		Partition  *p = &s->parts[part];
 
 		if (p->req != NULL || p->next_attempt_at > now || id <= p->position ||
-			counts[part] >= s->opts.batch_size ||
+			counts[part] >= (p->limit > 0 ? p->limit : s->opts.batch_size) ||
 			(p->batch_last > 0 && id > p->batch_last))
 			continue;
 		if (counts[part] == 0)
@@ -668,6 +672,9 @@ finish_request(Sink *s, Partition *p)
 		p->batch_last = 0;
 		p->attempts = 0;
 		p->next_attempt_at = 0;
+		/* past the refused events: grow back to batch_size */
+		if (p->limit > 0)
+			p->limit = p->limit * 2 >= s->opts.batch_size ? 0 : p->limit * 2;
 		return;
 	}
 
@@ -676,6 +683,25 @@ finish_request(Sink *s, Partition *p)
 		/* the receiver is gone for good: stop, keep the position */
 		set_sink(s, "disabled", psprintf("%s: the receiver answered 410 Gone", error));
 		strlcpy(s->state, "disabled", sizeof(s->state));
+		return;
+	}
+
+	/*
+	 * A batch the receiver refuses (4xx, but for a timeout or too many
+	 * requests) is split, at once, to find the events it refuses: only
+	 * those reach dead letters.  The halves are new batches (new ids).
+	 */
+	if (req->status >= 400 && req->status < 500 && req->status != 408 &&
+		req->status != 429 && p->nevents > 1)
+	{
+		Oid			stypes[2] = {INT4OID, INT4OID};
+
+		p->limit = p->nevents / 2;
+		p->batch_last = 0;
+		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".sink_partitions SET batch_last = NULL "
+								  "WHERE sink_id = $1 AND partition = $2",
+								  2, stypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update a sink partition");
 		return;
 	}
 

@@ -112,6 +112,11 @@ CREATE VIEW eventstream.sinks AS
 		   p.failed,
 		   p.retrying,
 		   p.dead_lettered,
+		   p.in_flight,
+		   extract(epoch FROM pg_catalog.now() -
+				   (SELECT l.commit_time FROM eventstream.event_log l
+					 WHERE l.stream_id = s.stream_id AND l.id > p.position
+					 ORDER BY l.id LIMIT 1))::double precision AS oldest_undelivered_age,
 		   s.last_success,
 		   coalesce(s.last_error, p.last_error) AS last_error
 	  FROM eventstream.sink_catalog s
@@ -120,6 +125,7 @@ CREATE VIEW eventstream.sinks AS
 		SELECT min(q.position) AS position, sum(q.delivered) AS delivered,
 			   sum(q.failed) AS failed, count(*) FILTER (WHERE q.attempts > 0) AS retrying,
 			   sum(q.dead_lettered) AS dead_lettered,
+			   count(*) FILTER (WHERE q.batch_last IS NOT NULL) AS in_flight,
 			   (array_agg(q.last_error ORDER BY q.attempts DESC)
 				  FILTER (WHERE q.last_error IS NOT NULL))[1] AS last_error
 		  FROM eventstream.sink_partitions q WHERE q.sink_id = s.id) p

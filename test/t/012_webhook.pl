@@ -152,11 +152,13 @@ for my $req (@{ requests() })
 ok($retried >= 6, "failed requests were retried ($retried retries)");
 ok($same, 'a retry sends the same body under the same webhook-id');
 
-# 3. one event refused for good: dead letters after max_attempts, others flow
+# 3. one event refused for good: its batches are split until it is alone,
+# it reaches dead letters after max_attempts, and the others flow
 my $refused = $last + 1;
 control(qq({"refuse_ids": [$refused]}));
 $node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k = 7');
 $node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k <> 7');
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k = 7');
 $node->safe_psql('postgres', 'SELECT eventstream.sync()');
 $node->poll_query_until('postgres',
 	qq{SELECT count(*) = 1 FROM eventstream.dead_letters WHERE $refused = ANY (event_ids)})
@@ -166,8 +168,8 @@ my $ids = acked();
 ok(!(grep { !$ids->{$_} } ($refused + 1) .. $last), 'the other keys were delivered meanwhile');
 ok(!$ids->{$refused}, 'the refused event was not acknowledged');
 is($node->safe_psql('postgres',
-	q{SELECT attempts, last_status FROM eventstream.dead_letters}), '4|400',
-	'it went to dead letters after max_attempts, with the status');
+	q{SELECT attempts, last_status, event_ids FROM eventstream.dead_letters}), "4|400|{$refused}",
+	'a refused batch was split: the refused event alone went to dead letters after max_attempts');
 control('{}');
 is($node->safe_psql('postgres', q{SELECT eventstream.replay_dead_letters('hook')}), '1',
 	'one dead letter queued again');
