@@ -448,7 +448,7 @@ fill_sink(Sink *s, TimestampTz now)
 		Oid			types[5] = {TEXTOID, INT4OID, INT8OID, INT4OID, INT8OID};
 		Datum		args[5] = {CStringGetTextDatum(s->stream), Int32GetDatum(s->stream_id),
 			Int64GetDatum(low), Int32GetDatum(s->nparts),
-		Int64GetDatum(Min((int64) s->nparts * s->opts.batch_size, ES_SINK_READ_MAX))};
+		Int64GetDatum(Min((int64) s->nparts * s->opts.batch_size * 4 + 1000, ES_SINK_READ_MAX))};
 
 		if (SPI_execute_with_args("SELECT e.id, " ES_SCHEMA ".partition_of(e.key, e.id, $4), "
 								  "  pg_catalog.row_to_json(e)::text "
@@ -488,6 +488,48 @@ fill_sink(Sink *s, TimestampTz now)
 		appendStringInfo(&ids[part], "%s" INT64_FORMAT, counts[part] ? "," : "{", id);
 		counts[part]++;
 		lasts[part] = id;
+	}
+
+	/*
+	 * A partition that found nothing has no event up to what was read: it
+	 * moves there (a committed position like any other), so partitions
+	 * without events never hold back the reads, nor the sink's position
+	 */
+	if (SPI_processed > 0)
+	{
+		int64		read_to;
+		bool		isnull;
+		StringInfoData empty;
+
+		read_to = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[SPI_processed - 1],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+		initStringInfo(&empty);
+		for (k = 0; k < s->nparts; k++)
+		{
+			Partition  *p = &s->parts[k];
+
+			if (counts[k] == 0 && p->req == NULL && p->next_attempt_at <= now &&
+				p->batch_last == 0 && p->position < read_to)
+			{
+				appendStringInfo(&empty, "%s%d", empty.len ? "," : "{", k);
+				p->position = read_to;
+			}
+		}
+		if (empty.len > 0)
+		{
+			Oid			types[3] = {INT4OID, TEXTOID, INT8OID};
+			Datum		args[3];
+
+			appendStringInfoChar(&empty, '}');
+			args[0] = Int32GetDatum(s->id);
+			args[1] = CStringGetTextDatum(empty.data);
+			args[2] = Int64GetDatum(read_to);
+			if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".sink_partitions SET position = $3 "
+									  "WHERE sink_id = $1 AND partition = ANY ($2::int[]) "
+									  "  AND position < $3 AND batch_last IS NULL",
+									  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not move an empty sink partition");
+		}
 	}
 
 	for (k = 0; k < s->nparts; k++)

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# test/bench/webhook.sh - webhook sink throughput against a local C
+# keep-alive receiver (test/bench/receiver.c), and writers with a sink
+# draining vs none.
+#
+# A backlog of EVENTS events is written while the sink is paused; then the
+# sink is resumed and the time until its position reaches the last event
+# is measured, unbatched (batch_size 1) and batched (batch_size 100), with
+# concurrency 8.  The anchor is pg_net's published ~240 requests/s (a
+# figure, not measured here: pg_net is not built by this script).  Then
+# pgbench runs DURATION seconds against a table in a stream with a sink
+# draining it, and without the sink, interleaved; the TPS ratio is printed.
+#
+#   bash test/bench/webhook.sh       (env EVENTS=50000 DURATION=10)
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/lib.sh"
+. "$(dirname "$0")/lib.sh"
+
+EVENTS=${EVENTS:-50000}
+DURATION=${DURATION:-10}
+PG_NET_PUBLISHED=240
+
+es_base_packages
+es_install_packages bc
+es_build_install
+
+bench_cluster "${BENCH_PORT:-55436}" "synchronous_commit = off" "shared_buffers = 512MB"
+cc -O2 -o "$work/receiver" "$ES_ROOT/test/bench/receiver.c"
+rport=$((port + 1))
+"$work/receiver" "$rport" > "$work/receiver.out" &
+receiver_pid=$!
+trap 'kill $receiver_pid 2>/dev/null; es_as_pg pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
+
+psql_b <<SQL
+CREATE EXTENSION pg_eventstream;
+CREATE TABLE hook_src (id int PRIMARY KEY, payload text);
+SELECT eventstream.create_stream('hooks', '{public.hook_src}');
+SQL
+
+# deliver_backlog BATCH: seconds to deliver EVENTS events written while paused
+deliver_backlog() {
+	local batch=$1 last t0
+	psql_b -c "SELECT eventstream.create_sink('s$batch', 'hooks', 'webhook',
+	  '{\"url\": \"http://127.0.0.1:$rport/\", \"batch_size\": $batch, \"concurrency\": 8,
+	    \"secret\": \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}')" >/dev/null
+	psql_b -c "SELECT eventstream.pause_sink('s$batch')" >/dev/null
+	psql_b -c "INSERT INTO hook_src SELECT g, repeat('x', 100) FROM generate_series(
+	  (SELECT coalesce(max(id), 0) + 1 FROM hook_src), (SELECT coalesce(max(id), 0) + $EVENTS FROM hook_src)) g" >/dev/null
+	psql_b -c "SELECT eventstream.sync()" >/dev/null
+	last=$(psql_b -c "SELECT max(id) FROM eventstream.read('hooks', 0, 100000000)")
+	t0=$(now)
+	psql_b -c "SELECT eventstream.resume_sink('s$batch')" >/dev/null
+	until [ "$(psql_b -c "SELECT position >= $last FROM eventstream.sinks WHERE name = 's$batch'")" = t ]; do
+		sleep 0.05
+	done
+	echo "$(now) - $t0" | bc -l
+	psql_b -c "SELECT eventstream.drop_sink('s$batch')" >/dev/null
+}
+
+echo "== webhook delivery: $EVENTS events, concurrency 8, signed, to a C keep-alive receiver"
+printf '%-34s %10s %12s %14s\n' "" "seconds" "events/s" "vs pg_net 240/s"
+for batch in 1 100; do
+	t=$(deliver_backlog "$batch")
+	rate=$(echo "$EVENTS / $t" | bc -l)
+	printf '%-34s %10.2f %12.0f %13.1fx\n' "sink, batch_size $batch" "$t" "$rate" \
+		"$(echo "$rate / $PG_NET_PUBLISHED" | bc -l)"
+done
+
+echo "== writers: pgbench $DURATION s, 2 clients, with a sink draining vs none"
+cat > "$work/write.sql" <<'SQL'
+\set id random(1, 100000000)
+INSERT INTO hook_src VALUES (:id, 'w') ON CONFLICT (id) DO UPDATE SET payload = 'u';
+SQL
+chmod 644 "$work/write.sql"
+tps() { es_as_pg pgbench -h "$work" -p "$port" -n -c 2 -j 2 -T "$DURATION" -f "$work/write.sql" postgres 2>/dev/null |
+	sed -n 's/^tps = \([0-9.]*\).*/\1/p'; }
+none=$(tps)
+psql_b -c "SELECT eventstream.create_sink('w', 'hooks', 'webhook', '{\"url\": \"http://127.0.0.1:$rport/\", \"batch_size\": 100, \"concurrency\": 8}')" >/dev/null
+with=$(tps)
+psql_b -c "SELECT eventstream.drop_sink('w')" >/dev/null
+none2=$(tps)
+base=$(echo "($none + $none2) / 2" | bc -l)
+printf '%-34s %10.0f tps\n' "no sink (mean of two runs)" "$base"
+printf '%-34s %10.0f tps %8.2fx\n' "a sink draining" "$with" "$(echo "$with / $base" | bc -l)"
