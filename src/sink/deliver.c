@@ -170,6 +170,44 @@ end_work(void)
 	CommitTransactionCommand();
 }
 
+/*
+ * exec_kept runs one of this file's statements (sql: a string constant,
+ * so its address names it) with a plan prepared once and kept: the worker
+ * runs the same few statements for every request
+ */
+#define MAX_KEPT 32
+static struct
+{
+	const char *sql;
+	SPIPlanPtr	plan;
+}			kept_plans[MAX_KEPT];
+
+static int
+exec_kept(const char *sql, int nargs, Oid *types, Datum *args, const char *nulls,
+		  bool read_only, long count)
+{
+	int			i;
+
+	for (i = 0; i < MAX_KEPT && kept_plans[i].sql != NULL; i++)
+	{
+		if (kept_plans[i].sql == sql)
+			break;
+	}
+	if (i == MAX_KEPT)
+		return SPI_execute_with_args(sql, nargs, types, args, nulls, read_only, count);
+	if (kept_plans[i].sql == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare a statement of the sink worker: %s",
+				 SPI_result_code_string(SPI_result));
+		kept_plans[i].sql = sql;
+		kept_plans[i].plan = plan;
+	}
+	return SPI_execute_plan(kept_plans[i].plan, args, nulls, read_only, count);
+}
+
 static Sink *
 find_sink(int32 id)
 {
@@ -212,7 +250,7 @@ set_sink(Sink *s, const char *state, const char *error)
 	error ? CStringGetTextDatum(error) : (Datum) 0};
 	char		nulls[3] = {' ', ' ', error ? ' ' : 'n'};
 
-	if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".sink_catalog SET state = $2, last_error = $3 "
+	if (exec_kept("UPDATE " ES_SCHEMA ".sink_catalog SET state = $2, last_error = $3 "
 							  "WHERE id = $1 AND (state, coalesce(last_error, '')) "
 							  "  IS DISTINCT FROM ($2, coalesce($3, ''))",
 							  3, types, args, nulls, false, 0) < 0)
@@ -364,7 +402,7 @@ owner_may_read(Sink *s)
 	char	   *table = NULL;
 
 	es_become_owner(&cx, s->owner, 0);
-	if (SPI_execute_with_args("SELECT " ES_SCHEMA "._unreadable_table($1)::text",
+	if (exec_kept("SELECT " ES_SCHEMA "._unreadable_table($1)::text",
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not check a sink owner's rights");
 	if (SPI_processed > 0)
@@ -412,10 +450,12 @@ start_request(Sink *s, Partition *p, StringInfo body, StringInfo ids,
 
 /*
  * Read and send the next batch of every idle, due partition of a sink:
- * one scan of the log after the lowest of their positions, as the owner.
+ * one scan of the log's ids after the lowest of their positions, then the
+ * JSON of just the events chosen, both as the owner.  check_rights: make
+ * sure first that the owner may still read the stream.
  */
 static void
-fill_sink(Sink *s, TimestampTz now)
+fill_sink(Sink *s, TimestampTz now, bool check_rights)
 {
 	int64		low = PG_INT64_MAX;
 	int			nidle = 0;
@@ -423,9 +463,13 @@ fill_sink(Sink *s, TimestampTz now)
 	EsOwnerContext cx;
 	StringInfoData *bodies;
 	StringInfoData *ids;
+	StringInfoData chosen;
 	int		   *counts;
 	int64	   *firsts;
 	int64	   *lasts;
+	int		   *part_of;
+	int64	   *id_of;
+	int			nchosen = 0;
 	uint64		i;
 
 	if (strcmp(s->state, "running") != 0 && strcmp(s->state, "retrying") != 0)
@@ -440,7 +484,7 @@ fill_sink(Sink *s, TimestampTz now)
 			nidle++;
 		}
 	}
-	if (nidle == 0 || !owner_may_read(s))
+	if (nidle == 0 || (check_rights && !owner_may_read(s)))
 		return;
 
 	es_become_owner(&cx, s->owner, 0);
@@ -448,12 +492,12 @@ fill_sink(Sink *s, TimestampTz now)
 		Oid			types[5] = {TEXTOID, INT4OID, INT8OID, INT4OID, INT8OID};
 		Datum		args[5] = {CStringGetTextDatum(s->stream), Int32GetDatum(s->stream_id),
 			Int64GetDatum(low), Int32GetDatum(s->nparts),
-		Int64GetDatum(Min((int64) s->nparts * s->opts.batch_size * 4 + 1000, ES_SINK_READ_MAX))};
+		Int64GetDatum(Min((int64) nidle * s->opts.batch_size * 4 + 64, ES_SINK_READ_MAX))};
 
-		if (SPI_execute_with_args("SELECT e.id, " ES_SCHEMA ".partition_of(e.key, e.id, $4), "
-								  "  pg_catalog.row_to_json(e)::text "
+		/* ids are dense in a stream: the range bounds any plan's reading */
+		if (exec_kept("SELECT e.id, " ES_SCHEMA ".partition_of(e.key, e.id, $4) "
 								  "FROM " ES_SCHEMA "._events($1, $2, $3) e "
-								  "ORDER BY e.id LIMIT $5",
+								  "WHERE e.id <= $3 + $5 ORDER BY e.id LIMIT $5",
 								  5, types, args, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the events of sink \"%s\"", s->name);
 	}
@@ -464,6 +508,9 @@ fill_sink(Sink *s, TimestampTz now)
 	counts = palloc0(sizeof(int) * s->nparts);
 	firsts = palloc0(sizeof(int64) * s->nparts);
 	lasts = palloc0(sizeof(int64) * s->nparts);
+	part_of = palloc(sizeof(int) * Max(SPI_processed, 1));
+	id_of = palloc(sizeof(int64) * Max(SPI_processed, 1));
+	initStringInfo(&chosen);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -483,9 +530,10 @@ fill_sink(Sink *s, TimestampTz now)
 			initStringInfo(&ids[part]);
 			firsts[part] = id;
 		}
-		appendStringInfoString(&bodies[part], counts[part] ? "," : "");
-		appendStringInfoString(&bodies[part], SPI_getvalue(tup, desc, 3));
 		appendStringInfo(&ids[part], "%s" INT64_FORMAT, counts[part] ? "," : "{", id);
+		appendStringInfo(&chosen, "%s" INT64_FORMAT, nchosen ? "," : "{", id);
+		part_of[nchosen] = part;
+		id_of[nchosen++] = id;
 		counts[part]++;
 		lasts[part] = id;
 	}
@@ -524,11 +572,48 @@ fill_sink(Sink *s, TimestampTz now)
 			args[0] = Int32GetDatum(s->id);
 			args[1] = CStringGetTextDatum(empty.data);
 			args[2] = Int64GetDatum(read_to);
-			if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".sink_partitions SET position = $3 "
+			if (exec_kept("UPDATE " ES_SCHEMA ".sink_partitions SET position = $3 "
 									  "WHERE sink_id = $1 AND partition = ANY ($2::int[]) "
 									  "  AND position < $3 AND batch_last IS NULL",
 									  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "could not move an empty sink partition");
+		}
+	}
+
+	/* the chosen events, as JSON, in id order (as they were chosen) */
+	if (nchosen > 0)
+	{
+		Oid			types[4] = {TEXTOID, INT4OID, INT8OID, TEXTOID};
+		Datum		args[4];
+		int			j = 0;
+
+		appendStringInfoChar(&chosen, '}');
+		args[0] = CStringGetTextDatum(s->stream);
+		args[1] = Int32GetDatum(s->stream_id);
+		args[2] = Int64GetDatum(low);
+		args[3] = CStringGetTextDatum(chosen.data);
+		es_become_owner(&cx, s->owner, 0);
+		if (exec_kept("SELECT e.id, pg_catalog.row_to_json(e)::text "
+								  "FROM " ES_SCHEMA "._events($1, $2, $3) e "
+								  "WHERE e.id = ANY ($4::bigint[]) ORDER BY e.id",
+								  4, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the events of sink \"%s\"", s->name);
+		es_end_owner(&cx);
+		for (i = 0; i < SPI_processed && j < nchosen; i++)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+			int			part;
+
+			while (j < nchosen && id_of[j] < id)
+				j++;		/* (cannot happen: one snapshot) */
+			if (j == nchosen || id_of[j] != id)
+				continue;
+			part = part_of[j++];
+			appendStringInfoString(&bodies[part], bodies[part].len ? "," : "");
+			appendStringInfoString(&bodies[part],
+								   SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
 		}
 	}
 
@@ -552,7 +637,7 @@ fill_sink(Sink *s, TimestampTz now)
 		args[0] = Int32GetDatum(s->id);
 		args[1] = Int32GetDatum(k);
 		args[2] = Int64GetDatum(lasts[k]);
-		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".sink_partitions SET batch_last = $3 "
+		if (exec_kept("UPDATE " ES_SCHEMA ".sink_partitions SET batch_last = $3 "
 								  "WHERE sink_id = $1 AND partition = $2",
 								  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update a sink partition");
@@ -582,7 +667,7 @@ replay_one(Sink *s)
 	if (s->replay.req != NULL)
 		return;
 	args[0] = Int32GetDatum(s->id);
-	if (SPI_execute_with_args("SELECT id, event_ids FROM " ES_SCHEMA ".dead_letter_catalog "
+	if (exec_kept("SELECT id, event_ids FROM " ES_SCHEMA ".dead_letter_catalog "
 							  "WHERE sink_id = $1 AND replay ORDER BY id LIMIT 1",
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the dead letters");
@@ -596,7 +681,7 @@ replay_one(Sink *s)
 	args[1] = CStringGetTextDatum(s->stream);
 	args[2] = Int32GetDatum(s->stream_id);
 	args[3] = event_ids;
-	if (SPI_execute_with_args("SELECT e.id, pg_catalog.row_to_json(e)::text "
+	if (exec_kept("SELECT e.id, pg_catalog.row_to_json(e)::text "
 							  "FROM " ES_SCHEMA "._events($2, $3, 0) e WHERE e.id = ANY ($4) "
 							  "ORDER BY e.id", 4, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the events of a dead letter");
@@ -608,7 +693,7 @@ replay_one(Sink *s)
 		Datum		dargs[1] = {Int64GetDatum(s->replay_id)};
 
 		/* retention dropped them: nothing to send, say so */
-		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".dead_letter_catalog SET replay = false, "
+		if (exec_kept("UPDATE " ES_SCHEMA ".dead_letter_catalog SET replay = false, "
 								  "  last_error = 'its events are no longer in the log' WHERE id = $1",
 								  1, dtypes, dargs, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update a dead letter");
@@ -651,11 +736,11 @@ finish_replay(Sink *s, Partition *p)
 	args[3] = CStringGetTextDatum(req->response);
 	if (req->status >= 200 && req->status < 300)
 	{
-		if (SPI_execute_with_args("DELETE FROM " ES_SCHEMA ".dead_letter_catalog WHERE id = $1",
+		if (exec_kept("DELETE FROM " ES_SCHEMA ".dead_letter_catalog WHERE id = $1",
 								  1, types, args, nulls, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not remove a replayed dead letter");
 	}
-	else if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".dead_letter_catalog SET replay = false, "
+	else if (exec_kept("UPDATE " ES_SCHEMA ".dead_letter_catalog SET replay = false, "
 								   "  attempts = attempts + 1, last_status = $2, last_error = $3, "
 								   "  response = $4, failed_at = now() WHERE id = $1",
 								   4, types, args, nulls, false, 0) != SPI_OK_UPDATE)
@@ -700,14 +785,16 @@ finish_request(Sink *s, Partition *p)
 
 	if (ok)
 	{
-		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".sink_partitions SET position = $3, "
+		if (exec_kept("UPDATE " ES_SCHEMA ".sink_partitions SET position = $3, "
 								  "  batch_last = NULL, attempts = 0, next_attempt_at = NULL, "
 								  "  last_status = $4, last_error = NULL, delivered = delivered + $6 "
 								  "WHERE sink_id = $1 AND partition = $2",
 								  7, types, args, nulls, false, 0) != SPI_OK_UPDATE ||
-			SPI_execute_with_args("UPDATE " ES_SCHEMA ".sink_catalog SET last_success = now(), "
-								  "  state = CASE WHEN state = 'retrying' THEN 'running' ELSE state END, "
-								  "  last_error = NULL WHERE id = $1",
+			exec_kept("UPDATE " ES_SCHEMA ".sink_catalog SET last_success = now(), "
+					  "  state = CASE WHEN state = 'retrying' THEN 'running' ELSE state END, "
+					  "  last_error = NULL WHERE id = $1 AND (last_success IS NULL "
+					  "  OR last_success < now() - interval '1 s' OR state = 'retrying' "
+					  "  OR last_error IS NOT NULL)",
 								  1, types, args, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record a delivery");
 		p->position = p->batch_last;
@@ -740,7 +827,7 @@ finish_request(Sink *s, Partition *p)
 
 		p->limit = p->nevents / 2;
 		p->batch_last = 0;
-		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".sink_partitions SET batch_last = NULL "
+		if (exec_kept("UPDATE " ES_SCHEMA ".sink_partitions SET batch_last = NULL "
 								  "WHERE sink_id = $1 AND partition = $2",
 								  2, stypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update a sink partition");
@@ -756,11 +843,11 @@ finish_request(Sink *s, Partition *p)
 		args[4], args[6], Int64GetDatum(p->batch_last)};
 		char		dnulls[7] = {' ', ' ', ' ', ' ', nulls[4], ' ', ' '};
 
-		if (SPI_execute_with_args("INSERT INTO " ES_SCHEMA ".dead_letter_catalog "
+		if (exec_kept("INSERT INTO " ES_SCHEMA ".dead_letter_catalog "
 								  "(sink_id, event_ids, attempts, last_status, last_error, response) "
 								  "VALUES ($1, $2::bigint[], $3, $4, $5, $6)",
 								  6, dtypes, dargs, dnulls, false, 0) != SPI_OK_INSERT ||
-			SPI_execute_with_args("UPDATE " ES_SCHEMA ".sink_partitions SET position = $3, "
+			exec_kept("UPDATE " ES_SCHEMA ".sink_partitions SET position = $3, "
 								  "  batch_last = NULL, attempts = 0, next_attempt_at = NULL, "
 								  "  last_status = $4, last_error = $5, failed = failed + 1, "
 								  "  dead_lettered = dead_lettered + $6 "
@@ -781,7 +868,7 @@ finish_request(Sink *s, Partition *p)
 		Datum		rargs[5] = {args[0], args[1], Int32GetDatum((int32) req->status), args[4],
 		TimestampTzGetDatum(p->next_attempt_at)};
 
-		if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".sink_partitions SET attempts = attempts + 1, "
+		if (exec_kept("UPDATE " ES_SCHEMA ".sink_partitions SET attempts = attempts + 1, "
 								  "  next_attempt_at = $5, last_status = $3, last_error = $4, "
 								  "  failed = failed + 1 "
 								  "WHERE sink_id = $1 AND partition = $2",
@@ -792,12 +879,32 @@ finish_request(Sink *s, Partition *p)
 	strlcpy(s->state, "retrying", sizeof(s->state));
 }
 
-/* record every finished request; true if there was one */
+/* has a request finished? */
 static bool
+any_done(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, sinks)
+	{
+		Sink	   *s = lfirst(lc);
+
+		for (int k = -1; k < s->nparts; k++)
+		{
+			Partition  *p = k < 0 ? &s->replay : &s->parts[k];
+
+			if (p->req != NULL && p->req->done)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* record every finished request, in the caller's transaction */
+static void
 finish_requests(void)
 {
 	ListCell   *lc;
-	bool		any = false;
 
 	foreach(lc, sinks)
 	{
@@ -809,9 +916,6 @@ finish_requests(void)
 
 			if (p->req == NULL || !p->req->done)
 				continue;
-			if (!any)
-				begin_work();
-			any = true;
 			if (k < 0)
 				finish_replay(s, p);
 			else
@@ -819,9 +923,6 @@ finish_requests(void)
 			free_partition(p);
 		}
 	}
-	if (any)
-		end_work();
-	return any;
 }
 
 /* how long until the next partition is due, at most the nap */
@@ -851,6 +952,8 @@ void
 es_sink_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
+	bool		need_round;		/* a request ended: record it, start the next */
+	bool		need_reload = true; /* latch or nap: read the catalogs again */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -904,30 +1007,41 @@ es_sink_worker_main(Datum arg)
 			proc_exit(0);
 		}
 
-		(void) finish_requests();
-		note_asks();
-
-		begin_work();
-		if (!OidIsValid(get_extension_oid("pg_eventstream", true)))
+		/*
+		 * The catalogs are read and batches started only when something
+		 * may have changed -- a request ended, the latch (new events, a
+		 * sink changed), a retry fell due, the nap ran out -- not on each
+		 * of curl's socket wakes
+		 */
+		/*
+		 * One transaction records the requests that ended and starts the
+		 * next batches; the catalogs are read again only when something
+		 * else may have changed (the latch: new events, a sink changed; a
+		 * retry fell due; the nap ran out), not on each of curl's wakes
+		 */
+		need_round = any_done();
+		if (need_round || need_reload)
 		{
+			note_asks();
+			begin_work();
+			/* (first: the catalog as of this snapshot, before our writes) */
+			if (need_reload &&
+				(!OidIsValid(get_extension_oid("pg_eventstream", true)) || !load_sinks()))
+			{
+				finish_requests();
+				end_work();
+				stop_for_good();
+				(void) es_webhook_wait(ES_SINK_NAP_MS, PG_WAIT_EXTENSION);
+				continue;
+			}
+			finish_requests();
+			now = GetCurrentTimestamp();
+			foreach(lc, sinks)
+				fill_sink(lfirst(lc), now, need_reload);
 			end_work();
-			stop_for_good();
-			es_webhook_wait(ES_SINK_NAP_MS, PG_WAIT_EXTENSION);
-			continue;
+			pgstat_report_activity(STATE_IDLE, NULL);
+			need_reload = false;
 		}
-		if (!load_sinks())
-		{
-			end_work();
-			stop_for_good();
-			es_webhook_wait(ES_SINK_NAP_MS, PG_WAIT_EXTENSION);
-			continue;
-		}
-		now = GetCurrentTimestamp();
-		foreach(lc, sinks)
-			fill_sink(lfirst(lc), now);
-		end_work();
-
-		pgstat_report_activity(STATE_IDLE, NULL);
-		es_webhook_wait(next_due_ms(GetCurrentTimestamp()), PG_WAIT_EXTENSION);
+		need_reload = es_webhook_wait(next_due_ms(GetCurrentTimestamp()), PG_WAIT_EXTENSION);
 	}
 }

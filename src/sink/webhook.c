@@ -227,17 +227,25 @@ read_done(void)
 
 /*
  * es_webhook_wait waits, at most timeout_ms (-1: no limit), for the latch,
- * for curl's sockets or for curl's timer, and lets curl do its work
+ * for curl's sockets or for curl's timer, and lets curl do its work; it
+ * returns true if the latch was set or timeout_ms passed (rather than
+ * only curl's work)
  */
-void
+bool
 es_webhook_wait(long timeout_ms, uint32 wait_event_info)
 {
+	bool		woken = false;
+	bool		ours_ran_out;
 	WaitEventSet *set;
 	WaitEvent	events[MAX_SOCKETS + 2];
 	int			nevents;
 	int			running;
 	int			i;
 
+	/* no transfer left: whatever timer curl asked for last is moot */
+	if (in_flight == 0)
+		timer_ms = -1;
+	ours_ran_out = timer_ms < 0 || (timeout_ms >= 0 && timeout_ms <= timer_ms);
 	if (timer_ms >= 0 && (timeout_ms < 0 || timer_ms < timeout_ms))
 		timeout_ms = timer_ms;
 
@@ -264,6 +272,7 @@ es_webhook_wait(long timeout_ms, uint32 wait_event_info)
 		if (events[i].events & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
+			woken = true;
 			continue;
 		}
 		if (events[i].events & WL_SOCKET_READABLE)
@@ -276,6 +285,7 @@ es_webhook_wait(long timeout_ms, uint32 wait_event_info)
 	/* the timer, when it has run out (and on every wake: cheap) */
 	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	read_done();
+	return woken || (nevents == 0 && ours_ran_out);
 }
 
 /* es_webhook_in_flight is the number of requests not finished */

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,6 +65,8 @@ main(int argc, char **argv)
 
 			if (fd >= 0)
 			{
+				/* answer at once: no Nagle wait behind the client's delayed ACK */
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				p[n].fd = fd;
 				p[n].events = POLLIN;
 				c[n].fd = fd;
