@@ -45,6 +45,8 @@ OBJS = \
 	src/sink/options.o \
 	src/sink/signature.o \
 	src/sink/webhook.o \
+	src/sink/batches.o \
+	src/sink/outcomes.o \
 	src/sink/deliver.o \
 	src/worker/shmem.o \
 	src/worker/launcher.o \

@@ -8,8 +8,10 @@
  *	  signature.c	Standard Webhooks signatures, with PostgreSQL's HMAC
  *	  webhook.c		HTTP requests on a libcurl multi handle, its sockets and
  *					timer in the worker's WaitEventSet
- *	  deliver.c		the sink worker: partitions, batches, retries, dead
- *					letters, positions
+ *	  deliver.c		the sink worker: its life and loop, loading the sinks
+ *	  batches.c		reading and sending the partitions' next batches
+ *	  outcomes.c	recording answers: positions, retries, dead letters
+ *	  (sink_worker.h: their shared structures)
  *
  * A sink is a consumer of the event log: each of its partitions has a
  * position, moved in PostgreSQL only after the receiver answered 2xx (or

@@ -32,6 +32,8 @@ sub control { my ($json) = @_; open my $f, '>', "$control.tmp" or die; print $f 
 control('{}');
 my $receiver = IPC::Run::start([ 'python3', "$root/test/webhook_receiver.py",
 	$port_file, $log_file, $control ]);
+# (stopped however the test ends)
+END { local $?; $receiver->kill_kill if $receiver; }
 my $deadline = time + 30;
 sleep 0.1 until -e $port_file || time > $deadline;
 my $port = slurp_file($port_file);
@@ -229,6 +231,5 @@ like($node->safe_psql('postgres', q{SELECT last_error FROM eventstream.sinks}),
 	qr/410/, 'last_error says the receiver answered 410');
 
 $node->safe_psql('postgres', q{SELECT eventstream.drop_sink('hook')});
-$receiver->kill_kill;
 $node->stop;
 done_testing();

@@ -1,0 +1,363 @@
+/*-------------------------------------------------------------------------
+ *
+ * batches.c
+ *	  The sink worker's reads: the next batch of each idle partition, read
+ *	  as the sink's owner, recorded (its last id) and sent; and dead letters
+ *	  queued for replay.
+ *
+ * A pass reads the ids (and their partitions) of the next events after
+ * the lowest position of the idle partitions -- a range of ids, dense in a
+ * stream, so no plan reads the backlog -- chooses each partition's batch,
+ * moves the partitions that found nothing past what was read, and only
+ * then reads the chosen events as JSON.
+ *
+ * src/sink/batches.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "../common/as_owner.h"
+#include "../pg_eventstream.h"
+#include "sink_worker.h"
+
+static void replay_one(Sink *s);
+
+/*
+ * May the sink's owner still read every table of its stream?  If not,
+ * the sink delivers nothing, and says why.
+ */
+static bool
+owner_may_read(Sink *s)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(s->stream_id)};
+	EsOwnerContext cx;
+	char	   *table = NULL;
+
+	es_become_owner(&cx, s->owner, 0);
+	if (es_sink_exec("SELECT " ES_SCHEMA "._unreadable_table($1)::text",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not check a sink owner's rights");
+	if (SPI_processed > 0)
+		table = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	es_end_owner(&cx);
+	if (table != NULL)
+	{
+		es_sink_set_state(s, s->state, psprintf("the owner of sink \"%s\" may no longer read table %s: nothing is delivered",
+									   s->name, table));
+		return false;
+	}
+	return true;
+}
+
+/* start the request of one partition's batch, from SPI's rows */
+static void
+start_request(Sink *s, Partition *p, StringInfo body, StringInfo ids,
+			  int nevents, int64 first, int64 last)
+{
+	List	   *headers = list_copy(s->opts.headers);
+	char		msg_id[96];
+	int64		ts = (int64) time(NULL);
+
+	snprintf(msg_id, sizeof(msg_id), "msg_%d_" INT64_FORMAT "_" INT64_FORMAT, s->id, first, last);
+	headers = lappend(headers, "Content-Type: application/json");
+	headers = lappend(headers, psprintf("webhook-id: %s", msg_id));
+	headers = lappend(headers, psprintf("webhook-timestamp: " INT64_FORMAT, ts));
+	if (s->opts.secret_len > 0)
+	{
+		StringInfoData sig;
+
+		initStringInfo(&sig);
+		appendStringInfoString(&sig, "webhook-signature: ");
+		es_sink_sign(&sig, s->opts.secret, s->opts.secret_len, msg_id, ts,
+					 body->data, body->len);
+		headers = lappend(headers, sig.data);
+	}
+	p->req = es_webhook_post(s->opts.url, headers, body->data, body->len,
+							 s->opts.timeout_ms, p);
+	p->nevents = nevents;
+	p->batch_last = last;
+	p->msg_id = strdup(msg_id);
+	p->event_ids = strdup(ids->data);
+}
+
+/*
+ * Read and send the next batch of every idle, due partition of a sink:
+ * one scan of the log's ids after the lowest of their positions, then the
+ * JSON of just the events chosen, both as the owner.  check_rights: make
+ * sure first that the owner may still read the stream.
+ */
+void
+es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
+{
+	int64		low = PG_INT64_MAX;
+	int			nidle = 0;
+	int			k;
+	EsOwnerContext cx;
+	StringInfoData *bodies;
+	StringInfoData *ids;
+	StringInfoData chosen;
+	int		   *counts;
+	int64	   *firsts;
+	int64	   *lasts;
+	int		   *part_of;
+	int64	   *id_of;
+	int			nchosen = 0;
+	uint64		i;
+
+	if (strcmp(s->state, "running") != 0 && strcmp(s->state, "retrying") != 0)
+		return;
+	for (k = 0; k < s->nparts; k++)
+	{
+		Partition  *p = &s->parts[k];
+
+		if (p->req == NULL && p->next_attempt_at <= now)
+		{
+			low = Min(low, p->position);
+			nidle++;
+		}
+	}
+	if (nidle == 0 || (check_rights && !owner_may_read(s)))
+		return;
+
+	es_become_owner(&cx, s->owner, 0);
+	{
+		Oid			types[5] = {TEXTOID, INT4OID, INT8OID, INT4OID, INT8OID};
+		Datum		args[5] = {CStringGetTextDatum(s->stream), Int32GetDatum(s->stream_id),
+			Int64GetDatum(low), Int32GetDatum(s->nparts),
+		Int64GetDatum(Min((int64) nidle * s->opts.batch_size * 4 + 64, ES_SINK_READ_MAX))};
+
+		/* ids are dense in a stream: the range bounds any plan's reading */
+		if (es_sink_exec("SELECT e.id, " ES_SCHEMA ".partition_of(e.key, e.id, $4) "
+								  "FROM " ES_SCHEMA "._events($1, $2, $3) e "
+								  "WHERE e.id <= $3 + $5 ORDER BY e.id LIMIT $5",
+								  5, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the events of sink \"%s\"", s->name);
+	}
+	es_end_owner(&cx);
+
+	bodies = palloc0(sizeof(StringInfoData) * s->nparts);
+	ids = palloc0(sizeof(StringInfoData) * s->nparts);
+	counts = palloc0(sizeof(int) * s->nparts);
+	firsts = palloc0(sizeof(int64) * s->nparts);
+	lasts = palloc0(sizeof(int64) * s->nparts);
+	part_of = palloc(sizeof(int) * Max(SPI_processed, 1));
+	id_of = palloc(sizeof(int64) * Max(SPI_processed, 1));
+	initStringInfo(&chosen);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		int			part = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		Partition  *p = &s->parts[part];
+
+		if (p->req != NULL || p->next_attempt_at > now || id <= p->position ||
+			counts[part] >= (p->limit > 0 ? p->limit : s->opts.batch_size) ||
+			(p->batch_last > 0 && id > p->batch_last))
+			continue;
+		if (counts[part] == 0)
+		{
+			initStringInfo(&bodies[part]);
+			initStringInfo(&ids[part]);
+			firsts[part] = id;
+		}
+		appendStringInfo(&ids[part], "%s" INT64_FORMAT, counts[part] ? "," : "{", id);
+		appendStringInfo(&chosen, "%s" INT64_FORMAT, nchosen ? "," : "{", id);
+		part_of[nchosen] = part;
+		id_of[nchosen++] = id;
+		counts[part]++;
+		lasts[part] = id;
+	}
+
+	/*
+	 * A partition that found nothing has no event up to what was read: it
+	 * moves there (a committed position like any other), so partitions
+	 * without events never hold back the reads, nor the sink's position
+	 */
+	if (SPI_processed > 0)
+	{
+		int64		read_to;
+		bool		isnull;
+		StringInfoData empty;
+
+		read_to = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[SPI_processed - 1],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+		initStringInfo(&empty);
+		for (k = 0; k < s->nparts; k++)
+		{
+			Partition  *p = &s->parts[k];
+
+			if (counts[k] == 0 && p->req == NULL && p->next_attempt_at <= now &&
+				p->batch_last == 0 && p->position < read_to)
+			{
+				appendStringInfo(&empty, "%s%d", empty.len ? "," : "{", k);
+				p->position = read_to;
+			}
+		}
+		if (empty.len > 0)
+		{
+			Oid			types[3] = {INT4OID, TEXTOID, INT8OID};
+			Datum		args[3];
+
+			appendStringInfoChar(&empty, '}');
+			args[0] = Int32GetDatum(s->id);
+			args[1] = CStringGetTextDatum(empty.data);
+			args[2] = Int64GetDatum(read_to);
+			if (es_sink_exec("UPDATE " ES_SCHEMA ".sink_partitions SET position = $3 "
+									  "WHERE sink_id = $1 AND partition = ANY ($2::int[]) "
+									  "  AND position < $3 AND batch_last IS NULL",
+									  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not move an empty sink partition");
+		}
+	}
+
+	/* the chosen events, as JSON, in id order (as they were chosen) */
+	if (nchosen > 0)
+	{
+		Oid			types[4] = {TEXTOID, INT4OID, INT8OID, TEXTOID};
+		Datum		args[4];
+		int			j = 0;
+
+		appendStringInfoChar(&chosen, '}');
+		args[0] = CStringGetTextDatum(s->stream);
+		args[1] = Int32GetDatum(s->stream_id);
+		args[2] = Int64GetDatum(low);
+		args[3] = CStringGetTextDatum(chosen.data);
+		es_become_owner(&cx, s->owner, 0);
+		if (es_sink_exec("SELECT e.id, pg_catalog.row_to_json(e)::text "
+								  "FROM " ES_SCHEMA "._events($1, $2, $3) e "
+								  "WHERE e.id = ANY ($4::bigint[]) ORDER BY e.id",
+								  4, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the events of sink \"%s\"", s->name);
+		es_end_owner(&cx);
+		for (i = 0; i < SPI_processed && j < nchosen; i++)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+			int			part;
+
+			while (j < nchosen && id_of[j] < id)
+				j++;		/* (cannot happen: one snapshot) */
+			if (j == nchosen || id_of[j] != id)
+				continue;
+			part = part_of[j++];
+			appendStringInfoString(&bodies[part], bodies[part].len ? "," : "");
+			appendStringInfoString(&bodies[part],
+								   SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		}
+	}
+
+	for (k = 0; k < s->nparts; k++)
+	{
+		Partition  *p = &s->parts[k];
+		StringInfoData body;
+		Oid			types[3] = {INT4OID, INT4OID, INT8OID};
+		Datum		args[3];
+
+		if (counts[k] == 0)
+			continue;
+		appendStringInfoChar(&ids[k], '}');
+		initStringInfo(&body);
+		if (s->opts.batch_size > 1)
+			appendStringInfo(&body, "[%s]", bodies[k].data);
+		else
+			appendStringInfoString(&body, bodies[k].data);
+
+		/* the batch is fixed until it is delivered, across crashes too */
+		args[0] = Int32GetDatum(s->id);
+		args[1] = Int32GetDatum(k);
+		args[2] = Int64GetDatum(lasts[k]);
+		if (es_sink_exec("UPDATE " ES_SCHEMA ".sink_partitions SET batch_last = $3 "
+								  "WHERE sink_id = $1 AND partition = $2",
+								  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update a sink partition");
+		start_request(s, p, &body, &ids[k], counts[k], firsts[k], lasts[k]);
+	}
+	replay_one(s);
+}
+
+/*
+ * Send again the oldest dead letter queued by replay_dead_letters, one at
+ * a time per sink, outside the partitions' order (they moved on)
+ */
+static void
+replay_one(Sink *s)
+{
+	Oid			types[4] = {INT4OID, TEXTOID, INT4OID, INT8ARRAYOID};
+	Datum		args[4];
+	EsOwnerContext cx;
+	StringInfoData body;
+	StringInfoData ids;
+	Datum		event_ids;
+	bool		isnull;
+	int64		first = 0;
+	int64		last = 0;
+	uint64		i;
+
+	if (s->replay.req != NULL)
+		return;
+	args[0] = Int32GetDatum(s->id);
+	if (es_sink_exec("SELECT id, event_ids FROM " ES_SCHEMA ".dead_letter_catalog "
+							  "WHERE sink_id = $1 AND replay ORDER BY id LIMIT 1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the dead letters");
+	if (SPI_processed == 0)
+		return;
+	s->replay_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	event_ids = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
+								  false, -1);
+
+	es_become_owner(&cx, s->owner, 0);
+	args[1] = CStringGetTextDatum(s->stream);
+	args[2] = Int32GetDatum(s->stream_id);
+	args[3] = event_ids;
+	if (es_sink_exec("SELECT e.id, pg_catalog.row_to_json(e)::text "
+							  "FROM " ES_SCHEMA "._events($2, $3, 0) e WHERE e.id = ANY ($4) "
+							  "ORDER BY e.id", 4, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the events of a dead letter");
+	es_end_owner(&cx);
+
+	if (SPI_processed == 0)
+	{
+		Oid			dtypes[1] = {INT8OID};
+		Datum		dargs[1] = {Int64GetDatum(s->replay_id)};
+
+		/* retention dropped them: nothing to send, say so */
+		if (es_sink_exec("UPDATE " ES_SCHEMA ".dead_letter_catalog SET replay = false, "
+								  "  last_error = 'its events are no longer in the log' WHERE id = $1",
+								  1, dtypes, dargs, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update a dead letter");
+		return;
+	}
+	initStringInfo(&body);
+	initStringInfo(&ids);
+	if (SPI_processed > 1 || s->opts.batch_size > 1)
+		appendStringInfoChar(&body, '[');
+	for (i = 0; i < SPI_processed; i++)
+	{
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (i == 0)
+			first = id;
+		last = id;
+		appendStringInfoString(&body, i ? "," : "");
+		appendStringInfoString(&body, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		appendStringInfo(&ids, "%s" INT64_FORMAT, i ? "," : "{", id);
+	}
+	if (SPI_processed > 1 || s->opts.batch_size > 1)
+		appendStringInfoChar(&body, ']');
+	appendStringInfoChar(&ids, '}');
+	start_request(s, &s->replay, &body, &ids, (int) SPI_processed, first, last);
+}

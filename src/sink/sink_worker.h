@@ -1,0 +1,73 @@
+/*-------------------------------------------------------------------------
+ *
+ * sink_worker.h
+ *	  The sink worker's own structures, shared by its files (not outside
+ *	  src/sink):
+ *
+ *	  deliver.c		the worker: its life, its loop, loading the sinks
+ *	  batches.c		reading the next batches and starting their requests
+ *	  outcomes.c	recording what the receiver answered
+ *
+ * src/sink/sink_worker.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ES_SINK_WORKER_H
+#define ES_SINK_WORKER_H
+
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+
+#include "sink.h"
+#include "webhook.h"
+
+/* the most events one pass reads for a sink */
+#define ES_SINK_READ_MAX 20000
+
+typedef struct Partition
+{
+	int			index;
+	int64		position;		/* committed: delivered or dead-lettered */
+	int64		batch_last;		/* the batch being sent (or to resend), or 0 */
+	int			attempts;
+	TimestampTz next_attempt_at;	/* 0: now */
+	EsWebhookRequest *req;		/* in flight, or NULL */
+	int			nevents;		/* of the request */
+	int			limit;			/* events per request while a refused batch
+								 * is being split (0: batch_size) */
+	char	   *msg_id;			/* webhook-id of the request (malloc'd) */
+	char	   *event_ids;		/* '{id,...}' of the request (malloc'd) */
+	struct Sink *sink;
+} Partition;
+
+typedef struct Sink
+{
+	int32		id;
+	char	   *name;
+	int32		stream_id;
+	char	   *stream;
+	Oid			owner;
+	char		state[16];		/* running, paused, retrying, disabled */
+	char	   *options_text;	/* to notice a change */
+	EsSinkOptions opts;
+	int			nparts;
+	Partition  *parts;
+	Partition	replay;			/* a dead letter sent again (index -1) */
+	int64		replay_id;		/* its dead_letter_catalog id */
+	bool		seen;			/* still in the catalog at the last load */
+} Sink;
+
+/* deliver.c */
+extern int	es_sink_exec(const char *sql, int nargs, Oid *types, Datum *args,
+						 const char *nulls, bool read_only, long count);
+extern void es_sink_set_state(Sink *s, const char *state, const char *error);
+extern void es_sink_free_partition(Partition *p);
+
+/* batches.c */
+extern void es_sink_fill(Sink *s, TimestampTz now, bool check_rights);
+
+/* outcomes.c */
+extern bool es_sink_any_done(List *sinks);
+extern void es_sink_finish_requests(List *sinks);
+
+#endif							/* ES_SINK_WORKER_H */
