@@ -2,7 +2,9 @@
 # every event delivered once acknowledged, in id order per key, signed as
 # Standard Webhooks says; retries with the same webhook-id through an
 # outage; a refused event in dead letters while other keys flow, then
-# replayed; nothing lost across kill -9 of the postmaster; 410 disables.
+# replayed; nothing lost across kill -9 of the postmaster; 410 disables;
+# capture is not held back by a receiver that is down; a REVOKE stops a
+# sink, which says why.
 
 use strict;
 use warnings;
@@ -231,5 +233,46 @@ like($node->safe_psql('postgres', q{SELECT last_error FROM eventstream.sinks}),
 	qr/410/, 'last_error says the receiver answered 410');
 
 $node->safe_psql('postgres', q{SELECT eventstream.drop_sink('hook')});
+
+# 6. capture does not wait for a receiver that is down: with every request
+# failing, a thousand changes are still in the log within sync()'s time
+control('{"status": 503}');
+$node->safe_psql('postgres', qq{
+	SELECT eventstream.create_sink('down', 'ws', 'webhook', '{"url": "http://127.0.0.1:$port/down"}');
+});
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1') for 1 .. 20;
+my $t0 = time;
+$node->safe_psql('postgres', q{SELECT eventstream.sync('10 s')});
+ok(time - $t0 < 10, 'capture kept up while the receiver refused everything');
+like($node->safe_psql('postgres', q{SELECT state || ' ' || last_error FROM eventstream.sinks WHERE name = 'down'}),
+	qr/retrying HTTP 503/, 'the sink says it is retrying, and why');
+$node->safe_psql('postgres', q{SELECT eventstream.drop_sink('down')});
+
+# 7. a sink delivers with its owner's rights: after REVOKE it stops, and
+# says why
+control('{}');
+$node->safe_psql('postgres', qq{
+	CREATE ROLE hooker;
+	GRANT SELECT ON w TO hooker;
+	GRANT USAGE ON SCHEMA eventstream TO hooker;
+	GRANT EXECUTE ON FUNCTION eventstream.create_sink(text, text, text, jsonb) TO hooker;
+	SET ROLE hooker;
+	SELECT eventstream.create_sink('theirs', 'ws', 'webhook', '{"url": "http://127.0.0.1:$port/theirs"}');
+	RESET ROLE;
+});
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k = 1');
+$node->safe_psql('postgres', 'SELECT eventstream.sync()');
+my $at = last_id();
+$node->poll_query_until('postgres', qq{SELECT position >= $at FROM eventstream.sinks WHERE name = 'theirs'})
+  or die 'the owner\'s sink delivered nothing';
+$node->safe_psql('postgres', 'REVOKE SELECT ON w FROM hooker');
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k = 2');
+$node->poll_query_until('postgres',
+	q{SELECT last_error LIKE '%may no longer read table%' FROM eventstream.sinks WHERE name = 'theirs'})
+  or die 'no last_error after REVOKE';
+is($node->safe_psql('postgres', qq{SELECT position FROM eventstream.sinks WHERE name = 'theirs'}), $at,
+	'after REVOKE the sink delivers nothing more, and last_error says why');
+$node->safe_psql('postgres', q{SELECT eventstream.drop_sink('theirs')});
+
 $node->stop;
 done_testing();
