@@ -19,6 +19,7 @@ OBJS = \
 	src/common/as_owner.o \
 	src/common/try.o \
 	src/common/catalog.o \
+	src/common/mac.o \
 	src/decoder/event_kinds.o \
 	src/decoder/options.o \
 	src/decoder/table_filter.o \

@@ -68,19 +68,6 @@ spi_exec(const char *sql, int expected)
 		elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
 }
 
-/* a write to the aggregate catalog, as its owner; SPI connected */
-static void
-catalog_write(const char *sql, int nargs, Oid *types, Datum *args, const char *nulls,
-			  int expected)
-{
-	Oid			save_user;
-	int			save_sec;
-
-	es_become_catalog_owner(&save_user, &save_sec);
-	if (SPI_execute_with_args(sql, nargs, types, args, nulls, false, 0) != expected)
-		elog(ERROR, "could not write the aggregate catalog");
-	SetUserIdAndSecContext(save_user, save_sec);
-}
 
 /* the computation must see the table as it is once locked */
 static void
@@ -347,7 +334,7 @@ insert_catalog_row(EsAggPlan *plan, int32 id, Oid view, Oid mat, const char *que
 	args[10] = text_or_null(plan->empty_sql, &nulls[10]);
 	args[11] = ObjectIdGetDatum(owner);
 	args[12] = text_or_null(plan->recompute_keyed_sql, &nulls[12]);
-	catalog_write("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
+	es_catalog_exec("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
 				  "(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
 				  " populate_sql, delta_sql, recompute_sql, empty_sql, owner, recompute_keyed_sql) "
 				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -454,7 +441,7 @@ eventstream_refresh_aggregate(PG_FUNCTION_ARGS)
 	es_end_owner(&as_owner);
 
 	args[0] = Int32GetDatum(row.id);
-	catalog_write("UPDATE " ES_SCHEMA ".aggregate_catalog "
+	es_catalog_exec("UPDATE " ES_SCHEMA ".aggregate_catalog "
 				  "SET state = 'ok', error = NULL, refreshed_at = now() WHERE id = $1",
 				  1, types, args, NULL, SPI_OK_UPDATE);
 	SPI_finish();
@@ -474,7 +461,7 @@ eventstream_drop_aggregate(PG_FUNCTION_ARGS)
 					  quote_qualified_identifier(get_namespace_name(get_rel_namespace(row.view)),
 												 get_rel_name(row.view))), SPI_OK_UTILITY);
 	args[0] = Int32GetDatum(row.id);
-	catalog_write("DELETE FROM " ES_SCHEMA ".aggregate_catalog WHERE id = $1",
+	es_catalog_exec("DELETE FROM " ES_SCHEMA ".aggregate_catalog WHERE id = $1",
 				  1, types, args, NULL, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_VOID();

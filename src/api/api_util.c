@@ -13,6 +13,7 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -50,4 +51,26 @@ es_become_catalog_owner(Oid *save_user, int *save_sec)
 	GetUserIdAndSecContext(save_user, save_sec);
 	SetUserIdAndSecContext(owner, *save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+}
+
+/*
+ * es_catalog_exec runs a statement on the extension's catalogs as their
+ * owner (SPI connected) and returns the rows it processed; an error unless
+ * SPI answers expected
+ */
+uint64
+es_catalog_exec(const char *sql, int nargs, Oid *types, Datum *args,
+				const char *nulls, int expected)
+{
+	Oid			save_user;
+	int			save_sec;
+	int			rc;
+
+	es_become_catalog_owner(&save_user, &save_sec);
+	rc = SPI_execute_with_args(sql, nargs, types, args, nulls, false, 0);
+	SetUserIdAndSecContext(save_user, save_sec);
+	if (rc != expected)
+		elog(ERROR, "could not access the catalog of pg_eventstream: %s",
+			 SPI_result_code_string(rc));
+	return SPI_processed;
 }

@@ -37,44 +37,21 @@ PG_FUNCTION_INFO_V1(eventstream_drop_sink);
 PG_FUNCTION_INFO_V1(eventstream_replay_dead_letters);
 PG_FUNCTION_INFO_V1(eventstream_webhook_signature);
 
-/* run a catalog statement as the catalogs' owner; SPI connected */
-static uint64
-catalog_exec(const char *sql, int nargs, Oid *types, Datum *args, int expected)
-{
-	Oid			save_user;
-	int			save_sec;
-	int			rc;
-
-	es_become_catalog_owner(&save_user, &save_sec);
-	rc = SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0);
-	SetUserIdAndSecContext(save_user, save_sec);
-	if (rc != expected)
-		elog(ERROR, "could not write the sink catalog: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
 /*
- * The sink of this name (its id and owner), for a caller who owns it; an
- * error otherwise.  SPI connected.
+ * The id of the sink of this name, for a caller who owns it; an error
+ * otherwise.  SPI connected.
  */
 static int32
-lookup_own_sink(const char *name, int32 *stream_id)
+lookup_own_sink(const char *name)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
-	Oid			save_user;
-	int			save_sec;
-	int			rc;
 	bool		isnull;
 	int32		id;
 	Oid			owner;
 
-	es_become_catalog_owner(&save_user, &save_sec);
-	rc = SPI_execute_with_args("SELECT id, owner, stream_id FROM " ES_SCHEMA ".sink_catalog WHERE name = $1",
-							   1, types, args, NULL, true, 1);
-	SetUserIdAndSecContext(save_user, save_sec);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read the sink catalog");
+	es_catalog_exec("SELECT id, owner FROM " ES_SCHEMA ".sink_catalog WHERE name = $1",
+					1, types, args, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -82,8 +59,6 @@ lookup_own_sink(const char *name, int32 *stream_id)
 				 errhint("The sinks are listed in eventstream.sinks.")));
 	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	if (stream_id)
-		*stream_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	if (!has_privs_of_role(GetUserId(), owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -156,25 +131,25 @@ eventstream_create_sink(PG_FUNCTION_ARGS)
 	args[2] = JsonbPGetDatum(options);
 	args[3] = ObjectIdGetDatum(GetUserId());
 	args[4] = Int32GetDatum(opts.concurrency);
-	if (catalog_exec("SELECT 1 FROM " ES_SCHEMA ".sink_catalog WHERE name = $1",
-					 1, types, args, SPI_OK_SELECT) > 0)
+	if (es_catalog_exec("SELECT 1 FROM " ES_SCHEMA ".sink_catalog WHERE name = $1",
+					 1, types, args, NULL, SPI_OK_SELECT) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("sink \"%s\" already exists", name)));
-	catalog_exec("INSERT INTO " ES_SCHEMA ".sink_catalog (name, stream_id, kind, options, owner) "
+	es_catalog_exec("INSERT INTO " ES_SCHEMA ".sink_catalog (name, stream_id, kind, options, owner) "
 				 "SELECT $1, s.id, 'webhook', $3, $4 FROM " ES_SCHEMA ".stream_catalog s "
 				 "WHERE s.name = $2 RETURNING id",
-				 4, types, args, SPI_OK_INSERT_RETURNING);
+				 4, types, args, NULL, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
 	/* it delivers the events written from now on */
 	args[0] = Int32GetDatum(id);
 	types[0] = INT4OID;
-	catalog_exec("INSERT INTO " ES_SCHEMA ".sink_partitions (sink_id, partition, position) "
+	es_catalog_exec("INSERT INTO " ES_SCHEMA ".sink_partitions (sink_id, partition, position) "
 				 "SELECT $1, g, coalesce((SELECT max(l.id) FROM " ES_SCHEMA ".event_log l "
 				 "  WHERE l.stream_id = (SELECT stream_id FROM " ES_SCHEMA ".sink_catalog WHERE id = $1)), 0) "
 				 "FROM generate_series(0, $5 - 1) g",
-				 5, types, args, SPI_OK_INSERT);
+				 5, types, args, NULL, SPI_OK_INSERT);
 	SPI_finish();
 	es_want_sink_worker_at_commit();
 	PG_RETURN_VOID();
@@ -204,25 +179,25 @@ eventstream_alter_sink(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	id = lookup_own_sink(name, NULL);
+	id = lookup_own_sink(name);
 	args[0] = Int32GetDatum(id);
 	args[1] = JsonbPGetDatum(changes);
-	catalog_exec("SELECT options || $2 FROM " ES_SCHEMA ".sink_catalog WHERE id = $1",
-				 2, types, args, SPI_OK_SELECT);
+	es_catalog_exec("SELECT options || $2 FROM " ES_SCHEMA ".sink_catalog WHERE id = $1",
+				 2, types, args, NULL, SPI_OK_SELECT);
 	merged = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	es_sink_parse_options(merged, &opts, true);
 
 	args[1] = JsonbPGetDatum(merged);
 	args[2] = Int32GetDatum(opts.concurrency);
-	catalog_exec("UPDATE " ES_SCHEMA ".sink_catalog SET options = $2, last_error = NULL, "
+	es_catalog_exec("UPDATE " ES_SCHEMA ".sink_catalog SET options = $2, last_error = NULL, "
 				 "  state = CASE WHEN state = 'disabled' THEN 'running' ELSE state END WHERE id = $1",
-				 2, types, args, SPI_OK_UPDATE);
+				 2, types, args, NULL, SPI_OK_UPDATE);
 	/*
 	 * Another concurrency maps keys to other partitions: start them all at
 	 * the lowest position (at least once: some events again), batches anew.
 	 */
-	catalog_exec("SELECT count(*)::int4, min(position) FROM " ES_SCHEMA ".sink_partitions "
-				 "WHERE sink_id = $1", 1, types, args, SPI_OK_SELECT);
+	es_catalog_exec("SELECT count(*)::int4, min(position) FROM " ES_SCHEMA ".sink_partitions "
+				 "WHERE sink_id = $1", 1, types, args, NULL, SPI_OK_SELECT);
 	if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) !=
 		opts.concurrency)
 	{
@@ -231,15 +206,15 @@ eventstream_alter_sink(PG_FUNCTION_ARGS)
 			SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
 		Int32GetDatum(opts.concurrency)};
 
-		catalog_exec("DELETE FROM " ES_SCHEMA ".sink_partitions WHERE sink_id = $1",
-					 1, ptypes, pargs, SPI_OK_DELETE);
-		catalog_exec("INSERT INTO " ES_SCHEMA ".sink_partitions (sink_id, partition, position) "
+		es_catalog_exec("DELETE FROM " ES_SCHEMA ".sink_partitions WHERE sink_id = $1",
+					 1, ptypes, pargs, NULL, SPI_OK_DELETE);
+		es_catalog_exec("INSERT INTO " ES_SCHEMA ".sink_partitions (sink_id, partition, position) "
 					 "SELECT $1, g, $2 FROM generate_series(0, $3 - 1) g",
-					 3, ptypes, pargs, SPI_OK_INSERT);
+					 3, ptypes, pargs, NULL, SPI_OK_INSERT);
 	}
 	/* the same batches under new options: resent whole */
-	catalog_exec("UPDATE " ES_SCHEMA ".sink_partitions SET next_attempt_at = NULL WHERE sink_id = $1",
-				 1, types, args, SPI_OK_UPDATE);
+	es_catalog_exec("UPDATE " ES_SCHEMA ".sink_partitions SET next_attempt_at = NULL WHERE sink_id = $1",
+				 1, types, args, NULL, SPI_OK_UPDATE);
 	SPI_finish();
 	es_want_sink_worker_at_commit();
 	PG_RETURN_VOID();
@@ -258,15 +233,15 @@ set_state(FunctionCallInfo fcinfo, const char *state)
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	id = lookup_own_sink(name, NULL);
+	id = lookup_own_sink(name);
 	args[0] = Int32GetDatum(id);
 	args[1] = CStringGetTextDatum(state);
-	catalog_exec("UPDATE " ES_SCHEMA ".sink_catalog SET state = $2, "
+	es_catalog_exec("UPDATE " ES_SCHEMA ".sink_catalog SET state = $2, "
 				 "  last_error = CASE WHEN $2 = 'running' THEN NULL ELSE last_error END WHERE id = $1",
-				 2, types, args, SPI_OK_UPDATE);
+				 2, types, args, NULL, SPI_OK_UPDATE);
 	if (strcmp(state, "running") == 0)
-		catalog_exec("UPDATE " ES_SCHEMA ".sink_partitions SET next_attempt_at = NULL WHERE sink_id = $1",
-					 1, types, args, SPI_OK_UPDATE);
+		es_catalog_exec("UPDATE " ES_SCHEMA ".sink_partitions SET next_attempt_at = NULL WHERE sink_id = $1",
+					 1, types, args, NULL, SPI_OK_UPDATE);
 	SPI_finish();
 	es_want_sink_worker_at_commit();
 }
@@ -299,9 +274,9 @@ eventstream_drop_sink(PG_FUNCTION_ARGS)
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	args[0] = Int32GetDatum(lookup_own_sink(name, NULL));
-	catalog_exec("DELETE FROM " ES_SCHEMA ".sink_catalog WHERE id = $1",
-				 1, types, args, SPI_OK_DELETE);
+	args[0] = Int32GetDatum(lookup_own_sink(name));
+	es_catalog_exec("DELETE FROM " ES_SCHEMA ".sink_catalog WHERE id = $1",
+				 1, types, args, NULL, SPI_OK_DELETE);
 	SPI_finish();
 	es_want_sink_worker_at_commit();
 	PG_RETURN_VOID();
@@ -318,26 +293,18 @@ eventstream_replay_dead_letters(PG_FUNCTION_ARGS)
 	Oid			types[2] = {INT4OID, INT8ARRAYOID};
 	Datum		args[2];
 	char		nulls[2] = {' ', ' '};
-	Oid			save_user;
-	int			save_sec;
-	int			rc;
 	uint64		n;
 
 	es_require_arg(fcinfo, 0, "sink");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	args[0] = Int32GetDatum(lookup_own_sink(name, NULL));
+	args[0] = Int32GetDatum(lookup_own_sink(name));
 	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
-	es_become_catalog_owner(&save_user, &save_sec);
-	rc = SPI_execute_with_args("UPDATE " ES_SCHEMA ".dead_letter_catalog SET replay = true "
-							   "WHERE sink_id = $1 AND NOT replay AND ($2 IS NULL OR id = ANY ($2))",
-							   2, types, args, nulls, false, 0);
-	SetUserIdAndSecContext(save_user, save_sec);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "could not update the dead letters");
-	n = SPI_processed;
+	n = es_catalog_exec("UPDATE " ES_SCHEMA ".dead_letter_catalog SET replay = true "
+						"WHERE sink_id = $1 AND NOT replay AND ($2 IS NULL OR id = ANY ($2))",
+						2, types, args, nulls, SPI_OK_UPDATE);
 	SPI_finish();
 	es_want_sink_worker_at_commit();
 	PG_RETURN_INT64((int64) n);

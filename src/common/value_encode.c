@@ -567,12 +567,13 @@ es_value_fits(const EsTypeInfo *info, Datum value, Size room)
 
 /*
  * Write dimension dim of an array, consuming elements from *pos: nested
- * JSON arrays for multi-dimensional arrays, null for NULL elements.
+ * JSON arrays for multi-dimensional arrays, null for NULL elements, each
+ * element by encode.
  */
 static void
 encode_array_dim(StringInfo out, const EsTypeInfo *elem, int ndim, int dim,
 				 const int *dims, Datum *values, bool *nulls, int *pos,
-				 const EsEncodeOptions *opts)
+				 const EsEncodeOptions *opts, EsValueEncoder encode)
 {
 	int			i;
 
@@ -583,22 +584,26 @@ encode_array_dim(StringInfo out, const EsTypeInfo *elem, int ndim, int dim,
 			appendStringInfoCharMacro(out, ',');
 		if (dim + 1 < ndim)
 			encode_array_dim(out, elem, ndim, dim + 1, dims, values, nulls,
-							 pos, opts);
+							 pos, opts, encode);
 		else
 		{
 			if (nulls[*pos])
 				appendBinaryStringInfo(out, "null", 4);
 			else
-				es_encode_value(out, elem, values[*pos], opts);
+				encode(out, elem, values[*pos], opts);
 			(*pos)++;
 		}
 	}
 	appendStringInfoCharMacro(out, ']');
 }
 
-static void
-encode_array(StringInfo out, const EsTypeInfo *info, Datum value,
-			 const EsEncodeOptions *opts)
+/*
+ * es_encode_array_elements writes an array as JSON arrays of its elements,
+ * each written by encode (a format's own encoder, or es_encode_value)
+ */
+void
+es_encode_array_elements(StringInfo out, const EsTypeInfo *info, Datum value,
+						 const EsEncodeOptions *opts, EsValueEncoder encode)
 {
 	ArrayType  *arr = DatumGetArrayTypeP(value);
 	const EsTypeInfo *elem = info->elem;
@@ -612,6 +617,18 @@ encode_array(StringInfo out, const EsTypeInfo *info, Datum value,
 		appendBinaryStringInfo(out, "[]", 2);
 		return;
 	}
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), elem->typlen, elem->typbyval,
+					  elem->typalign, &values, &nulls, &nelems);
+	encode_array_dim(out, elem, ARR_NDIM(arr), 0, ARR_DIMS(arr),
+					 values, nulls, &pos, opts, encode);
+}
+
+static void
+encode_array(StringInfo out, const EsTypeInfo *info, Datum value,
+			 const EsEncodeOptions *opts)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(value);
+
 	for (int d = 0; d < ARR_NDIM(arr); d++)
 	{
 		if (ARR_LBOUND(arr)[d] != 1)
@@ -621,9 +638,5 @@ encode_array(StringInfo out, const EsTypeInfo *info, Datum value,
 			return;
 		}
 	}
-
-	deconstruct_array(arr, ARR_ELEMTYPE(arr), elem->typlen, elem->typbyval,
-					  elem->typalign, &values, &nulls, &nelems);
-	encode_array_dim(out, elem, ARR_NDIM(arr), 0, ARR_DIMS(arr),
-					 values, nulls, &pos, opts);
+	es_encode_array_elements(out, info, PointerGetDatum(arr), opts, es_encode_value);
 }

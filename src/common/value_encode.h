@@ -95,10 +95,17 @@ typedef struct EsEncodeOptions
 	EsDbzBinary dbz_binary;
 } EsEncodeOptions;
 
+/* writes a non-NULL value as JSON (es_encode_value, or a format's own) */
+typedef void (*EsValueEncoder) (StringInfo out, const EsTypeInfo *info,
+								Datum value, const EsEncodeOptions *opts);
+
 extern void es_typeinfo_init(EsTypeInfo *info, Oid typid, int32 typmod,
 							 MemoryContext mcxt);
 extern void es_encode_value(StringInfo out, const EsTypeInfo *info,
 							Datum value, const EsEncodeOptions *opts);
+extern void es_encode_array_elements(StringInfo out, const EsTypeInfo *info,
+									 Datum value, const EsEncodeOptions *opts,
+									 EsValueEncoder encode);
 extern bool es_value_is_json_null(const EsTypeInfo *info, Datum value);
 extern bool es_value_fits(const EsTypeInfo *info, Datum value, Size room);
 extern bool es_datum_is_unchanged_toast(const EsTypeInfo *info, Datum value);

@@ -351,9 +351,6 @@ write_binary(StringInfo out, const char *bytes, int len, const EsEncodeOptions *
 	}
 }
 
-static void write_array(StringInfo out, const EsTypeInfo *info, Datum value,
-						const EsEncodeOptions *opts);
-
 /* es_dbz_encode_value writes a non-NULL value as Debezium does */
 void
 es_dbz_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,
@@ -416,7 +413,8 @@ es_dbz_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,
 				return;
 			}
 		case ES_KIND_ARRAY:
-			write_array(out, info, value, opts);
+			/* the elements, each as Debezium writes its type */
+			es_encode_array_elements(out, info, value, opts, es_dbz_encode_value);
 			return;
 		default:
 			if (info->basetype == CASHOID)
@@ -434,55 +432,6 @@ es_dbz_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,
 			break;
 	}
 	es_encode_value(out, info, value, opts);
-}
-
-/* an array: the elements, each as Debezium writes its type, in nested arrays */
-static void
-write_array_dim(StringInfo out, const EsTypeInfo *elem, int ndim, int dim,
-				const int *dims, Datum *values, bool *nulls, int *pos,
-				const EsEncodeOptions *opts)
-{
-	int			i;
-
-	appendStringInfoCharMacro(out, '[');
-	for (i = 0; i < dims[dim]; i++)
-	{
-		if (i > 0)
-			appendStringInfoCharMacro(out, ',');
-		if (dim + 1 < ndim)
-			write_array_dim(out, elem, ndim, dim + 1, dims, values, nulls, pos, opts);
-		else
-		{
-			if (nulls[*pos])
-				appendBinaryStringInfo(out, "null", 4);
-			else
-				es_dbz_encode_value(out, elem, values[*pos], opts);
-			(*pos)++;
-		}
-	}
-	appendStringInfoCharMacro(out, ']');
-}
-
-static void
-write_array(StringInfo out, const EsTypeInfo *info, Datum value,
-			const EsEncodeOptions *opts)
-{
-	ArrayType  *arr = DatumGetArrayTypeP(value);
-	const EsTypeInfo *elem = info->elem;
-	Datum	   *values;
-	bool	   *nulls;
-	int			nelems;
-	int			pos = 0;
-
-	if (ARR_NDIM(arr) == 0)
-	{
-		appendBinaryStringInfo(out, "[]", 2);
-		return;
-	}
-	deconstruct_array(arr, ARR_ELEMTYPE(arr), elem->typlen, elem->typbyval,
-					  elem->typalign, &values, &nulls, &nelems);
-	write_array_dim(out, elem, ARR_NDIM(arr), 0, ARR_DIMS(arr), values, nulls,
-					&pos, opts);
 }
 
 /*

@@ -84,8 +84,6 @@ extern const EsEventKindInfo es_event_kinds[];
 extern int	es_operation_mask(const char *name);
 
 typedef struct EsFormatRoutine EsFormatRoutine;
-typedef void (*EsValueEncoder) (StringInfo out, const EsTypeInfo *info,
-								Datum value, const EsEncodeOptions *opts);
 typedef void (*EsPlaceholderWriter) (StringInfo out, const EsTypeInfo *info,
 									 const EsEncodeOptions *opts);
 

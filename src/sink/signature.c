@@ -12,9 +12,8 @@
 #include "postgres.h"
 
 #include "common/base64.h"
-#include "common/hmac.h"
-#include "common/sha2.h"
 
+#include "../common/mac.h"
 #include "sink.h"
 
 /*
@@ -25,21 +24,13 @@ void
 es_sink_sign(StringInfo header, const uint8 *secret, int secret_len,
 			 const char *msg_id, int64 timestamp, const char *body, Size body_len)
 {
-	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
 	uint8		mac[PG_SHA256_DIGEST_LENGTH];
 	char		prefix[128];
 	char		b64[64];
 	int			len;
 
 	snprintf(prefix, sizeof(prefix), "%s." INT64_FORMAT ".", msg_id, timestamp);
-	if (ctx == NULL ||
-		pg_hmac_init(ctx, secret, secret_len) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) prefix, strlen(prefix)) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) body, body_len) < 0 ||
-		pg_hmac_final(ctx, mac, sizeof(mac)) < 0)
-		elog(ERROR, "could not compute a webhook signature: %s",
-			 ctx ? pg_hmac_error(ctx) : "out of memory");
-	pg_hmac_free(ctx);
+	es_hmac_sha256(secret, secret_len, prefix, body, body_len, mac);
 	len = pg_b64_encode((const char *) mac, sizeof(mac), b64, sizeof(b64));
 	if (len < 0)
 		elog(ERROR, "could not encode a webhook signature");

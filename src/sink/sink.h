@@ -5,7 +5,7 @@
  *
  *	  options.c		a sink's options, checked (create_sink, alter_sink and
  *					the worker read them through the same parser)
- *	  signature.c	Standard Webhooks signatures, with PostgreSQL's HMAC
+ *	  signature.c	Standard Webhooks signatures (common/mac.c)
  *	  webhook.c		HTTP requests on a libcurl multi handle, its sockets and
  *					timer in the worker's WaitEventSet
  *	  deliver.c		the sink worker: its life and loop, loading the sinks

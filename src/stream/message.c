@@ -30,7 +30,6 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
-#include "common/hmac.h"
 #include "common/sha2.h"
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
@@ -38,6 +37,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "../common/mac.h"
 #include "../pg_eventstream.h"
 #include "stream.h"
 
@@ -93,19 +93,11 @@ es_message_key(uint8 *key)
 static void
 message_mac(const uint8 *key, TransactionId xid, const char *json, Size len, char *hex)
 {
-	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
 	uint8		mac[PG_SHA256_DIGEST_LENGTH];
 	char		xidtext[16];
 
 	snprintf(xidtext, sizeof(xidtext), "%u ", xid);
-	if (ctx == NULL ||
-		pg_hmac_init(ctx, key, ES_MESSAGE_KEY_LEN) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) xidtext, strlen(xidtext)) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) json, len) < 0 ||
-		pg_hmac_final(ctx, mac, sizeof(mac)) < 0)
-		elog(ERROR, "could not compute the HMAC of a message: %s",
-			 ctx ? pg_hmac_error(ctx) : "out of memory");
-	pg_hmac_free(ctx);
+	es_hmac_sha256(key, ES_MESSAGE_KEY_LEN, xidtext, json, len, mac);
 	hex_encode((const char *) mac, sizeof(mac), hex);
 	hex[MAC_HEX_LEN] = '\0';
 }

@@ -115,9 +115,14 @@ probe_all_databases(void)
 	CommitTransactionCommand();
 }
 
-/* start a capture worker for slot i; false if none could be registered */
+/*
+ * Register a worker of this database -- the capture worker
+ * (es_worker_main) or the sink worker (es_sink_worker_main) -- with the
+ * launcher notified of its end; false if none could be registered
+ */
 static bool
-start_worker(int i, Oid dboid)
+register_worker(BackgroundWorkerHandle **handle, const char *function,
+				const char *type, Oid dboid)
 {
 	BackgroundWorker bgw;
 
@@ -126,35 +131,13 @@ start_worker(int i, Oid dboid)
 	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "pg_eventstream");
-	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "es_worker_main");
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "pg_eventstream worker for database %u",
-			 dboid);
-	snprintf(bgw.bgw_type, BGW_MAXLEN, "pg_eventstream worker");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "%s for database %u", type, dboid);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "%s", type);
 	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
 	bgw.bgw_notify_pid = MyProcPid;
 
-	return RegisterDynamicBackgroundWorker(&bgw, &handles[i]);
-}
-
-/* start the sink worker of slot i (src/sink/deliver.c) */
-static bool
-start_sink_worker(int i, Oid dboid)
-{
-	BackgroundWorker bgw;
-
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	bgw.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "pg_eventstream");
-	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "es_sink_worker_main");
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "pg_eventstream sink worker for database %u",
-			 dboid);
-	snprintf(bgw.bgw_type, BGW_MAXLEN, "pg_eventstream sink worker");
-	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
-	bgw.bgw_notify_pid = MyProcPid;
-
-	return RegisterDynamicBackgroundWorker(&bgw, &sink_handles[i]);
+	return RegisterDynamicBackgroundWorker(&bgw, handle);
 }
 
 /*
@@ -203,7 +186,8 @@ sink_pass(int i, TimestampTz now, long *sleep_ms)
 	}
 	LWLockRelease(es_shared->lock);
 
-	if (start && !start_sink_worker(i, dboid))
+	if (start && !register_worker(&sink_handles[i], "es_sink_worker_main",
+										  "pg_eventstream sink worker", dboid))
 	{
 		LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
 		slot->sink_restart_at = TimestampTzPlusMilliseconds(now, ES_START_RETRY_MS);
@@ -279,7 +263,7 @@ launcher_pass(void)
 		}
 		LWLockRelease(es_shared->lock);
 
-		if (!start_worker(i, dboid))
+		if (!register_worker(&handles[i], "es_worker_main", "pg_eventstream worker", dboid))
 		{
 			ereport(WARNING,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),

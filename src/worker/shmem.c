@@ -194,24 +194,6 @@ es_want_sink_worker(Oid dboid)
 	es_wake_launcher();
 }
 
-/* es_wake_sink_worker sets the latch of a database's sink worker, if it runs */
-void
-es_wake_sink_worker(Oid dboid)
-{
-	EsWorkerSlot *slot;
-	Latch	   *latch = NULL;
-
-	if (es_shared == NULL)
-		return;
-	LWLockAcquire(es_shared->lock, LW_SHARED);
-	slot = es_slot_find(dboid);
-	if (slot != NULL)
-		latch = slot->sink_latch;
-	LWLockRelease(es_shared->lock);
-	if (latch)
-		SetLatch(latch);
-}
-
 /*
  * es_cv_wait sleeps on cv until done(arg) holds or the deadline passes,
  * and says which.  The worker broadcasts its condition variables, so this

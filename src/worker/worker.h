@@ -93,7 +93,6 @@ extern EsWorkerSlot *es_slot_get(Oid dboid);
 extern void es_wake_launcher(void);
 extern void es_wake_worker(Oid dboid);
 extern void es_want_sink_worker(Oid dboid);
-extern void es_wake_sink_worker(Oid dboid);
 extern bool es_cv_wait(ConditionVariable *cv, bool (*done) (void *arg),
 					   void *arg, TimestampTz deadline);
 
