@@ -45,9 +45,12 @@ OBJS = \
 	src/aggregate/target.o \
 	src/sink/options.o \
 	src/sink/signature.o \
+	src/sink/values.o \
 	src/sink/webhook.o \
+	src/sink/kafka.o \
 	src/sink/batches.o \
 	src/sink/outcomes.o \
+	src/sink/kafka_sink.o \
 	src/sink/deliver.o \
 	src/worker/shmem.o \
 	src/worker/launcher.o \
@@ -80,6 +83,19 @@ endif
 endif
 PG_CPPFLAGS += $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
 SHLIB_LINK += $(CURL_LIBS)
+
+# librdkafka, for Kafka sinks (Debian: librdkafka-dev)
+RDKAFKA_LIBS := $(shell pkg-config --libs rdkafka 2>/dev/null)
+ifeq ($(RDKAFKA_LIBS),)
+ifeq ($(filter clean distclean,$(MAKECMDGOALS)),)
+ifeq ($(wildcard /usr/include/librdkafka/rdkafka.h),)
+$(error librdkafka is missing: install its development files (Debian: apt-get install librdkafka-dev))
+endif
+endif
+RDKAFKA_LIBS := -lrdkafka
+endif
+PG_CPPFLAGS += $(shell pkg-config --cflags rdkafka 2>/dev/null)
+SHLIB_LINK += $(RDKAFKA_LIBS)
 # Warnings are errors only where the project's scripts ask (COPT=-Werror):
 # a newer compiler must not fail a user's build on a new warning.
 PG_CFLAGS = -Wall -Wmissing-prototypes

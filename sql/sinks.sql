@@ -23,9 +23,21 @@ SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/
 SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "timeout": "10 years"}');
 SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "headers": {"webhook-id": "x"}}');
 SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "headers": {"X-A": "a\nb"}}');
-SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "format": "debezium"}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "format": "yaml"}');
 SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "retry_schedule": []}');
+-- kafka: brokers and topic required, the template's placeholders known,
+-- librdkafka's properties checked by librdkafka, ours not overridden
 SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092"}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"topic": "t"}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1", "topic": "t"}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092", "topic": "pg.{database}"}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092", "topic": "a b"}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092", "topic": "t", "url": "http://x/"}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092", "topic": "t", "config": {"no.such.property": 1}}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092", "topic": "t", "config": {"linger.ms": "soon"}}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092", "topic": "t", "config": {"enable.idempotence": false}}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092", "topic": "t", "config": {"bootstrap.servers": "10.0.0.1:9092"}}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092", "topic": "t", "tombstones": "yes"}');
 SELECT eventstream.create_sink('h', 'sk', 'smtp', '{}');
 SELECT eventstream.create_sink('h', 'nosuch', 'webhook', '{"url": "http://127.0.0.1/x"}');
 SELECT eventstream.create_sink('bad name', 'sk', 'webhook', '{"url": "http://127.0.0.1/x"}');
@@ -34,6 +46,7 @@ SELECT eventstream.create_sink('h', 'sk', 'webhook', '"http://127.0.0.1/x"');
 -- eventstream.sink_allowed_hosts guards against reaching internal services
 SET eventstream.sink_allowed_hosts = 'hooks.example.com';
 SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://169.254.169.254/latest"}');
+SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "hooks.example.com:9092,10.0.0.7:9092", "topic": "t"}');
 RESET eventstream.sink_allowed_hosts;
 SELECT count(*) AS sinks FROM eventstream.sinks;
 
@@ -68,6 +81,28 @@ GRANT EXECUTE ON FUNCTION eventstream.create_sink(text, text, text, jsonb) TO sk
 SET ROLE sk_other;
 SELECT eventstream.create_sink('mine', 'sk', 'webhook', '{"url": "http://127.0.0.1/x"}');
 RESET ROLE;
+-- librdkafka properties that name files, libraries or commands are a
+-- superuser's (checked before anything else is)
+GRANT USAGE ON SCHEMA eventstream TO sk_other;
+SET ROLE sk_other;
+SELECT eventstream.create_sink('mine', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092", "topic": "t",
+  "config": {"plugin.library.paths": "/tmp/evil.so"}}');
+SELECT eventstream.create_sink('mine', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092", "topic": "t",
+  "config": {"ssl.key.location": "/etc/ssl/private/ssl-cert-snakeoil.key"}}');
+SELECT eventstream.create_sink('mine', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092", "topic": "t",
+  "config": {"sasl.kerberos.kinit.cmd": "touch /tmp/owned"}}');
+RESET ROLE;
+REVOKE USAGE ON SCHEMA eventstream FROM sk_other;
+
+-- a kafka sink: one ordered pipeline, its options shown
+SELECT eventstream.create_sink('k', 'sk', 'kafka', '{"brokers": "127.0.0.1:9", "topic": "pg.{schema}.{table}",
+  "format": "debezium", "tombstones": true, "config": {"compression.type": "lz4"}}');
+SELECT name, kind, state, options->>'topic' AS topic, position IS NOT NULL AS has_position
+  FROM eventstream.sinks WHERE name = 'k';
+SELECT count(*) AS partitions FROM eventstream.sink_partitions p
+  JOIN eventstream.sink_catalog s ON s.id = p.sink_id WHERE s.name = 'k';
+SELECT eventstream.alter_sink('k', '{"config": {"acks": "none-of-them"}}');
+SELECT eventstream.drop_sink('k');
 
 SELECT eventstream.drop_sink('h');
 SELECT count(*) AS sinks, (SELECT count(*) FROM eventstream.sink_partitions) AS partitions

@@ -95,8 +95,8 @@ eventstream_create_sink(PG_FUNCTION_ARGS)
 	char	   *kind;
 	Jsonb	   *options;
 	EsSinkOptions opts;
-	Oid			types[5] = {TEXTOID, TEXTOID, JSONBOID, OIDOID, INT4OID};
-	Datum		args[5];
+	Oid			types[6] = {TEXTOID, TEXTOID, JSONBOID, OIDOID, INT4OID, TEXTOID};
+	Datum		args[6];
 	int32		id;
 	bool		isnull;
 
@@ -110,13 +110,7 @@ eventstream_create_sink(PG_FUNCTION_ARGS)
 	options = PG_GETARG_JSONB_P(3);
 
 	check_sink_name(name);
-	if (strcmp(kind, "webhook") != 0)
-		ereport(ERROR,
-				(errcode(strcmp(kind, "kafka") == 0 ? ERRCODE_FEATURE_NOT_SUPPORTED :
-						 ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unsupported sink kind \"%s\"", kind),
-				 errhint("This release has webhook sinks.")));
-	es_sink_parse_options(options, &opts, true);
+	es_sink_parse_options(es_sink_kind(kind), options, &opts, GetUserId(), true);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -131,15 +125,16 @@ eventstream_create_sink(PG_FUNCTION_ARGS)
 	args[2] = JsonbPGetDatum(options);
 	args[3] = ObjectIdGetDatum(GetUserId());
 	args[4] = Int32GetDatum(opts.concurrency);
+	args[5] = CStringGetTextDatum(kind);
 	if (es_catalog_exec("SELECT 1 FROM " ES_SCHEMA ".sink_catalog WHERE name = $1",
 					 1, types, args, NULL, SPI_OK_SELECT) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("sink \"%s\" already exists", name)));
 	es_catalog_exec("INSERT INTO " ES_SCHEMA ".sink_catalog (name, stream_id, kind, options, owner) "
-				 "SELECT $1, s.id, 'webhook', $3, $4 FROM " ES_SCHEMA ".stream_catalog s "
+				 "SELECT $1, s.id, $6, $3, $4 FROM " ES_SCHEMA ".stream_catalog s "
 				 "WHERE s.name = $2 RETURNING id",
-				 4, types, args, NULL, SPI_OK_INSERT_RETURNING);
+				 6, types, args, NULL, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
 	/* it delivers the events written from now on */
@@ -182,10 +177,13 @@ eventstream_alter_sink(PG_FUNCTION_ARGS)
 	id = lookup_own_sink(name);
 	args[0] = Int32GetDatum(id);
 	args[1] = JsonbPGetDatum(changes);
-	es_catalog_exec("SELECT options || $2 FROM " ES_SCHEMA ".sink_catalog WHERE id = $1",
+	es_catalog_exec("SELECT options || $2, kind, owner FROM " ES_SCHEMA ".sink_catalog WHERE id = $1",
 				 2, types, args, NULL, SPI_OK_SELECT);
 	merged = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	es_sink_parse_options(merged, &opts, true);
+	es_sink_parse_options(es_sink_kind(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+						  merged, &opts,
+						  DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)),
+						  true);
 
 	args[1] = JsonbPGetDatum(merged);
 	args[2] = Int32GetDatum(opts.concurrency);

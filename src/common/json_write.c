@@ -25,6 +25,8 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "json_write.h"
@@ -425,6 +427,86 @@ es_json_pretty(StringInfo out, const char *json, int len)
 				break;
 			default:
 				appendStringInfoCharMacro(out, c);
+				break;
+		}
+	}
+}
+
+/* a jsonb scalar, compact */
+static void
+write_jsonb_scalar(StringInfo out, JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			appendStringInfoString(out, "null");
+			break;
+		case jbvBool:
+			appendStringInfoString(out, v->val.boolean ? "true" : "false");
+			break;
+		case jbvString:
+			es_json_string(out, v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			appendStringInfoString(out,
+								   DatumGetCString(DirectFunctionCall1(numeric_out,
+																	   NumericGetDatum(v->val.numeric))));
+			break;
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+}
+
+/*
+ * es_json_jsonb appends a jsonb document as compact JSON text: no blanks
+ * between tokens (jsonb's own output puts one after each ":" and ","), so
+ * equal documents are equal bytes -- what a message key needs.
+ */
+void
+es_json_jsonb(StringInfo out, Jsonb *jb)
+{
+	JsonbIterator *it = JsonbIteratorInit(&jb->root);
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	bool		comma = false;
+	bool		raw_scalar = JB_ROOT_IS_SCALAR(jb);
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		switch (tok)
+		{
+			case WJB_BEGIN_ARRAY:
+			case WJB_BEGIN_OBJECT:
+				if (raw_scalar)
+					break;
+				if (comma)
+					appendStringInfoCharMacro(out, ',');
+				appendStringInfoCharMacro(out, tok == WJB_BEGIN_ARRAY ? '[' : '{');
+				comma = false;
+				break;
+			case WJB_END_ARRAY:
+			case WJB_END_OBJECT:
+				if (raw_scalar)
+					break;
+				appendStringInfoCharMacro(out, tok == WJB_END_ARRAY ? ']' : '}');
+				comma = true;
+				break;
+			case WJB_KEY:
+				if (comma)
+					appendStringInfoCharMacro(out, ',');
+				write_jsonb_scalar(out, &v);
+				appendStringInfoCharMacro(out, ':');
+				comma = false;
+				break;
+			case WJB_ELEM:
+				if (comma)
+					appendStringInfoCharMacro(out, ',');
+				/* FALLTHROUGH */
+			case WJB_VALUE:
+				write_jsonb_scalar(out, &v);
+				comma = true;
+				break;
+			default:
 				break;
 		}
 	}

@@ -19,6 +19,7 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "utils/date.h"
+#include "utils/jsonb.h"
 
 extern void es_json_string(StringInfo out, const char *s, int len);
 extern Size es_json_string_size(const char *s, Size len);
@@ -32,5 +33,6 @@ extern void es_json_timestamp(StringInfo out, Timestamp ts, bool utc);
 extern void es_json_date(StringInfo out, DateADT date);
 extern bool es_json_is_valid(const char *s, int len);
 extern void es_json_pretty(StringInfo out, const char *json, int len);
+extern void es_json_jsonb(StringInfo out, Jsonb *jb);
 
 #endif							/* ES_JSON_WRITE_H */

@@ -339,6 +339,7 @@ extern void es_format_debezium(StringInfo out, EsDecodingData *data,
 extern void es_format_cloudevents(StringInfo out, EsDecodingData *data,
 								  const EsEvent *ev);
 extern void es_cloudevents_check_source(const char *source);
+extern char *es_cloudevents_default_source(const char *database);
 
 /* debezium_values.c */
 extern void es_dbz_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,

@@ -101,6 +101,21 @@ append_percent_encoded(StringInfo buf, const char *s)
 }
 
 /*
+ * es_cloudevents_default_source is the default "source" of a database's
+ * events: /postgresql/<database>, percent-encoded (the sinks' too)
+ */
+char *
+es_cloudevents_default_source(const char *database)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "/postgresql/");
+	append_percent_encoded(&buf, database);
+	return buf.data;
+}
+
+/*
  * es_format_cloudevents_init formats the "source" attribute and the start
  * of "type", the same for the whole session, once.
  */
@@ -111,12 +126,7 @@ es_format_cloudevents_init(EsDecodingData *data)
 
 	initStringInfo(&buf);
 	if (data->opts.source == NULL)
-	{
-		appendStringInfoString(&buf, "/postgresql/");
-		append_percent_encoded(&buf, data->database_name);
-		data->opts.source = pstrdup(buf.data);
-		resetStringInfo(&buf);
-	}
+		data->opts.source = es_cloudevents_default_source(data->database_name);
 	appendStringInfoString(&buf, ",\"source\":");
 	es_json_cstring(&buf, data->opts.source);
 	appendStringInfoString(&buf, ",\"type\":");

@@ -28,15 +28,16 @@
 #include "../common/as_owner.h"
 #include "../pg_eventstream.h"
 #include "sink_worker.h"
+#include "values.h"
 
 static void replay_one(Sink *s);
 
 /*
- * May the sink's owner still read every table of its stream?  If not,
+ * es_sink_owner_may_read: may the sink's owner still read every table of its stream?  If not,
  * the sink delivers nothing, and says why.
  */
-static bool
-owner_may_read(Sink *s)
+bool
+es_sink_owner_may_read(Sink *s)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum(s->stream_id)};
@@ -69,7 +70,9 @@ start_request(Sink *s, Partition *p, StringInfo body, StringInfo ids,
 	int64		ts = (int64) time(NULL);
 
 	snprintf(msg_id, sizeof(msg_id), "msg_%d_" INT64_FORMAT "_" INT64_FORMAT, s->id, first, last);
-	headers = lappend(headers, "Content-Type: application/json");
+	headers = lappend(headers, psprintf("Content-Type: %s",
+										es_sink_content_type(s->opts.format, nevents > 1 ||
+															 s->opts.batch_size > 1)));
 	headers = lappend(headers, psprintf("webhook-id: %s", msg_id));
 	headers = lappend(headers, psprintf("webhook-timestamp: " INT64_FORMAT, ts));
 	if (s->opts.secret_len > 0)
@@ -126,7 +129,7 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 			nidle++;
 		}
 	}
-	if (nidle == 0 || (check_rights && !owner_may_read(s)))
+	if (nidle == 0 || (check_rights && !es_sink_owner_may_read(s)))
 		return;
 
 	es_become_owner(&cx, s->owner, 0);
@@ -235,7 +238,7 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 		args[2] = Int64GetDatum(low);
 		args[3] = CStringGetTextDatum(chosen.data);
 		es_become_owner(&cx, s->owner, 0);
-		if (es_sink_exec("SELECT e.id, pg_catalog.row_to_json(e)::text "
+		if (es_sink_exec("SELECT " ES_SINK_EVENT_COLUMNS " "
 								  "FROM " ES_SCHEMA "._events($1, $2, $3) e "
 								  "WHERE e.id = ANY ($4::bigint[]) ORDER BY e.id",
 								  4, types, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -243,19 +246,19 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 		es_end_owner(&cx);
 		for (i = 0; i < SPI_processed && j < nchosen; i++)
 		{
-			bool		isnull;
-			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														 SPI_tuptable->tupdesc, 1, &isnull));
+			EsLogEvent	ev;
+			int64		id;
 			int			part;
 
+			es_sink_event(&ev, SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			id = ev.id;
 			while (j < nchosen && id_of[j] < id)
 				j++;		/* (cannot happen: one snapshot) */
 			if (j == nchosen || id_of[j] != id)
 				continue;
 			part = part_of[j++];
 			appendStringInfoString(&bodies[part], bodies[part].len ? "," : "");
-			appendStringInfoString(&bodies[part],
-								   SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+			es_sink_write_value(&bodies[part], s->opts.format, &ev);
 		}
 	}
 
@@ -323,7 +326,7 @@ replay_one(Sink *s)
 	args[1] = CStringGetTextDatum(s->stream);
 	args[2] = Int32GetDatum(s->stream_id);
 	args[3] = event_ids;
-	if (es_sink_exec("SELECT e.id, pg_catalog.row_to_json(e)::text "
+	if (es_sink_exec("SELECT " ES_SINK_EVENT_COLUMNS " "
 							  "FROM " ES_SCHEMA "._events($2, $3, 0) e WHERE e.id = ANY ($4) "
 							  "ORDER BY e.id", 4, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the events of a dead letter");
@@ -347,13 +350,16 @@ replay_one(Sink *s)
 		appendStringInfoChar(&body, '[');
 	for (i = 0; i < SPI_processed; i++)
 	{
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		EsLogEvent	ev;
+		int64		id;
 
+		es_sink_event(&ev, SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		id = ev.id;
 		if (i == 0)
 			first = id;
 		last = id;
 		appendStringInfoString(&body, i ? "," : "");
-		appendStringInfoString(&body, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		es_sink_write_value(&body, s->opts.format, &ev);
 		appendStringInfo(&ids, "%s" INT64_FORMAT, i ? "," : "{", id);
 	}
 	if (SPI_processed > 1 || s->opts.batch_size > 1)

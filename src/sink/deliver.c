@@ -200,6 +200,7 @@ es_sink_free_partition(Partition *p)
 static void
 free_sink(Sink *s)
 {
+	es_kafka_sink_free(s);
 	for (int i = 0; i < s->nparts; i++)
 		es_sink_free_partition(&s->parts[i]);
 	es_sink_free_partition(&s->replay);
@@ -240,7 +241,7 @@ load_sinks(void)
 		((Sink *) lfirst(lc))->seen = false;
 
 	if (SPI_execute("SELECT s.id, s.name, s.stream_id, c.name, s.owner, s.state, s.options::text, "
-					"  s.options "
+					"  s.options, s.kind "
 					"FROM " ES_SCHEMA ".sink_catalog s JOIN " ES_SCHEMA ".stream_catalog c "
 					"  ON c.id = s.stream_id ORDER BY s.id", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the sink catalog");
@@ -279,14 +280,16 @@ load_sinks(void)
 			oldcxt = MemoryContextSwitchTo(sinks_cxt);
 			s = palloc0(sizeof(Sink));
 			s->id = id;
+			s->cxt = sinks_cxt;
 			s->options_text = pstrdup(options_text);
 			s->name = pstrdup(SPI_getvalue(tup, desc, 2));
 			s->stream_id = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 			s->stream = pstrdup(SPI_getvalue(tup, desc, 4));
 			s->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
 			/* checked when made; the host is checked again below */
-			es_sink_parse_options(DatumGetJsonbP(SPI_getbinval(tup, desc, 8, &isnull)),
-								  &s->opts, false);
+			es_sink_parse_options(es_sink_kind(SPI_getvalue(tup, desc, 9)),
+								  DatumGetJsonbP(SPI_getbinval(tup, desc, 8, &isnull)),
+								  &s->opts, s->owner, false);
 			s->nparts = s->opts.concurrency;
 			s->parts = palloc0(sizeof(Partition) * s->nparts);
 			for (int k = 0; k < s->nparts; k++)
@@ -301,10 +304,11 @@ load_sinks(void)
 		}
 		strlcpy(s->state, SPI_getvalue(tup, desc, 6), sizeof(s->state));
 		s->seen = true;
-		if (strcmp(s->state, "disabled") != 0 && !es_sink_host_allowed(s->opts.host))
+		if (strcmp(s->state, "disabled") != 0 && es_sink_host_refused(s->opts.hosts) != NULL)
 		{
 			es_sink_set_state(s, "disabled",
-					 psprintf("eventstream.sink_allowed_hosts does not list host \"%s\"", s->opts.host));
+					 psprintf("eventstream.sink_allowed_hosts does not list host \"%s\"",
+							  es_sink_host_refused(s->opts.hosts)));
 			strlcpy(s->state, "disabled", sizeof(s->state));
 		}
 	}
@@ -353,7 +357,10 @@ load_sinks(void)
 	return true;
 }
 
-/* how long until the next partition is due, at most the nap */
+/*
+ * how long until the next partition is due, at most the nap (0: a Kafka
+ * sink has more to hand over at once)
+ */
 static long
 next_due_ms(TimestampTz now)
 {
@@ -364,6 +371,11 @@ next_due_ms(TimestampTz now)
 	{
 		Sink	   *s = lfirst(lc);
 
+		if (s->opts.kind == ES_SINK_KAFKA)
+		{
+			ms = es_kafka_sink_more(s) ? 0 : es_kafka_sink_next_due_ms(s, now, ms);
+			continue;
+		}
 		for (int k = 0; k < s->nparts; k++)
 		{
 			Partition  *p = &s->parts[k];
@@ -375,6 +387,37 @@ next_due_ms(TimestampTz now)
 	return ms;
 }
 
+/*
+ * Wait for the latch, curl's sockets and timer, the Kafka producers'
+ * queues, or the next partition due; true if woken by the latch or the
+ * nap (read the catalogs again), *kafka_ready if a producer has reports
+ */
+static bool
+sink_wait(bool *kafka_ready)
+{
+	int			fds[64];
+	int			nfds = 0;
+	long		ms = next_due_ms(GetCurrentTimestamp());
+	ListCell   *lc;
+
+	foreach(lc, sinks)
+	{
+		Sink	   *s = lfirst(lc);
+
+		if (s->opts.kind == ES_SINK_KAFKA && es_kafka_sink_fd(s) >= 0 && nfds < lengthof(fds))
+			fds[nfds++] = es_kafka_sink_fd(s);
+	}
+	*kafka_ready = false;
+	if (ms == 0)
+	{
+		/* a Kafka sink has more to hand over: a round, not a reload */
+		(void) es_webhook_wait(0, PG_WAIT_EXTENSION, fds, nfds, kafka_ready);
+		*kafka_ready = true;
+		return false;
+	}
+	return es_webhook_wait(ms, PG_WAIT_EXTENSION, fds, nfds, kafka_ready);
+}
+
 /* es_sink_worker_main is the entry point of a database's sink worker */
 void
 es_sink_worker_main(Datum arg)
@@ -382,6 +425,7 @@ es_sink_worker_main(Datum arg)
 	Oid			dboid = DatumGetObjectId(arg);
 	bool		need_round;		/* a request ended: record it, start the next */
 	bool		need_reload = true; /* latch or nap: read the catalogs again */
+	bool		kafka_ready = false;	/* a producer has reports to serve */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -447,7 +491,7 @@ es_sink_worker_main(Datum arg)
 		 * else may have changed (the latch: new events, a sink changed; a
 		 * retry fell due; the nap ran out), not on each of curl's wakes
 		 */
-		need_round = es_sink_any_done(sinks);
+		need_round = es_sink_any_done(sinks) || kafka_ready;
 		if (need_round || need_reload)
 		{
 			note_asks();
@@ -459,17 +503,24 @@ es_sink_worker_main(Datum arg)
 				es_sink_finish_requests(sinks);
 				end_work();
 				stop_for_good();
-				(void) es_webhook_wait(ES_SINK_NAP_MS, PG_WAIT_EXTENSION);
+				(void) es_webhook_wait(ES_SINK_NAP_MS, PG_WAIT_EXTENSION, NULL, 0, NULL);
 				continue;
 			}
 			es_sink_finish_requests(sinks);
 			now = GetCurrentTimestamp();
 			foreach(lc, sinks)
-				es_sink_fill(lfirst(lc), now, need_reload);
+			{
+				Sink	   *s = lfirst(lc);
+
+				if (s->opts.kind == ES_SINK_KAFKA)
+					es_kafka_sink_fill(s, now, need_reload);
+				else
+					es_sink_fill(s, now, need_reload);
+			}
 			end_work();
 			pgstat_report_activity(STATE_IDLE, NULL);
 			need_reload = false;
 		}
-		need_reload = es_webhook_wait(next_due_ms(GetCurrentTimestamp()), PG_WAIT_EXTENSION);
+		need_reload = sink_wait(&kafka_ready);
 	}
 }

@@ -5,16 +5,25 @@
  *	  alter_sink (an ERROR naming the option, before anything is written)
  *	  and by the sink worker when it loads the sink.
  *
+ *	  Both kinds:
+ *	  format		json (the columns of eventstream.event), debezium or
+ *					cloudevents (default json)
+ *	  retry_schedule	intervals before the 2nd, 3rd, ... attempt
+ *	  webhook:
  *	  url			http:// or https://, to a host eventstream.sink_allowed_hosts
  *					allows (required)
  *	  secret		whsec_<base64 of 24 to 64 bytes>: requests are signed
- *	  format		json (the columns of eventstream.event)
  *	  batch_size	events per request, 1 to 10000 (default 1)
  *	  concurrency	partitions delivered at once, 1 to 64 (default 1)
  *	  timeout		per request, an interval or milliseconds (default 10 s)
  *	  max_attempts	before the events go to dead letters (default 8)
- *	  retry_schedule	intervals before the 2nd, 3rd, ... attempt
  *	  headers		an object of extra header names and values
+ *	  kafka:
+ *	  brokers		host:port[,host:port...] (required; hosts allowed as above)
+ *	  topic			a template of {stream}, {schema}, {table} (required)
+ *	  tombstones	a null-valued message after each delete (default false)
+ *	  config		librdkafka properties, checked by librdkafka; those that
+ *					name files, libraries or commands are for superusers
  *
  * src/sink/options.c
  *
@@ -23,11 +32,14 @@
 #include "postgres.h"
 
 #include "common/base64.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
 #include "../pg_eventstream.h"
+#include "kafka.h"
 #include "sink.h"
 
 /* the retry schedule of SPEC.md: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h */
@@ -98,6 +110,7 @@ parse_url(EsSinkOptions *opts, const char *url)
 {
 	const char *p;
 	const char *end;
+	char	   *host;
 
 	if (strncmp(url, "http://", 7) == 0)
 		p = url + 7;
@@ -114,15 +127,16 @@ parse_url(EsSinkOptions *opts, const char *url)
 		end = strchr(p, ']');
 		if (end == NULL)
 			bad_option("url", "An IPv6 host ends with ].");
-		opts->host = pnstrdup(p + 1, end - p - 1);
+		host = pnstrdup(p + 1, end - p - 1);
 	}
 	else
 	{
 		end = p + strcspn(p, ":/?#");
-		opts->host = pnstrdup(p, end - p);
+		host = pnstrdup(p, end - p);
 	}
-	if (opts->host[0] == '\0' || strchr(opts->host, '@') != NULL)
+	if (host[0] == '\0' || strchr(host, '@') != NULL)
 		bad_option("url", "The URL must name a host, without credentials.");
+	opts->hosts = list_make1(host);
 	opts->url = pstrdup(url);
 }
 
@@ -222,56 +236,244 @@ parse_schedule(EsSinkOptions *opts, JsonbValue *v)
 		bad_option("retry_schedule", "It needs at least one step.");
 }
 
+/* brokers: host:port, separated by commas; their hosts */
+static void
+parse_brokers(EsSinkOptions *opts, const char *brokers)
+{
+	char	   *raw = pstrdup(brokers);
+	char	   *tok;
+	char	   *save;
+
+	if (strpbrk(brokers, " \t\r\n") != NULL)
+		bad_option("brokers", "It is host:port[,host:port...], without blanks.");
+	for (tok = strtok_r(raw, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+	{
+		char	   *colon = strrchr(tok, ':');
+		char	   *host;
+
+		if (strstr(tok, "://") != NULL)
+			tok = strstr(tok, "://") + 3;
+		colon = strrchr(tok, ':');
+		if (colon == NULL || colon == tok || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+			colon[1] == '\0')
+			bad_option("brokers", psprintf("\"%s\" is not host:port.", tok));
+		host = pnstrdup(tok, colon - tok);
+		if (host[0] == '[' && host[strlen(host) - 1] == ']')
+			host = pnstrdup(host + 1, strlen(host) - 2);
+		opts->hosts = lappend(opts->hosts, host);
+	}
+	if (opts->hosts == NIL)
+		bad_option("brokers", "It names no broker.");
+	opts->brokers = pstrdup(brokers);
+}
+
+/* topic: a template; what it makes is checked when an event names it */
+static void
+parse_topic(EsSinkOptions *opts, const char *topic)
+{
+	const char *c;
+
+	for (c = topic; *c; c++)
+	{
+		if (*c == '{')
+		{
+			if (strncmp(c, "{stream}", 8) != 0 && strncmp(c, "{schema}", 8) != 0 &&
+				strncmp(c, "{table}", 7) != 0)
+				bad_option("topic", "Its placeholders are {stream}, {schema} and {table}.");
+			c = strchr(c, '}');
+		}
+		else if (!isalnum((unsigned char) *c) && *c != '.' && *c != '_' && *c != '-')
+			bad_option("topic", "A topic name has letters, digits, \".\", \"_\" and \"-\".");
+	}
+	if (topic[0] == '\0' || strlen(topic) > 200)
+		bad_option("topic", "It must be 1 to 200 characters.");
+	opts->topic = pstrdup(topic);
+}
+
 /*
- * es_sink_host_allowed tells whether eventstream.sink_allowed_hosts lists
- * host (an empty setting allows every host)
+ * Properties of librdkafka that name a file, a library or a command: the
+ * sink worker would read or run them with the server's rights, so only a
+ * superuser's sink sets them.  Those the sink sets itself are refused.
  */
-bool
-es_sink_host_allowed(const char *host)
+static bool
+property_is_privileged(const char *name)
+{
+	return strstr(name, ".location") != NULL || strstr(name, "plugin") != NULL ||
+		strstr(name, "kinit") != NULL || strstr(name, "keytab") != NULL ||
+		strstr(name, "engine") != NULL || strstr(name, ".config") != NULL ||
+		strstr(name, "oidc") != NULL || strstr(name, "oauthbearer") != NULL;
+}
+
+static void
+parse_config(EsSinkOptions *opts, JsonbValue *v, Oid owner)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	k;
+	JsonbValue	val;
+	char		errbuf[512];
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		bad_option("config", "It must be an object of librdkafka property names and values.");
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		char	   *name;
+		char	   *value;
+
+		if (tok != WJB_KEY)
+			continue;
+		name = pnstrdup(k.val.string.val, k.val.string.len);
+		tok = JsonbIteratorNext(&it, &val, true);
+		if (val.type == jbvString)
+			value = pnstrdup(val.val.string.val, val.val.string.len);
+		else if (val.type == jbvNumeric)
+			value = DatumGetCString(DirectFunctionCall1(numeric_out,
+														NumericGetDatum(val.val.numeric)));
+		else if (val.type == jbvBool)
+			value = val.val.boolean ? "true" : "false";
+		else
+			bad_option("config", psprintf("Property \"%s\" must be a string, number or boolean.", name));
+		if (strcmp(name, "bootstrap.servers") == 0 || strcmp(name, "metadata.broker.list") == 0 ||
+			strcmp(name, "enable.idempotence") == 0 || strcmp(name, "transactional.id") == 0 ||
+			strcmp(name, "log.queue") == 0 || strcmp(name, "enable.gapless.guarantee") == 0 ||
+			strcmp(name, "acks") == 0 || strcmp(name, "request.required.acks") == 0)
+			bad_option("config", psprintf("The sink sets property \"%s\" itself (brokers: the \"brokers\" option; acks: all, as idempotence needs).", name));
+		if (property_is_privileged(name) && OidIsValid(owner) && !superuser_arg(owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a superuser's sink may set librdkafka property \"%s\"", name),
+					 errdetail("It names a file, a library or a command, used with the server's rights.")));
+		opts->config = lappend(opts->config, name);
+		opts->config = lappend(opts->config, value);
+	}
+	if (!es_kafka_check_config(opts->config, errbuf, sizeof(errbuf)))
+		bad_option("config", errbuf);
+}
+
+/*
+ * es_sink_host_refused is the first of hosts eventstream.sink_allowed_hosts
+ * does not list, or NULL (an empty setting allows every host)
+ */
+const char *
+es_sink_host_refused(List *hosts)
 {
 	char	   *raw;
-	List	   *hosts;
+	List	   *allowed;
 	ListCell   *lc;
+	ListCell   *la;
 
 	if (es_sink_allowed_hosts == NULL || es_sink_allowed_hosts[0] == '\0')
-		return true;
+		return NULL;
 	raw = pstrdup(es_sink_allowed_hosts);
-	if (!SplitIdentifierString(raw, ',', &hosts))
-		return false;
+	if (!SplitIdentifierString(raw, ',', &allowed))
+		return hosts != NIL ? linitial(hosts) : NULL;
 	foreach(lc, hosts)
 	{
-		if (pg_strcasecmp(lfirst(lc), host) == 0)
-			return true;
+		bool		found = false;
+
+		foreach(la, allowed)
+		{
+			if (pg_strcasecmp(lfirst(la), lfirst(lc)) == 0)
+				found = true;
+		}
+		if (!found)
+			return lfirst(lc);
 	}
-	return false;
+	return NULL;
 }
 
-/* es_sink_check_host is an ERROR unless the host is allowed */
-static void
-check_host(const char *host)
+/* es_sink_kind is a sink kind by name: an ERROR for an unknown one */
+EsSinkKind
+es_sink_kind(const char *kind)
 {
-	if (es_sink_host_allowed(host))
-		return;
+	if (strcmp(kind, "webhook") == 0)
+		return ES_SINK_WEBHOOK;
+	if (strcmp(kind, "kafka") == 0)
+		return ES_SINK_KAFKA;
 	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("sinks may not send to host \"%s\"", host),
-			 errhint("eventstream.sink_allowed_hosts lists the hosts sinks may send to.")));
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown sink kind \"%s\"", kind),
+			 errhint("Sink kinds are webhook and kafka.")));
+	return ES_SINK_WEBHOOK;
+}
+
+static EsSinkFormat
+parse_format(const char *format)
+{
+	if (strcmp(format, "json") == 0)
+		return ES_SINK_JSON;
+	if (strcmp(format, "debezium") == 0)
+		return ES_SINK_DEBEZIUM;
+	if (strcmp(format, "cloudevents") == 0)
+		return ES_SINK_CLOUDEVENTS;
+	bad_option("format", "Formats are json, debezium and cloudevents.");
+	return ES_SINK_JSON;
+}
+
+/* one webhook option; false if name is none */
+static bool
+webhook_option(EsSinkOptions *opts, const char *name, JsonbValue *v)
+{
+	if (strcmp(name, "url") == 0)
+		parse_url(opts, string_value(name, v));
+	else if (strcmp(name, "secret") == 0)
+		parse_secret(opts, string_value(name, v));
+	else if (strcmp(name, "batch_size") == 0)
+		opts->batch_size = int_value(name, v, 1, 10000);
+	else if (strcmp(name, "concurrency") == 0)
+		opts->concurrency = int_value(name, v, 1, 64);
+	else if (strcmp(name, "timeout") == 0)
+		opts->timeout_ms = duration_value(name, v, 1, 300000);
+	else if (strcmp(name, "max_attempts") == 0)
+		opts->max_attempts = int_value(name, v, 1, 100);
+	else if (strcmp(name, "headers") == 0)
+		parse_headers(opts, v);
+	else
+		return false;
+	return true;
+}
+
+/* one kafka option; false if name is none */
+static bool
+kafka_option(EsSinkOptions *opts, const char *name, JsonbValue *v, Oid owner)
+{
+	if (strcmp(name, "brokers") == 0)
+		parse_brokers(opts, string_value(name, v));
+	else if (strcmp(name, "topic") == 0)
+		parse_topic(opts, string_value(name, v));
+	else if (strcmp(name, "tombstones") == 0)
+	{
+		if (v->type != jbvBool)
+			bad_option(name, "It must be true or false.");
+		opts->tombstones = v->val.boolean;
+	}
+	else if (strcmp(name, "config") == 0)
+		parse_config(opts, v, owner);
+	else
+		return false;
+	return true;
 }
 
 /*
- * es_sink_parse_options fills opts from a sink's options, with the
- * defaults; an ERROR names the first bad or unknown option, and, if
- * require_host_allowed, a host eventstream.sink_allowed_hosts does not list
+ * es_sink_parse_options fills opts from the options of a sink of a kind,
+ * with the defaults; an ERROR names the first bad or unknown option, and,
+ * if require_host_allowed, a host eventstream.sink_allowed_hosts does not
+ * list.  owner: the sink's (some properties are a superuser's).
  */
 void
-es_sink_parse_options(Jsonb *options, EsSinkOptions *opts, bool require_host_allowed)
+es_sink_parse_options(EsSinkKind kind, Jsonb *options, EsSinkOptions *opts,
+					  Oid owner, bool require_host_allowed)
 {
 	JsonbIterator *it;
 	JsonbIteratorToken tok;
 	JsonbValue	k;
 	JsonbValue	v;
+	const char *refused;
 
 	memset(opts, 0, sizeof(EsSinkOptions));
+	opts->kind = kind;
+	opts->format = ES_SINK_JSON;
 	opts->batch_size = 1;
 	opts->concurrency = 1;
 	opts->timeout_ms = 10000;
@@ -287,47 +489,42 @@ es_sink_parse_options(Jsonb *options, EsSinkOptions *opts, bool require_host_all
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
 		char	   *name;
+		bool		known;
 
 		if (tok != WJB_KEY)
 			continue;
 		name = pnstrdup(k.val.string.val, k.val.string.len);
 		tok = JsonbIteratorNext(&it, &v, true);
-		if (strcmp(name, "url") == 0)
-			parse_url(opts, string_value(name, &v));
-		else if (strcmp(name, "secret") == 0)
-			parse_secret(opts, string_value(name, &v));
-		else if (strcmp(name, "format") == 0)
-		{
-			char	   *format = string_value(name, &v);
-
-			if (strcmp(format, "json") != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("sink format \"%s\" is not supported", format),
-						 errhint("Webhook sinks send format json.")));
-		}
-		else if (strcmp(name, "batch_size") == 0)
-			opts->batch_size = int_value(name, &v, 1, 10000);
-		else if (strcmp(name, "concurrency") == 0)
-			opts->concurrency = int_value(name, &v, 1, 64);
-		else if (strcmp(name, "timeout") == 0)
-			opts->timeout_ms = duration_value(name, &v, 1, 300000);
-		else if (strcmp(name, "max_attempts") == 0)
-			opts->max_attempts = int_value(name, &v, 1, 100);
+		known = true;
+		if (strcmp(name, "format") == 0)
+			opts->format = parse_format(string_value(name, &v));
 		else if (strcmp(name, "retry_schedule") == 0)
 			parse_schedule(opts, &v);
-		else if (strcmp(name, "headers") == 0)
-			parse_headers(opts, &v);
+		else if (kind == ES_SINK_WEBHOOK)
+			known = webhook_option(opts, name, &v);
 		else
+			known = kafka_option(opts, name, &v, owner);
+		if (!known)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown sink option \"%s\"", name),
-					 errhint("Valid options are url, secret, format, batch_size, concurrency, timeout, max_attempts, retry_schedule and headers.")));
+					 errhint(kind == ES_SINK_WEBHOOK ?
+							 "Webhook sinks take url, secret, format, batch_size, concurrency, timeout, max_attempts, retry_schedule and headers." :
+							 "Kafka sinks take brokers, topic, format, tombstones, config and retry_schedule.")));
 	}
-	if (opts->url == NULL)
+	if (kind == ES_SINK_WEBHOOK && opts->url == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("sink option \"url\" is required")));
-	if (require_host_allowed)
-		check_host(opts->host);
+	if (kind == ES_SINK_KAFKA && (opts->brokers == NULL || opts->topic == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sink option \"%s\" is required", opts->brokers == NULL ? "brokers" : "topic")));
+	if (kind == ES_SINK_KAFKA)
+		opts->concurrency = 1;	/* one ordered pipeline; librdkafka batches */
+	if (require_host_allowed && (refused = es_sink_host_refused(opts->hosts)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("sinks may not send to host \"%s\"", refused),
+				 errhint("eventstream.sink_allowed_hosts lists the hosts sinks may send to.")));
 }

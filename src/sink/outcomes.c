@@ -216,6 +216,11 @@ es_sink_finish_requests(List *sinks)
 	{
 		Sink	   *s = lfirst(lc);
 
+		if (s->opts.kind == ES_SINK_KAFKA)
+		{
+			es_kafka_sink_finish(s);
+			continue;
+		}
 		for (int k = -1; k < s->nparts; k++)
 		{
 			Partition  *p = k < 0 ? &s->replay : &s->parts[k];

@@ -5,6 +5,8 @@
  *
  *	  options.c		a sink's options, checked (create_sink, alter_sink and
  *					the worker read them through the same parser)
+ *	  values.c		an event of the log as a message: json, debezium or
+ *					cloudevents, and its key
  *	  signature.c	Standard Webhooks signatures (common/mac.c)
  *	  webhook.c		HTTP requests on a libcurl multi handle, its sockets and
  *					timer in the worker's WaitEventSet
@@ -33,26 +35,51 @@
 
 #define ES_SINK_MAX_SCHEDULE 16
 
+typedef enum EsSinkKind
+{
+	ES_SINK_WEBHOOK,
+	ES_SINK_KAFKA
+} EsSinkKind;
+
+/* how an event is written: the formats of the output plugin */
+typedef enum EsSinkFormat
+{
+	ES_SINK_JSON,				/* the columns of eventstream.event */
+	ES_SINK_DEBEZIUM,
+	ES_SINK_CLOUDEVENTS
+} EsSinkFormat;
+
 /* a sink's options, parsed and checked */
 typedef struct EsSinkOptions
 {
+	EsSinkKind	kind;
+	EsSinkFormat format;
+	List	   *hosts;			/* the hosts it sends to (url's, brokers') */
+	int			max_attempts;
+	int			nschedule;
+	int			schedule_ms[ES_SINK_MAX_SCHEDULE];	/* wait before attempt n + 2 */
+
+	/* webhook */
 	char	   *url;
-	char	   *host;			/* of url */
 	uint8		secret[64];		/* decoded whsec_ secret */
 	int			secret_len;		/* 0: requests are not signed */
 	int			batch_size;
 	int			concurrency;
 	int			timeout_ms;
-	int			max_attempts;
-	int			nschedule;
-	int			schedule_ms[ES_SINK_MAX_SCHEDULE];	/* wait before attempt n + 2 */
 	List	   *headers;		/* "Name: value" strings */
+
+	/* kafka */
+	char	   *brokers;
+	char	   *topic;			/* template: {stream}, {schema}, {table} */
+	bool		tombstones;		/* a null-valued message after a delete */
+	List	   *config;			/* librdkafka properties: name, value, ... */
 } EsSinkOptions;
 
 /* options.c */
-extern void es_sink_parse_options(Jsonb *options, EsSinkOptions *opts,
-								  bool require_host_allowed);
-extern bool es_sink_host_allowed(const char *host);
+extern EsSinkKind es_sink_kind(const char *kind);
+extern void es_sink_parse_options(EsSinkKind kind, Jsonb *options, EsSinkOptions *opts,
+								  Oid owner, bool require_host_allowed);
+extern const char *es_sink_host_refused(List *hosts);
 extern int	es_sink_decode_secret(const char *secret, uint8 *out);
 
 /* signature.c */

@@ -1,4 +1,4 @@
--- src/sink/sink.sql: sinks, which push a stream's events out (webhooks)
+-- src/sink/sink.sql: sinks, which push a stream's events out (webhooks, Kafka)
 -- (concatenated into the install script by the Makefile)
 
 -- ---------------------------------------------------------------------
@@ -11,7 +11,7 @@ CREATE TABLE eventstream.sink_catalog (
 	id serial PRIMARY KEY,
 	name text NOT NULL UNIQUE,
 	stream_id integer NOT NULL REFERENCES eventstream.stream_catalog (id) ON DELETE CASCADE,
-	kind text NOT NULL CHECK (kind IN ('webhook')),
+	kind text NOT NULL CHECK (kind IN ('webhook', 'kafka')),
 	options jsonb NOT NULL,
 	owner oid NOT NULL,
 	state text NOT NULL DEFAULT 'running'

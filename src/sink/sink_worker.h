@@ -7,6 +7,7 @@
  *	  deliver.c		the worker: its life, its loop, loading the sinks
  *	  batches.c		reading the next batches and starting their requests
  *	  outcomes.c	recording what the receiver answered
+ *	  kafka_sink.c	the Kafka sink's rounds
  *
  * src/sink/sink_worker.h
  *
@@ -44,6 +45,8 @@ typedef struct Sink
 {
 	int32		id;
 	char	   *name;
+	MemoryContext cxt;			/* the worker's sinks' */
+	struct KafkaSink *kafka;	/* kafka_sink.c's state, or NULL */
 	int32		stream_id;
 	char	   *stream;
 	Oid			owner;
@@ -65,9 +68,18 @@ extern void es_sink_free_partition(Partition *p);
 
 /* batches.c */
 extern void es_sink_fill(Sink *s, TimestampTz now, bool check_rights);
+extern bool es_sink_owner_may_read(Sink *s);
 
 /* outcomes.c */
 extern bool es_sink_any_done(List *sinks);
 extern void es_sink_finish_requests(List *sinks);
+
+/* kafka_sink.c */
+extern void es_kafka_sink_fill(Sink *s, TimestampTz now, bool check_rights);
+extern void es_kafka_sink_finish(Sink *s);
+extern void es_kafka_sink_free(Sink *s);
+extern int	es_kafka_sink_fd(Sink *s);
+extern bool es_kafka_sink_more(Sink *s);
+extern long es_kafka_sink_next_due_ms(Sink *s, TimestampTz now, long ms);
 
 #endif							/* ES_SINK_WORKER_H */

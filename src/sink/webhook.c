@@ -229,15 +229,17 @@ read_done(void)
  * es_webhook_wait waits, at most timeout_ms (-1: no limit), for the latch,
  * for curl's sockets or for curl's timer, and lets curl do its work; it
  * returns true if the latch was set or timeout_ms passed (rather than
- * only curl's work)
+ * only curl's work).  It waits on the caller's fds too (readable), and
+ * sets *fd_ready if one of them is.
  */
 bool
-es_webhook_wait(long timeout_ms, uint32 wait_event_info)
+es_webhook_wait(long timeout_ms, uint32 wait_event_info,
+				const int *fds, int nfds, bool *fd_ready)
 {
 	bool		woken = false;
 	bool		ours_ran_out;
 	WaitEventSet *set;
-	WaitEvent	events[MAX_SOCKETS + 2];
+	WaitEvent	events[MAX_SOCKETS + 2 + 64];
 	int			nevents;
 	int			running;
 	int			i;
@@ -249,7 +251,8 @@ es_webhook_wait(long timeout_ms, uint32 wait_event_info)
 	if (timer_ms >= 0 && (timeout_ms < 0 || timer_ms < timeout_ms))
 		timeout_ms = timer_ms;
 
-	set = CreateWaitEventSet(CurrentMemoryContext, nsockets + 2);
+	nfds = Min(nfds, 64);
+	set = CreateWaitEventSet(CurrentMemoryContext, nsockets + 2 + nfds);
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (i = 0; i < nsockets; i++)
@@ -262,6 +265,9 @@ es_webhook_wait(long timeout_ms, uint32 wait_event_info)
 			ev |= WL_SOCKET_WRITEABLE;
 		AddWaitEventToSet(set, ev, sockets[i].fd, NULL, NULL);
 	}
+	/* others' fds: user_data marks them */
+	for (i = 0; i < nfds; i++)
+		AddWaitEventToSet(set, WL_SOCKET_READABLE, fds[i], NULL, (void *) fd_ready);
 	nevents = WaitEventSetWait(set, timeout_ms, events, lengthof(events), wait_event_info);
 	FreeWaitEventSet(set);
 
@@ -273,6 +279,11 @@ es_webhook_wait(long timeout_ms, uint32 wait_event_info)
 		{
 			ResetLatch(MyLatch);
 			woken = true;
+			continue;
+		}
+		if (events[i].user_data != NULL)
+		{
+			*fd_ready = true;
 			continue;
 		}
 		if (events[i].events & WL_SOCKET_READABLE)

@@ -34,7 +34,8 @@ extern void es_webhook_init(void);
 extern EsWebhookRequest *es_webhook_post(const char *url, List *headers,
 										 const char *body, Size body_len,
 										 int timeout_ms, void *owner);
-extern bool es_webhook_wait(long timeout_ms, uint32 wait_event_info);
+extern bool es_webhook_wait(long timeout_ms, uint32 wait_event_info,
+							const int *fds, int nfds, bool *fd_ready);
 extern void es_webhook_free(EsWebhookRequest *req);
 extern int	es_webhook_in_flight(void);
 
