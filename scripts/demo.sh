@@ -6,8 +6,9 @@
 # user, Unix socket only, in a directory under /tmp), makes some changes and
 # shows them as events in each format of the output plugin, then as a
 # stream filled by the background worker, a typed stream view, a consumer,
-# a continuous aggregate that the worker keeps up to date, and the worker's
-# status.  The cluster keeps running so you can try it yourself;
+# a continuous aggregate that the worker keeps up to date, sinks pushing the
+# events to a local webhook receiver and into a Kafka cluster (librdkafka's
+# mock cluster: no broker is installed), and the worker's status.  The cluster keeps running so you can try it yourself;
 # the script ends by saying how to connect and stop it.
 #
 #   bash scripts/demo.sh          start the demo
@@ -22,6 +23,9 @@ if [ "${1:-}" = "stop" ]; then
 	if [ -f "$state" ]; then
 		dir=$(cat "$state")
 		es_as_pg pg_ctl -D "$dir/data" -m fast stop || true
+		for pidfile in "$dir"/*.pid; do
+			[ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+		done
 		rm -rf "$dir" "$state"
 		echo "demo cluster stopped and removed"
 	else
@@ -37,6 +41,9 @@ es_build_install
 if [ -f "$state" ]; then
 	echo "stopping the previous demo cluster"
 	es_as_pg pg_ctl -D "$(cat "$state")/data" -m fast stop >/dev/null 2>&1 || true
+	for pidfile in "$(cat "$state")"/*.pid; do
+		[ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+	done
 	rm -rf "$(cat "$state")"
 fi
 dir=$(es_workdir demo)
@@ -112,6 +119,48 @@ psql_demo -q -c "INSERT INTO orders(id, status, amount) SELECT g, 'new', g FROM 
 echo "== after 1000 more orders and sync(): the view reads like its query"
 psql_demo -c "SELECT * FROM orders_by_status ORDER BY status" \
 	-c "SELECT name, source, state, groups, lag_bytes FROM eventstream.aggregates"
+echo
+echo "== sinks: a webhook receiver (test/webhook_receiver.py) and a Kafka cluster (librdkafka's mock)"
+echo '{}' > "$dir/hook.control"
+python3 "$ES_ROOT/test/webhook_receiver.py" "$dir/hook.port" "$dir/hook.log" "$dir/hook.control" \
+	< /dev/null > /dev/null 2>&1 &
+echo $! > "$dir/receiver.pid"
+cc -o "$dir/kafka_mock" "$ES_ROOT/test/kafka_mock.c" -lrdkafka
+mkfifo "$dir/mock.in"
+# (the fifo is held open so that the mock keeps running after this script)
+sleep 1000000 > "$dir/mock.in" 2>/dev/null < /dev/null &
+echo $! > "$dir/mock-stdin.pid"
+"$dir/kafka_mock" 3 < "$dir/mock.in" > "$dir/mock.out" 2>/dev/null &
+echo $! > "$dir/mock.pid"
+for _ in $(seq 50); do [ -s "$dir/hook.port" ] && grep -q bootstrap "$dir/mock.out" && break; sleep 0.1; done
+hook_port=$(cat "$dir/hook.port")
+brokers=$(awk '/^bootstrap/ {print $2}' "$dir/mock.out")
+echo "topic demo.public.orders 3" > "$dir/mock.in"
+psql_demo -e -q <<SQL
+SELECT eventstream.create_sink('hooks', 'orders', 'webhook', '{
+  "url": "http://127.0.0.1:$hook_port/events",
+  "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "batch_size": 10}');
+SELECT eventstream.create_sink('to_kafka', 'orders', 'kafka', '{
+  "brokers": "$brokers", "topic": "demo.{schema}.{table}", "format": "debezium"}');
+UPDATE orders SET status = 'shipped' WHERE id = 1;
+SELECT eventstream.sync();
+SQL
+for _ in $(seq 100); do
+	[ "$(psql_demo -At -c "SELECT count(*) FROM eventstream.sinks WHERE backlog = 0")" = 2 ] && break
+	sleep 0.1
+done
+psql_demo -c "SELECT name, kind, state, position, backlog, delivered, last_error FROM eventstream.sinks"
+echo "== the last request the receiver got: signed headers, a JSON array of events"
+tail -1 "$dir/hook.log" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+for h in ("webhook-id", "webhook-timestamp", "webhook-signature", "Content-Type"):
+    print("  %s: %s" % (h, r["headers"].get(h) or r["headers"].get(h.lower())))
+print("  body:", r["body"][:300], "...")'
+echo "== the last message of the Kafka topic, read back with kcat (a Debezium value, eventstream headers)"
+kcat -b "$brokers" -C -t demo.public.orders -e -q -o -1 \
+	-f '  partition %p, offset %o, key %k\n  headers %h\n  value %s\n' 2>/dev/null | tail -3 | cut -c1-300
+
 echo "== the worker"
 psql_demo -x -c "SELECT pid, state, slot_name, applied_lsn, lag_bytes, events_total FROM eventstream.status"
 psql_demo -c "SELECT name, tables, first_id, last_id, segments FROM eventstream.streams"
@@ -126,5 +175,7 @@ The demo cluster is running.
              SELECT * FROM eventstream.poll('billing', 10, wait => '30 s');  -- then insert elsewhere
              LISTEN eventstream;  -- the worker notifies after each batch
   aggregate: SELECT * FROM orders_by_status;  -- change orders, then SELECT eventstream.sync();
+  sinks:     SELECT * FROM eventstream.sinks;  -- requests logged in $dir/hook.log;
+             kcat -b $brokers -C -t demo.public.orders -e
   stop:      bash $ES_ROOT/scripts/demo.sh stop
 DONE

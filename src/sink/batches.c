@@ -312,9 +312,10 @@ replay_one(Sink *s)
 	if (s->replay.req != NULL)
 		return;
 	args[0] = Int32GetDatum(s->id);
+	/* (not read-only: it must see this round's own removals of replayed ones) */
 	if (es_sink_exec("SELECT id, event_ids FROM " ES_SCHEMA ".dead_letter_catalog "
 							  "WHERE sink_id = $1 AND replay ORDER BY id LIMIT 1",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the dead letters");
 	if (SPI_processed == 0)
 		return;

@@ -420,35 +420,18 @@ cmp_int64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/*
- * es_kafka_tail reads the last max_messages messages of each of a topic's
- * nparts partitions (to their ends, as they are now), with a consumer of
- * its own, and gives per partition the codes (id * 2, + 1 for a
- * tombstone) of the stream's messages after after_id, sorted, in
- * codes[p] (ncodes[p] of them).  The sink never has more than that many
- * ids past its position in flight.  False (and errbuf) on failure.  (Only
- * the consumer's own poll loop waits: nothing here blocks past timeout_ms,
- * whatever the brokers do.)
- */
-bool
-es_kafka_tail(EsKafka *k, const char *topic, int nparts, int64 after_id,
-			  const char *stream, int max_messages, int timeout_ms,
-			  int64 **codes, int *ncodes, char *errbuf, size_t size)
+/* a consumer of the topic for es_kafka_tail; NULL (and errbuf) if none */
+static rd_kafka_t *
+tail_consumer(EsKafka *k, char *errbuf, size_t size)
 {
 	rd_kafka_conf_t *conf = make_conf(k->brokers, k->config, errbuf, size);
 	rd_kafka_t *c;
-	rd_kafka_topic_t *rkt;
-	rd_kafka_queue_t *q;
-	TimestampTz deadline = GetCurrentTimestamp() + (int64) timeout_ms * 1000;
-	int		   *cap = palloc0(sizeof(int) * nparts);
-	int			started = 0;
-	int			ended = 0;
-	bool		ok = false;
 
 	if (conf == NULL)
-		return false;
+		return NULL;
 	rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
 	rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0);
+	/* (an offset retention already dropped: start at the first kept) */
 	rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL, 0);
 	rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
 	rd_kafka_conf_set(conf, "isolation.level", "read_committed", NULL, 0);
@@ -456,78 +439,211 @@ es_kafka_tail(EsKafka *k, const char *topic, int nparts, int64 after_id,
 	rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
 	c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, size);
 	if (c == NULL)
-	{
 		rd_kafka_conf_destroy(conf);
-		return false;
-	}
-	/* (the simple consumer: no group, nothing committed) */
-	q = rd_kafka_queue_new(c);
-	rkt = rd_kafka_topic_new(c, topic, NULL);
+	return c;
+}
+
+/*
+ * Read the partitions of a topic on queue q from start[p] (a logical
+ * offset, or absolute) until each is done: an end of partition, or its
+ * offset stop[p] (-1: only the end) reached.  For each message call
+ * found(arg, partition, message).  False (and errbuf) on failure.
+ */
+static bool
+read_until(rd_kafka_topic_t *rkt, rd_kafka_queue_t *q, const char *topic, int nparts,
+		   const int64 *start, const int64 *stop, TimestampTz deadline,
+		   void (*found) (void *arg, int p, rd_kafka_message_t *m), void *arg,
+		   char *errbuf, size_t size)
+{
+	bool	   *done = palloc0(sizeof(bool) * nparts);
+	int			ndone = 0;
+	int			started = 0;
+	bool		ok = false;
+
 	for (int p = 0; p < nparts; p++)
 	{
-		codes[p] = NULL;
-		ncodes[p] = 0;
-		if (rkt == NULL ||
-			rd_kafka_consume_start_queue(rkt, p, RD_KAFKA_OFFSET_TAIL(max_messages), q) != 0)
+		if (start[p] == RD_KAFKA_OFFSET_INVALID)
+		{
+			done[p] = true;		/* nothing to read there */
+			ndone++;
+			continue;
+		}
+		if (rd_kafka_consume_start_queue(rkt, p, start[p], q) != 0)
 		{
 			snprintf(errbuf, size, "could not read topic \"%s\" partition %d: %s", topic, p,
 					 rd_kafka_err2str(rd_kafka_last_error()));
-			break;
+			goto stop;
 		}
-		started++;
+		started = p + 1;
 	}
-	while (started == nparts)
+	started = nparts;
+	while (ndone < nparts)
 	{
 		rd_kafka_message_t *m;
-		int64		id;
 		int			p;
 
 		check_alive();
 		if (GetCurrentTimestamp() > deadline)
 		{
 			snprintf(errbuf, size, "timed out reading the end of topic \"%s\"", topic);
-			break;
+			goto stop;
 		}
 		m = rd_kafka_consume_queue(q, 100);
 		if (m == NULL)
 			continue;
 		p = m->partition;
-		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		if (p < 0 || p >= nparts || done[p])
 		{
 			rd_kafka_message_destroy(m);
-			if (++ended == nparts)
-			{
-				ok = true;
-				break;
-			}
 			continue;
 		}
-		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		{
+			done[p] = true;
+			ndone++;
+		}
+		else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
 		{
 			snprintf(errbuf, size, "reading topic \"%s\" partition %d: %s",
 					 topic, p, rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
-			break;
+			goto stop;
 		}
-		id = message_id(m, stream);
-		if (id > after_id && p >= 0 && p < nparts)
+		else
 		{
-			if (ncodes[p] == cap[p])
+			found(arg, p, m);
+			if (stop[p] >= 0 && m->offset >= stop[p])
 			{
-				cap[p] = Max(cap[p] * 2, 64);
-				codes[p] = codes[p] ? repalloc(codes[p], sizeof(int64) * cap[p]) :
-					palloc(sizeof(int64) * cap[p]);
+				done[p] = true;
+				ndone++;
 			}
-			codes[p][ncodes[p]++] = id * 2 + (m->payload == NULL ? 1 : 0);
 		}
 		rd_kafka_message_destroy(m);
 	}
+	ok = true;
+stop:
 	for (int p = 0; p < started; p++)
-		rd_kafka_consume_stop(rkt, p);
-	if (rkt != NULL)
+	{
+		if (start[p] != RD_KAFKA_OFFSET_INVALID)
+			rd_kafka_consume_stop(rkt, p);
+	}
+	pfree(done);
+	return ok;
+}
+
+/* what es_kafka_tail collects */
+typedef struct TailState
+{
+	const char *stream;
+	int64		after_id;
+	int64	   *last;			/* per partition: the last message's offset */
+	int64	  **codes;
+	int		   *ncodes;
+	int		   *cap;
+} TailState;
+
+static void
+found_last(void *arg, int p, rd_kafka_message_t *m)
+{
+	((TailState *) arg)->last[p] = m->offset;
+}
+
+static void
+found_code(void *arg, int p, rd_kafka_message_t *m)
+{
+	TailState  *st = arg;
+	int64		id = message_id(m, st->stream);
+
+	if (id <= st->after_id)
+		return;
+	if (st->ncodes[p] == st->cap[p])
+	{
+		st->cap[p] = Max(st->cap[p] * 2, 64);
+		st->codes[p] = st->codes[p] ? repalloc(st->codes[p], sizeof(int64) * st->cap[p]) :
+			palloc(sizeof(int64) * st->cap[p]);
+	}
+	st->codes[p][st->ncodes[p]++] = id * 2 + (m->payload == NULL ? 1 : 0);
+}
+
+/*
+ * es_kafka_tail reads the last max_messages messages of each of a topic's
+ * nparts partitions (to their ends, as they are now), with a consumer of
+ * its own, and gives per partition the codes (id * 2, + 1 for a
+ * tombstone) of the stream's messages after after_id, sorted, in
+ * codes[p] (ncodes[p] of them).  The sink never has more than that many
+ * ids past its position in flight.  False (and errbuf) on failure.  (Only
+ * the consumer's own poll loop waits, and only until timeout_ms, whatever
+ * the brokers do.)
+ *
+ * First each partition's last message (its offset: where the end is),
+ * then, from max_messages before it, absolute offsets (a logical "tail"
+ * offset before a partition's start is not reset to its start).
+ */
+/* read_until on a consumer of its own (one per pass: a partition once
+ * stopped is not started again reliably on the same handle) */
+static bool
+read_pass(EsKafka *k, const char *topic, int nparts, const int64 *start, const int64 *stop,
+		  TimestampTz deadline, void (*found) (void *arg, int p, rd_kafka_message_t *m),
+		  void *arg, char *errbuf, size_t size)
+{
+	rd_kafka_t *c = tail_consumer(k, errbuf, size);
+	rd_kafka_topic_t *rkt;
+	rd_kafka_queue_t *q;
+	bool		ok = false;
+
+	if (c == NULL)
+		return false;
+	q = rd_kafka_queue_new(c);
+	rkt = rd_kafka_topic_new(c, topic, NULL);
+	if (rkt == NULL)
+		snprintf(errbuf, size, "invalid topic \"%s\"", topic);
+	else
+	{
+		ok = read_until(rkt, q, topic, nparts, start, stop, deadline, found, arg,
+						errbuf, size);
 		rd_kafka_topic_destroy(rkt);
+	}
 	rd_kafka_queue_destroy(q);
 	rd_kafka_destroy(c);
+	return ok;
+}
+
+bool
+es_kafka_tail(EsKafka *k, const char *topic, int nparts, int64 after_id,
+			  const char *stream, int max_messages, int timeout_ms,
+			  int64 **codes, int *ncodes, char *errbuf, size_t size)
+{
+	TimestampTz deadline = GetCurrentTimestamp() + (int64) timeout_ms * 1000;
+	int64	   *start = palloc(sizeof(int64) * nparts);
+	int64	   *stop = palloc(sizeof(int64) * nparts);
+	TailState	st;
+	bool		ok;
+
+	st.stream = stream;
+	st.after_id = after_id;
+	st.last = palloc(sizeof(int64) * nparts);
+	st.codes = codes;
+	st.ncodes = ncodes;
+	st.cap = palloc0(sizeof(int) * nparts);
+	for (int p = 0; p < nparts; p++)
+	{
+		codes[p] = NULL;
+		ncodes[p] = 0;
+		st.last[p] = -1;
+		start[p] = RD_KAFKA_OFFSET_TAIL(1);
+		stop[p] = -1;
+	}
+	ok = read_pass(k, topic, nparts, start, stop, deadline, found_last, &st, errbuf, size);
+	if (ok)
+	{
+		for (int p = 0; p < nparts; p++)
+		{
+			start[p] = st.last[p] < 0 ? RD_KAFKA_OFFSET_INVALID :
+				Max(0, st.last[p] + 1 - max_messages);
+			stop[p] = st.last[p];
+		}
+		ok = read_pass(k, topic, nparts, start, stop, deadline, found_code, &st, errbuf, size);
+	}
 	for (int p = 0; ok && p < nparts; p++)
 		qsort(codes[p], ncodes[p], sizeof(int64), cmp_int64);
 	return ok;

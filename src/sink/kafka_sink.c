@@ -366,12 +366,14 @@ produce_event(Sink *s, KafkaSink *ks, const EsLogEvent *ev, int32 hash, uint64 t
 			return n > 0 ? n : -1;	/* (a tombstone left: the tail finds it) */
 		if (r == ES_KAFKA_TOO_LARGE)
 		{
-			Dead	   *d = MemoryContextAlloc(ks->cxt, sizeof(Dead));
+			/* (kept until recorded, past this round's transaction) */
+			MemoryContext oldcxt = MemoryContextSwitchTo(ks->cxt);
+			Dead	   *d = palloc(sizeof(Dead));
 
 			d->id = ev->id;
-			d->reason = MemoryContextStrdup(ks->cxt, psprintf("message of %d bytes: %s",
-															   value->len, errbuf));
+			d->reason = psprintf("message of %d bytes: %s", value->len, errbuf);
 			ks->dead = lappend(ks->dead, d);
+			MemoryContextSwitchTo(oldcxt);
 			continue;
 		}
 		if (r == ES_KAFKA_FAILED)
@@ -468,9 +470,10 @@ replay_one(Sink *s, KafkaSink *ks, StringInfo key, StringInfo value)
 	if (ks->replaying)
 		return;
 	args[0] = Int32GetDatum(s->id);
+	/* (not read-only: it must see this round's own removals of replayed ones) */
 	if (es_sink_exec("SELECT id, event_ids[1] FROM " ES_SCHEMA ".dead_letter_catalog "
 					 "WHERE sink_id = $1 AND replay ORDER BY id LIMIT 1",
-					 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+					 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the dead letters");
 	if (SPI_processed == 0)
 		return;
@@ -489,7 +492,10 @@ replay_one(Sink *s, KafkaSink *ks, StringInfo key, StringInfo value)
 	es_end_owner(&cx);
 	if (SPI_processed == 0)
 	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(ks->cxt);
+
 		ks->replay_failed = lappend(ks->replay_failed, (void *) (uintptr_t) dead_id);
+		MemoryContextSwitchTo(oldcxt);
 		return;
 	}
 	{

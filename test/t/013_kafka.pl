@@ -230,6 +230,15 @@ my @big = @{ messages('big.kk') };
 is(scalar(@big), 1, 'the small event is written');
 like($node->safe_psql('postgres', q{SELECT last_error FROM eventstream.dead_letters WHERE sink = 'big'}),
 	qr/too large|message of \d+ bytes/i, 'the large one is a dead letter, with the reason');
+# replayed once the producer takes larger messages
+$node->safe_psql('postgres', q{
+	SELECT eventstream.alter_sink('big', '{"config": {"message.max.bytes": 1000000}}');
+	SELECT eventstream.replay_dead_letters('big');
+});
+$node->poll_query_until('postgres',
+	q{SELECT count(*) = 0 FROM eventstream.dead_letters WHERE sink = 'big'})
+  or diag($node->safe_psql('postgres', q{SELECT * FROM eventstream.dead_letters}));
+is(scalar(@{ messages('big.kk') }), 2, 'the replayed dead letter is written');
 
 # 5. a topic Kafka refuses (TOPIC_AUTHORIZATION_FAILED) disables the sink
 mock('topic denied.kk 1');
