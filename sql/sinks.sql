@@ -25,6 +25,8 @@ SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/
 SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "headers": {"X-A": "a\nb"}}');
 SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "format": "yaml"}');
 SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "retry_schedule": []}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "previous_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}');
+SELECT eventstream.create_sink('h', 'sk', 'webhook', '{"url": "http://127.0.0.1/x", "max_age": "10 ms"}');
 -- kafka: brokers and topic required, the template's placeholders known,
 -- librdkafka's properties checked by librdkafka, ours not overridden
 SELECT eventstream.create_sink('h', 'sk', 'kafka', '{"brokers": "127.0.0.1:9092"}');

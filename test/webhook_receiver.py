@@ -11,10 +11,12 @@ CONTROL_FILE (JSON) at each request:
     fail_first    answer fail_status to this many requests first, then status
     fail_status   (default 503)
     retry_after   seconds, sent as Retry-After with a failure
+    retry_after_date  seconds from now, sent as Retry-After in HTTP-date form
     refuse_ids    event ids whose requests get refuse_status (default 400)
     delay         seconds to wait before answering
 A change of the control file starts its fail_first count afresh.
 """
+import email.utils
 import http.server
 import json
 import sys
@@ -61,6 +63,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 status = control.get("refuse_status", 400)
             if status >= 300 and "retry_after" in control:
                 extra["Retry-After"] = str(control["retry_after"])
+            if status >= 300 and "retry_after_date" in control:
+                extra["Retry-After"] = email.utils.formatdate(
+                    time.time() + control["retry_after_date"], usegmt=True)
             with open(log_file, "a") as log:
                 log.write(json.dumps({"status": status, "headers": dict(self.headers),
                                       "body": body}) + "\n")

@@ -83,6 +83,13 @@ start_request(Sink *s, Partition *p, StringInfo body, StringInfo ids,
 		appendStringInfoString(&sig, "webhook-signature: ");
 		es_sink_sign(&sig, s->opts.secret, s->opts.secret_len, msg_id, ts,
 					 body->data, body->len);
+		/* rotating: both signatures, space-separated, the new one first */
+		if (s->opts.previous_secret_len > 0)
+		{
+			appendStringInfoChar(&sig, ' ');
+			es_sink_sign(&sig, s->opts.previous_secret, s->opts.previous_secret_len,
+						 msg_id, ts, body->data, body->len);
+		}
 		headers = lappend(headers, sig.data);
 	}
 	p->req = es_webhook_post(s->opts.url, headers, body->data, body->len,
@@ -292,44 +299,56 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 }
 
 /*
+ * es_sink_next_replay finds the oldest dead letter of a sink queued by
+ * replay_dead_letters: false if none
+ */
+bool
+es_sink_next_replay(Sink *s, int64 *dead_id, Datum *event_ids)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(s->id)};
+	bool		isnull;
+
+	/* (not read-only: it must see this round's own removals of replayed ones) */
+	if (es_sink_exec("SELECT id, event_ids FROM " ES_SCHEMA ".dead_letter_catalog "
+					 "WHERE sink_id = $1 AND replay ORDER BY id LIMIT 1",
+					 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the dead letters");
+	if (SPI_processed == 0)
+		return false;
+	*dead_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*event_ids = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+												 &isnull), false, -1);
+	return true;
+}
+
+/*
  * Send again the oldest dead letter queued by replay_dead_letters, one at
  * a time per sink, outside the partitions' order (they moved on)
  */
 static void
 replay_one(Sink *s)
 {
-	Oid			types[4] = {INT4OID, TEXTOID, INT4OID, INT8ARRAYOID};
-	Datum		args[4];
+	Oid			types[3] = {TEXTOID, INT4OID, INT8ARRAYOID};
+	Datum		args[3];
 	EsOwnerContext cx;
 	StringInfoData body;
 	StringInfoData ids;
 	Datum		event_ids;
-	bool		isnull;
 	int64		first = 0;
 	int64		last = 0;
 	uint64		i;
 
-	if (s->replay.req != NULL)
+	if (s->replay.req != NULL || !es_sink_next_replay(s, &s->replay_id, &event_ids))
 		return;
-	args[0] = Int32GetDatum(s->id);
-	/* (not read-only: it must see this round's own removals of replayed ones) */
-	if (es_sink_exec("SELECT id, event_ids FROM " ES_SCHEMA ".dead_letter_catalog "
-							  "WHERE sink_id = $1 AND replay ORDER BY id LIMIT 1",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the dead letters");
-	if (SPI_processed == 0)
-		return;
-	s->replay_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	event_ids = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
-								  false, -1);
 
 	es_become_owner(&cx, s->owner, 0);
-	args[1] = CStringGetTextDatum(s->stream);
-	args[2] = Int32GetDatum(s->stream_id);
-	args[3] = event_ids;
+	args[0] = CStringGetTextDatum(s->stream);
+	args[1] = Int32GetDatum(s->stream_id);
+	args[2] = event_ids;
 	if (es_sink_exec("SELECT " ES_SINK_EVENT_COLUMNS " "
-							  "FROM " ES_SCHEMA "._events($2, $3, 0) e WHERE e.id = ANY ($4) "
-							  "ORDER BY e.id", 4, types, args, NULL, true, 0) != SPI_OK_SELECT)
+					 "FROM " ES_SCHEMA "._events($1, $2, 0) e WHERE e.id = ANY ($3) "
+					 "ORDER BY e.id", 3, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the events of a dead letter");
 	es_end_owner(&cx);
 

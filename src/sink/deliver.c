@@ -332,7 +332,7 @@ load_sinks(void)
 
 	/* the partitions' committed state */
 	if (SPI_execute("SELECT sink_id, partition, position, coalesce(batch_last, 0), attempts, "
-					"  coalesce(next_attempt_at, '-infinity') "
+					"  coalesce(next_attempt_at, '-infinity'), coalesce(failing_since, '-infinity') "
 					"FROM " ES_SCHEMA ".sink_partitions", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the sink partitions");
 	for (i = 0; i < SPI_processed; i++)
@@ -353,6 +353,7 @@ load_sinks(void)
 		p->batch_last = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
 		p->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 		p->next_attempt_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
+		p->failing_since = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
 	}
 	return true;
 }

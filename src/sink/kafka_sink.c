@@ -460,34 +460,24 @@ start_producer(Sink *s, KafkaSink *ks, TimestampTz now)
 static void
 replay_one(Sink *s, KafkaSink *ks, StringInfo key, StringInfo value)
 {
-	Oid			types[4] = {INT4OID, TEXTOID, INT4OID, INT8OID};
-	Datum		args[4];
+	Oid			types[3] = {TEXTOID, INT4OID, INT8ARRAYOID};
+	Datum		args[3];
 	EsOwnerContext cx;
 	bool		isnull;
 	int64		dead_id;
-	int64		event_id;
+	Datum		event_ids;
 
-	if (ks->replaying)
+	if (ks->replaying || !es_sink_next_replay(s, &dead_id, &event_ids))
 		return;
-	args[0] = Int32GetDatum(s->id);
-	/* (not read-only: it must see this round's own removals of replayed ones) */
-	if (es_sink_exec("SELECT id, event_ids[1] FROM " ES_SCHEMA ".dead_letter_catalog "
-					 "WHERE sink_id = $1 AND replay ORDER BY id LIMIT 1",
-					 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the dead letters");
-	if (SPI_processed == 0)
-		return;
-	dead_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	event_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-
 	es_become_owner(&cx, s->owner, 0);
-	args[1] = CStringGetTextDatum(s->stream);
-	args[2] = Int32GetDatum(s->stream_id);
-	args[3] = Int64GetDatum(event_id - 1);
+	args[0] = CStringGetTextDatum(s->stream);
+	args[1] = Int32GetDatum(s->stream_id);
+	args[2] = event_ids;
+	/* (a Kafka sink's dead letter is one event) */
 	if (es_sink_exec("SELECT " ES_SINK_EVENT_COLUMNS ", "
 					 "  pg_catalog.hashtext(coalesce(e.key::text, e.id::text)) "
-					 "FROM " ES_SCHEMA "._events($2, $3, $4) e WHERE e.id = $4 + 1",
-					 4, types, args, NULL, true, 1) != SPI_OK_SELECT)
+					 "FROM " ES_SCHEMA "._events($1, $2, 0) e WHERE e.id = ANY ($3)",
+					 3, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the event of a dead letter");
 	es_end_owner(&cx);
 	if (SPI_processed == 0)
@@ -634,19 +624,12 @@ record(Sink *s, KafkaSink *ks, int64 old_position, int ndead)
 						 "  delivered = delivered + $3, dead_lettered = dead_lettered + $4, "
 						 "  attempts = 0, last_error = NULL "
 						 "WHERE sink_id = $1 AND partition = 0",
-						 4, types, args, NULL, false, 0) != SPI_OK_UPDATE ||
-			es_sink_exec("UPDATE " ES_SCHEMA ".sink_catalog SET last_success = now(), "
-						 "  state = CASE WHEN state = 'retrying' THEN 'running' ELSE state END, "
-						 "  last_error = NULL WHERE id = $1 AND (last_success IS NULL "
-						 "  OR last_success < now() - interval '1 s' OR state = 'retrying' "
-						 "  OR last_error IS NOT NULL)",
-						 1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+						 4, types, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record a delivery");
+		es_sink_note_success(s);
 		s->parts[0].position = ks->position;
 		ks->delivered = 0;
 		ks->attempts = 0;
-		if (strcmp(s->state, "retrying") == 0)
-			strlcpy(s->state, "running", sizeof(s->state));
 	}
 	ks->dead = ks->replayed = ks->replay_failed = NIL;
 }

@@ -13,10 +13,14 @@
  *	  url			http:// or https://, to a host eventstream.sink_allowed_hosts
  *					allows (required)
  *	  secret		whsec_<base64 of 24 to 64 bytes>: requests are signed
+ *	  previous_secret	the secret being replaced: while it is set, requests
+ *					carry two signatures (Standard Webhooks' rotation)
  *	  batch_size	events per request, 1 to 10000 (default 1)
  *	  concurrency	partitions delivered at once, 1 to 64 (default 1)
  *	  timeout		per request, an interval or milliseconds (default 10 s)
  *	  max_attempts	before the events go to dead letters (default 8)
+ *	  max_age		how long a batch may keep failing before it goes to dead
+ *					letters, whatever its attempts (default: no limit)
  *	  headers		an object of extra header names and values
  *	  kafka:
  *	  brokers		host:port[,host:port...] (required; hosts allowed as above)
@@ -427,6 +431,11 @@ webhook_option(EsSinkOptions *opts, const char *name, JsonbValue *v)
 		opts->timeout_ms = duration_value(name, v, 1, 300000);
 	else if (strcmp(name, "max_attempts") == 0)
 		opts->max_attempts = int_value(name, v, 1, 100);
+	else if (strcmp(name, "max_age") == 0)
+		opts->max_age_ms = duration_value(name, v, 1000, 7 * 24 * 3600 * 1000);
+	else if (strcmp(name, "previous_secret") == 0)
+		opts->previous_secret_len = es_sink_decode_secret(string_value(name, v),
+														  opts->previous_secret);
 	else if (strcmp(name, "headers") == 0)
 		parse_headers(opts, v);
 	else
@@ -509,13 +518,15 @@ es_sink_parse_options(EsSinkKind kind, Jsonb *options, EsSinkOptions *opts,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown sink option \"%s\"", name),
 					 errhint(kind == ES_SINK_WEBHOOK ?
-							 "Webhook sinks take url, secret, format, batch_size, concurrency, timeout, max_attempts, retry_schedule and headers." :
+							 "Webhook sinks take url, secret, previous_secret, format, batch_size, concurrency, timeout, max_attempts, max_age, retry_schedule and headers." :
 							 "Kafka sinks take brokers, topic, format, tombstones, config and retry_schedule.")));
 	}
 	if (kind == ES_SINK_WEBHOOK && opts->url == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("sink option \"url\" is required")));
+	if (opts->previous_secret_len > 0 && opts->secret_len == 0)
+		bad_option("previous_secret", "It is the secret being replaced: set \"secret\" too.");
 	if (kind == ES_SINK_KAFKA && (opts->brokers == NULL || opts->topic == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

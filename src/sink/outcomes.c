@@ -4,8 +4,8 @@
  *	  What the receiver answered, recorded in the sink worker's transaction:
  *	  2xx moves the partition's position past the batch; a 4xx for several
  *	  events splits the batch; 410 disables the sink; anything else is
- *	  retried by the schedule (or Retry-After) until max_attempts, then the
- *	  batch goes to dead letters.  A replayed dead letter is removed once
+ *	  retried by the schedule (or Retry-After) until max_attempts (or
+ *	  max_age since its first failure), then the batch goes to dead letters.  A replayed dead letter is removed once
  *	  delivered.
  *
  * src/sink/outcomes.c
@@ -53,6 +53,27 @@ finish_replay(Sink *s, Partition *p)
 		elog(ERROR, "could not update a dead letter");
 }
 
+/*
+ * es_sink_note_success records that a sink delivered: last_success (at
+ * most once a second), and a retrying sink runs again, its error cleared
+ */
+void
+es_sink_note_success(Sink *s)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(s->id)};
+
+	if (es_sink_exec("UPDATE " ES_SCHEMA ".sink_catalog SET last_success = now(), "
+					 "  state = CASE WHEN state = 'retrying' THEN 'running' ELSE state END, "
+					 "  last_error = NULL WHERE id = $1 AND (last_success IS NULL "
+					 "  OR last_success < now() - interval '1 s' OR state = 'retrying' "
+					 "  OR last_error IS NOT NULL)",
+					 1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record a delivery");
+	if (strcmp(s->state, "retrying") == 0)
+		strlcpy(s->state, "running", sizeof(s->state));
+}
+
 /* the wait before attempt n + 1 (after n failures), with +-20 % jitter */
 static int64
 retry_wait_ms(Sink *s, Partition *p)
@@ -92,17 +113,12 @@ finish_request(Sink *s, Partition *p)
 	if (ok)
 	{
 		if (es_sink_exec("UPDATE " ES_SCHEMA ".sink_partitions SET position = $3, "
-								  "  batch_last = NULL, attempts = 0, next_attempt_at = NULL, "
+								  "  batch_last = NULL, attempts = 0, next_attempt_at = NULL, failing_since = NULL, "
 								  "  last_status = $4, last_error = NULL, delivered = delivered + $6 "
 								  "WHERE sink_id = $1 AND partition = $2",
-								  7, types, args, nulls, false, 0) != SPI_OK_UPDATE ||
-			es_sink_exec("UPDATE " ES_SCHEMA ".sink_catalog SET last_success = now(), "
-					  "  state = CASE WHEN state = 'retrying' THEN 'running' ELSE state END, "
-					  "  last_error = NULL WHERE id = $1 AND (last_success IS NULL "
-					  "  OR last_success < now() - interval '1 s' OR state = 'retrying' "
-					  "  OR last_error IS NOT NULL)",
-								  1, types, args, nulls, false, 0) != SPI_OK_UPDATE)
+								  7, types, args, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record a delivery");
+		es_sink_note_success(s);
 		p->position = p->batch_last;
 		p->batch_last = 0;
 		p->attempts = 0;
@@ -141,7 +157,11 @@ finish_request(Sink *s, Partition *p)
 	}
 
 	p->attempts++;
-	if (p->attempts >= s->opts.max_attempts)
+	if (p->attempts == 1 || p->failing_since == DT_NOBEGIN)
+		p->failing_since = GetCurrentTimestamp();
+	if (p->attempts >= s->opts.max_attempts ||
+		(s->opts.max_age_ms > 0 &&
+		 TimestampDifferenceExceeds(p->failing_since, GetCurrentTimestamp(), s->opts.max_age_ms)))
 	{
 		Oid			dtypes[7] = {INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID, INT8OID};
 		Datum		dargs[7] = {Int32GetDatum(s->id), CStringGetTextDatum(p->event_ids),
@@ -154,7 +174,7 @@ finish_request(Sink *s, Partition *p)
 								  "VALUES ($1, $2::bigint[], $3, $4, $5, $6)",
 								  6, dtypes, dargs, dnulls, false, 0) != SPI_OK_INSERT ||
 			es_sink_exec("UPDATE " ES_SCHEMA ".sink_partitions SET position = $3, "
-								  "  batch_last = NULL, attempts = 0, next_attempt_at = NULL, "
+								  "  batch_last = NULL, attempts = 0, next_attempt_at = NULL, failing_since = NULL, "
 								  "  last_status = $4, last_error = $5, failed = failed + 1, "
 								  "  dead_lettered = dead_lettered + $6 "
 								  "WHERE sink_id = $1 AND partition = $2",
@@ -176,7 +196,7 @@ finish_request(Sink *s, Partition *p)
 
 		if (es_sink_exec("UPDATE " ES_SCHEMA ".sink_partitions SET attempts = attempts + 1, "
 								  "  next_attempt_at = $5, last_status = $3, last_error = $4, "
-								  "  failed = failed + 1 "
+								  "  failed = failed + 1, failing_since = coalesce(failing_since, now()) "
 								  "WHERE sink_id = $1 AND partition = $2",
 								  5, rtypes, rargs, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record a failed delivery");

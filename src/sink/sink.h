@@ -63,6 +63,10 @@ typedef struct EsSinkOptions
 	char	   *url;
 	uint8		secret[64];		/* decoded whsec_ secret */
 	int			secret_len;		/* 0: requests are not signed */
+	uint8		previous_secret[64];	/* while a secret rotates: signed */
+	int			previous_secret_len;	/* with both (0: none) */
+	int			max_age_ms;		/* a batch failing this long: dead letters
+								 * (0: only max_attempts) */
 	int			batch_size;
 	int			concurrency;
 	int			timeout_ms;

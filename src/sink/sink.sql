@@ -33,6 +33,7 @@ CREATE TABLE eventstream.sink_partitions (
 	batch_last bigint,				-- the batch being sent: resent as is after a crash
 	attempts integer NOT NULL DEFAULT 0,
 	next_attempt_at timestamptz,
+	failing_since timestamptz,		-- the batch's first failure (max_age)
 	last_status integer,
 	last_error text,
 	delivered bigint NOT NULL DEFAULT 0,
@@ -102,9 +103,11 @@ CREATE VIEW eventstream.sinks AS
 		   s.kind,
 		   s.state,
 		   s.owner::regrole AS owner,
-		   CASE WHEN s.options ? 'secret'
-				THEN pg_catalog.jsonb_set(s.options, '{secret}', '"********"')
-				ELSE s.options END AS options,
+		   (s.options - 'secret' - 'previous_secret') ||
+		   pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+			 'secret', CASE WHEN s.options ? 'secret' THEN '********' END,
+			 'previous_secret', CASE WHEN s.options ? 'previous_secret' THEN '********' END))
+			 AS options,
 		   p.position,
 		   greatest(coalesce((SELECT max(l.id) FROM eventstream.event_log l
 							  WHERE l.stream_id = s.stream_id), 0) - p.position, 0) AS backlog,

@@ -32,6 +32,7 @@ typedef struct Partition
 	int64		batch_last;		/* the batch being sent (or to resend), or 0 */
 	int			attempts;
 	TimestampTz next_attempt_at;	/* 0: now */
+	TimestampTz failing_since;	/* the batch's first failure (-infinity: none) */
 	EsWebhookRequest *req;		/* in flight, or NULL */
 	int			nevents;		/* of the request */
 	int			limit;			/* events per request while a refused batch
@@ -69,10 +70,12 @@ extern void es_sink_free_partition(Partition *p);
 /* batches.c */
 extern void es_sink_fill(Sink *s, TimestampTz now, bool check_rights);
 extern bool es_sink_owner_may_read(Sink *s);
+extern bool es_sink_next_replay(Sink *s, int64 *dead_id, Datum *event_ids);
 
 /* outcomes.c */
 extern bool es_sink_any_done(List *sinks);
 extern void es_sink_finish_requests(List *sinks);
+extern void es_sink_note_success(Sink *s);
 
 /* kafka_sink.c */
 extern void es_kafka_sink_fill(Sink *s, TimestampTz now, bool check_rights);

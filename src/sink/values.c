@@ -92,6 +92,18 @@ write_cstring_or_null(StringInfo out, const char *s)
 		es_json_cstring(out, s);
 }
 
+/* ,"key":..,"old":..,"new":.. of an event, as json and cloudevents' data have them */
+static void
+write_key_old_new(StringInfo out, const EsLogEvent *ev)
+{
+	appendStringInfoString(out, ",\"key\":");
+	write_jsonb_or_null(out, ev->key);
+	appendStringInfoString(out, ",\"old\":");
+	write_jsonb_or_null(out, ev->old);
+	appendStringInfoString(out, ",\"new\":");
+	write_jsonb_or_null(out, ev->new);
+}
+
 /* es_sink_write_key appends the event's key as compact JSON ("null": none) */
 void
 es_sink_write_key(StringInfo out, const EsLogEvent *ev)
@@ -112,12 +124,7 @@ write_json(StringInfo out, const EsLogEvent *ev)
 	write_cstring_or_null(out, ev->schema_name);
 	appendStringInfoString(out, ",\"table_name\":");
 	write_cstring_or_null(out, ev->table_name);
-	appendStringInfoString(out, ",\"key\":");
-	write_jsonb_or_null(out, ev->key);
-	appendStringInfoString(out, ",\"old\":");
-	write_jsonb_or_null(out, ev->old);
-	appendStringInfoString(out, ",\"new\":");
-	write_jsonb_or_null(out, ev->new);
+	write_key_old_new(out, ev);
 	appendStringInfoString(out, ",\"lsn\":");
 	es_json_lsn(out, ev->lsn);
 	appendStringInfoString(out, ",\"commit_lsn\":");
@@ -260,12 +267,7 @@ write_cloudevents(StringInfo out, const EsLogEvent *ev, const char *source)
 	write_cstring_or_null(out, ev->schema_name);
 	appendStringInfoString(out, ",\"table\":");
 	write_cstring_or_null(out, ev->table_name);
-	appendStringInfoString(out, ",\"key\":");
-	write_jsonb_or_null(out, ev->key);
-	appendStringInfoString(out, ",\"old\":");
-	write_jsonb_or_null(out, ev->old);
-	appendStringInfoString(out, ",\"new\":");
-	write_jsonb_or_null(out, ev->new);
+	write_key_old_new(out, ev);
 	appendStringInfoString(out, "}}");
 }
 

@@ -22,6 +22,8 @@
  */
 #include "postgres.h"
 
+#include <time.h>
+
 #include <curl/curl.h>
 
 #include "miscadmin.h"
@@ -99,7 +101,7 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* Retry-After in seconds (an HTTP date is not honoured: the schedule applies) */
+/* Retry-After: seconds, or an HTTP date (curl_getdate reads it) */
 static size_t
 header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 {
@@ -116,7 +118,14 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 		memcpy(value, buffer + 12, len);
 		value[len] = '\0';
 		s = strtol(value, &end, 10);
-		if (end != value && s >= 0 && s <= 86400)
+		if (end == value || (*end != '\0' && *end != '\r' && *end != '\n' && *end != ' '))
+		{
+			time_t		when = curl_getdate(value, NULL);
+
+			/* (a date already past: at once) */
+			s = when < 0 ? -1 : Max((long) (when - time(NULL)), 0);
+		}
+		if (s >= 0 && s <= 86400)
 			req->retry_after_s = (int) s;
 	}
 	return n;

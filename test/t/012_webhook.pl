@@ -274,5 +274,62 @@ is($node->safe_psql('postgres', qq{SELECT position FROM eventstream.sinks WHERE 
 	'after REVOKE the sink delivers nothing more, and last_error says why');
 $node->safe_psql('postgres', q{SELECT eventstream.drop_sink('theirs')});
 
+
+# 8. a rotating secret: two signatures, the new secret's and the old's
+my $old_b64 = 'c2VjcmV0LWJlaW5nLXJvdGF0ZWQtb3V0LWF0LW9uY2U=';
+control('{}');
+my $from = scalar(@{ requests() });
+$node->safe_psql('postgres', qq{
+	SELECT eventstream.create_sink('rot', 'ws', 'webhook', '{"url": "http://127.0.0.1:$port/rot",
+	  "secret": "whsec_$secret_b64", "previous_secret": "whsec_$old_b64"}');
+});
+like($node->safe_psql('postgres', q{SELECT options::text FROM eventstream.sinks WHERE name = 'rot'}),
+	qr/"previous_secret": "\*+".*"secret": "\*+"|"secret": "\*+".*"previous_secret": "\*+"/,
+	'both secrets are masked in eventstream.sinks');
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k = 3');
+$node->safe_psql('postgres', 'SELECT eventstream.sync()');
+$at = last_id();
+$node->poll_query_until('postgres', qq{SELECT position >= $at FROM eventstream.sinks WHERE name = 'rot'})
+  or die 'rot delivered nothing';
+my ($req) = grep { $_->{status} < 300 } @{ requests() }[ $from .. $#{ requests() } ];
+my $h = { map { lc($_) => $req->{headers}{$_} } keys %{ $req->{headers} } };
+my $signed = "$h->{'webhook-id'}.$h->{'webhook-timestamp'}.$req->{body}";
+is($h->{'webhook-signature'},
+	'v1,' . encode_base64(hmac_sha256($signed, $secret), '') . ' v1,'
+	  . encode_base64(hmac_sha256($signed, decode_base64($old_b64)), ''),
+	'while a secret rotates, requests carry both signatures, space-separated');
+$node->safe_psql('postgres', q{SELECT eventstream.drop_sink('rot')});
+
+# 9. Retry-After as an HTTP date is honoured (the schedule would wait a minute)
+control('{"fail_first": 1, "fail_status": 503, "retry_after_date": 2}');
+$from = scalar(@{ requests() });
+$node->safe_psql('postgres', qq{
+	SELECT eventstream.create_sink('later', 'ws', 'webhook', '{"url": "http://127.0.0.1:$port/later",
+	  "retry_schedule": ["60 s"]}');
+});
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k = 4');
+$node->safe_psql('postgres', 'SELECT eventstream.sync()');
+$at = last_id();
+$t0 = time;
+$node->poll_query_until('postgres', qq{SELECT position >= $at FROM eventstream.sinks WHERE name = 'later'})
+  or die 'later delivered nothing';
+cmp_ok(time - $t0, '<', 30, 'the retry came when the HTTP-date Retry-After said, not after the schedule\'s minute');
+$node->safe_psql('postgres', q{SELECT eventstream.drop_sink('later')});
+
+# 10. max_age: a batch failing longer than it goes to dead letters before
+# max_attempts
+control('{"status": 503}');
+$node->safe_psql('postgres', qq{
+	SELECT eventstream.create_sink('aged', 'ws', 'webhook', '{"url": "http://127.0.0.1:$port/aged",
+	  "retry_schedule": ["200 ms"], "max_attempts": 100, "max_age": "2 s"}');
+});
+$node->safe_psql('postgres', 'UPDATE w SET v = v + 1 WHERE k = 5');
+$node->safe_psql('postgres', 'SELECT eventstream.sync()');
+$node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM eventstream.dead_letters WHERE sink = 'aged'})
+  or die 'no dead letter by max_age';
+cmp_ok($node->safe_psql('postgres', q{SELECT attempts FROM eventstream.dead_letters WHERE sink = 'aged'}),
+	'<', 100, 'max_age sent the batch to dead letters before max_attempts');
+$node->safe_psql('postgres', q{SELECT eventstream.drop_sink('aged')});
+
 $node->stop;
 done_testing();

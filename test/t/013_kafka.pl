@@ -70,7 +70,8 @@ $node->safe_psql('postgres', qq{
 	SELECT eventstream.create_sink('tokafka', 'ks', 'kafka', '{
 	  "brokers": "$brokers", "topic": "pg.{schema}.{table}", "tombstones": true,
 	  "retry_schedule": ["200 ms", "500 ms"],
-	  "config": {"linger.ms": 5, "message.timeout.ms": 10000}}');
+	  "config": {"linger.ms": 5, "message.timeout.ms": 10000,
+	             "max.in.flight.requests.per.connection": 1}}');
 });
 
 sub last_id
@@ -114,7 +115,12 @@ for my $m (grep { defined $_->{value} } @$msgs)
 ok($headers_ok, 'headers eventstream-stream/-id/-op/-lsn match the log; key is the compact key');
 
 # 2. three kill -9 of the postmaster under pgbench, produce errors and a
-# broker down and up between them
+# broker down and up between them.  (One request in flight per broker: with
+# several, an injected error can make librdkafka bump the producer's epoch,
+# and the mock cluster, unlike Kafka, then answers the new epoch's first
+# sequence numbers as duplicates without storing them.  The sink does not
+# believe such an answer and sends the event again, so nothing is lost, but
+# after later events of its key.)
 my $script = "$dir/work.sql";
 open my $f, '>', $script or die;
 print $f "\\set k random(1, 400)\n",
@@ -153,7 +159,12 @@ for my $m (sort { $a->{partition} <=> $b->{partition} || $a->{offset} <=> $b->{o
 	$part_ok = 0 if defined $part_of{ $m->{key} } && $part_of{ $m->{key} } != $m->{partition};
 	$part_of{ $m->{key} } = $m->{partition};
 	next unless defined $m->{value};
-	$order_ok = 0 if defined $last_in{ $m->{key} } && $id <= $last_in{ $m->{key} };
+	if (defined $last_in{ $m->{key} } && $id <= $last_in{ $m->{key} })
+	{
+		diag("key $m->{key}: event $id at $m->{partition}/$m->{offset} after event $last_in{ $m->{key} }")
+		  if $order_ok;
+		$order_ok = 0;
+	}
 	$last_in{ $m->{key} } = $id;
 }
 my @missing = grep { !$count{$_} } keys %events;
