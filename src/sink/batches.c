@@ -264,6 +264,10 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 			if (j == nchosen || id_of[j] != id)
 				continue;
 			part = part_of[j++];
+			/* the batch's oldest commit: its latency when delivered */
+			if (ev.has_time && (s->parts[part].oldest_commit == 0 ||
+								ev.commit_time < s->parts[part].oldest_commit))
+				s->parts[part].oldest_commit = ev.commit_time;
 			appendStringInfoString(&bodies[part], bodies[part].len ? "," : "");
 			es_sink_write_value(&bodies[part], s->opts.format, &ev);
 		}

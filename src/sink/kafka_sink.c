@@ -87,6 +87,7 @@ typedef struct KafkaSink
 	uint64		tail;
 	int64		ring_id[ES_KAFKA_WINDOW];
 	int8		ring_pending[ES_KAFKA_WINDOW];	/* messages not reported */
+	TimestampTz ring_commit[ES_KAFKA_WINDOW];	/* commit times, for latency */
 	List	   *dead;			/* Dead *, to record */
 	List	   *replayed;		/* dead letter ids delivered again */
 	List	   *replay_failed;
@@ -199,7 +200,10 @@ delivered(void *arg, uint64 tag, int err, const char *errstr, int64 offset)
 					 ks->ring_id[slot]);
 		}
 		else if (err == 0)
-			ks->ring_pending[slot]--;
+		{
+			if (--ks->ring_pending[slot] == 0)
+				es_sink_note_latency(s, ks->ring_commit[slot], GetCurrentTimestamp());
+		}
 		else if (es_kafka_denial(err))
 			snprintf(ks->denied, sizeof(ks->denied), "%s", errstr);
 		else if (ks->fault[0] == '\0')
@@ -560,6 +564,7 @@ es_kafka_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 			hash = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
 											   14, &isnull));
 			ks->ring_id[slot] = ev.id;
+			ks->ring_commit[slot] = ev.has_time ? ev.commit_time : 0;
 			ks->ring_pending[slot] = 2;		/* (none reported before this is set) */
 			n = produce_event(s, ks, &ev, hash, tag, &key, &value);
 			if (n == -1 || n == -2)

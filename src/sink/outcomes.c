@@ -53,22 +53,58 @@ finish_replay(Sink *s, Partition *p)
 		elog(ERROR, "could not update a dead letter");
 }
 
+/* es_sink_note_latency keeps a delivery's latency among the recent ones */
+void
+es_sink_note_latency(Sink *s, TimestampTz commit_time, TimestampTz now)
+{
+	if (commit_time == 0 || commit_time > now)
+		return;
+	s->latency_ms[s->latency_next] = (float8) (now - commit_time) / 1000.0;
+	s->latency_next = (s->latency_next + 1) % ES_SINK_LATENCY_SAMPLES;
+	s->nlatency = Min(s->nlatency + 1, ES_SINK_LATENCY_SAMPLES);
+}
+
+static int
+cmp_float8(const void *a, const void *b)
+{
+	float8		x = *(const float8 *) a;
+	float8		y = *(const float8 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
- * es_sink_note_success records that a sink delivered: last_success (at
- * most once a second), and a retrying sink runs again, its error cleared
+ * es_sink_note_success records that a sink delivered: last_success and the
+ * recent latencies' percentiles (at most once a second), and a retrying
+ * sink runs again, its error cleared
  */
 void
 es_sink_note_success(Sink *s)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(s->id)};
+	Oid			types[3] = {INT4OID, FLOAT8OID, FLOAT8OID};
+	Datum		args[3];
+	char		nulls[3] = {' ', 'n', 'n'};
 
+	args[0] = Int32GetDatum(s->id);
+	if (s->nlatency > 0)
+	{
+		float8		sorted[ES_SINK_LATENCY_SAMPLES];
+
+		memcpy(sorted, s->latency_ms, sizeof(float8) * s->nlatency);
+		qsort(sorted, s->nlatency, sizeof(float8), cmp_float8);
+		args[1] = Float8GetDatum(sorted[s->nlatency / 2]);
+		args[2] = Float8GetDatum(sorted[Min(s->nlatency - 1, (int) (s->nlatency * 0.99))]);
+		nulls[1] = nulls[2] = ' ';
+	}
 	if (es_sink_exec("UPDATE " ES_SCHEMA ".sink_catalog SET last_success = now(), "
 					 "  state = CASE WHEN state = 'retrying' THEN 'running' ELSE state END, "
-					 "  last_error = NULL WHERE id = $1 AND (last_success IS NULL "
+					 "  last_error = NULL, "
+					 "  latency_p50 = coalesce($2 * interval '1 ms', latency_p50), "
+					 "  latency_p99 = coalesce($3 * interval '1 ms', latency_p99) "
+					 "WHERE id = $1 AND (last_success IS NULL "
 					 "  OR last_success < now() - interval '1 s' OR state = 'retrying' "
 					 "  OR last_error IS NOT NULL)",
-					 1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+					 3, types, args, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record a delivery");
 	if (strcmp(s->state, "retrying") == 0)
 		strlcpy(s->state, "running", sizeof(s->state));
@@ -118,6 +154,8 @@ finish_request(Sink *s, Partition *p)
 								  "WHERE sink_id = $1 AND partition = $2",
 								  7, types, args, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record a delivery");
+		es_sink_note_latency(s, p->oldest_commit, GetCurrentTimestamp());
+		p->oldest_commit = 0;
 		es_sink_note_success(s);
 		p->position = p->batch_last;
 		p->batch_last = 0;

@@ -18,6 +18,8 @@ CREATE TABLE eventstream.sink_catalog (
 		CHECK (state IN ('running', 'paused', 'retrying', 'disabled')),
 	last_error text,
 	last_success timestamptz,
+	latency_p50 interval,			-- commit to acknowledgment, of the last
+	latency_p99 interval,			-- 1000 deliveries (the worker's, this run)
 	created_at timestamptz NOT NULL DEFAULT now()
 );
 REVOKE ALL ON eventstream.sink_catalog FROM PUBLIC;
@@ -121,7 +123,9 @@ CREATE VIEW eventstream.sinks AS
 					 WHERE l.stream_id = s.stream_id AND l.id > p.position
 					 ORDER BY l.id LIMIT 1))::double precision AS oldest_undelivered_age,
 		   s.last_success,
-		   coalesce(s.last_error, p.last_error) AS last_error
+		   coalesce(s.last_error, p.last_error) AS last_error,
+		   s.latency_p50,
+		   s.latency_p99
 	  FROM eventstream.sink_catalog s
 	  JOIN eventstream.stream_catalog c ON c.id = s.stream_id
 	  CROSS JOIN LATERAL (

@@ -22,6 +22,9 @@
 #include "sink.h"
 #include "webhook.h"
 
+/* the deliveries eventstream.sinks' latency percentiles are of */
+#define ES_SINK_LATENCY_SAMPLES 1000
+
 /* the most events one pass reads for a sink */
 #define ES_SINK_READ_MAX 20000
 
@@ -33,6 +36,7 @@ typedef struct Partition
 	int			attempts;
 	TimestampTz next_attempt_at;	/* 0: now */
 	TimestampTz failing_since;	/* the batch's first failure (-infinity: none) */
+	TimestampTz oldest_commit;	/* of the batch's events (0: not known) */
 	EsWebhookRequest *req;		/* in flight, or NULL */
 	int			nevents;		/* of the request */
 	int			limit;			/* events per request while a refused batch
@@ -59,6 +63,10 @@ typedef struct Sink
 	Partition	replay;			/* a dead letter sent again (index -1) */
 	int64		replay_id;		/* its dead_letter_catalog id */
 	bool		seen;			/* still in the catalog at the last load */
+	/* recent latencies, commit to acknowledgment, in ms: a ring */
+	float8		latency_ms[ES_SINK_LATENCY_SAMPLES];
+	int			nlatency;
+	int			latency_next;
 } Sink;
 
 /* deliver.c */
@@ -76,6 +84,7 @@ extern bool es_sink_next_replay(Sink *s, int64 *dead_id, Datum *event_ids);
 extern bool es_sink_any_done(List *sinks);
 extern void es_sink_finish_requests(List *sinks);
 extern void es_sink_note_success(Sink *s);
+extern void es_sink_note_latency(Sink *s, TimestampTz commit_time, TimestampTz now);
 
 /* kafka_sink.c */
 extern void es_kafka_sink_fill(Sink *s, TimestampTz now, bool check_rights);

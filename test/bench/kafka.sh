@@ -12,7 +12,8 @@
 #				the message's CreateTime (the produce call; the mock is
 #				local, so the broker's acknowledgment adds little),
 #				p50/p99 from the messages read back
-#	memory		the sink worker's RSS before and after draining the
+#	memory		the sink worker's private memory (RssAnon: not the shared
+#				buffers it reads) before and after draining the
 #				backlog (MEMORY_EVENTS events)
 #
 # The mock keeps at most 100,000 messages or 5 MiB per partition and drops
@@ -54,7 +55,7 @@ SQL
 worker_rss_kb() {
 	local pid
 	pid=$(psql_b -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_eventstream sink worker'" | head -1)
-	[ -n "$pid" ] && awk '/VmRSS/ {print $2}' "/proc/$pid/status" || echo 0
+	[ -n "$pid" ] && awk '/RssAnon/ {print $2}' "/proc/$pid/status" || echo 0
 }
 
 # drain N TOPIC PARTITIONS: seconds for a paused sink to deliver N new events
@@ -66,7 +67,7 @@ drain() {
 	psql_b -c "SELECT eventstream.pause_sink('$t')" >/dev/null
 	psql_b -c "INSERT INTO kb SELECT g, repeat('x', 100) FROM generate_series(
 	  (SELECT coalesce(max(id), 0) + 1 FROM kb), (SELECT coalesce(max(id), 0) + $n FROM kb)) g" >/dev/null
-	psql_b -c "SELECT eventstream.sync()" >/dev/null
+	psql_b -c "SELECT eventstream.sync('30 min')" >/dev/null
 	last=$(psql_b -c "SELECT max(id) FROM eventstream.read('kb', 0, 100000000)")
 	sleep 1
 	rss_before=$(worker_rss_kb)
@@ -128,5 +129,5 @@ psql_b -c "SELECT eventstream.drop_sink('live')" >/dev/null
 echo "== memory: the sink worker draining $MEMORY_EVENTS events"
 t=$(drain "$MEMORY_EVENTS" memory 64)
 read -r before after < "$work/rss"
-printf '%-40s %10s kB\n' "sink worker RSS before" "$before"
-printf '%-40s %10s kB  (%.0f events/s)\n' "sink worker RSS after" "$after" "$(echo "$MEMORY_EVENTS / $t" | bc -l)"
+printf '%-40s %10s kB\n' "sink worker private memory before" "$before"
+printf '%-40s %10s kB  (%.0f events/s)\n' "sink worker private memory after" "$after" "$(echo "$MEMORY_EVENTS / $t" | bc -l)"

@@ -127,6 +127,8 @@ ok($sig_ok, 'every request is signed with the secret (Standard Webhooks)');
 
 ok($ids_ok, 'webhook-id names the sink and the first and last event');
 ok($order_ok, 'each key\'s events arrive in id order');
+is($node->safe_psql('postgres', q{SELECT latency_p50 > '0' AND latency_p99 >= latency_p50
+	FROM eventstream.sinks WHERE name = 'hook'}), 't', 'eventstream.sinks shows recent latency percentiles');
 is($reqs->[0]{headers}{'X-Team'} // $reqs->[0]{headers}{'x-team'}, 'qa', 'extra headers are sent');
 my $ev = $reqs->[0]{events}[0];
 is(join(',', sort keys %$ev),

@@ -113,6 +113,8 @@ for my $m (grep { defined $_->{value} } @$msgs)
 	$headers_ok = 0 unless $m->{key} eq encode_json($doc->{key}) && $m->{key} !~ / /;
 }
 ok($headers_ok, 'headers eventstream-stream/-id/-op/-lsn match the log; key is the compact key');
+is($node->safe_psql('postgres', q{SELECT latency_p50 > '0' AND latency_p99 >= latency_p50
+	FROM eventstream.sinks WHERE name = 'tokafka'}), 't', 'eventstream.sinks shows recent latency percentiles');
 
 # 2. three kill -9 of the postmaster under pgbench, produce errors and a
 # broker down and up between them.  (One request in flight per broker: with
