@@ -45,33 +45,33 @@
 void
 es_sink_event(EsLogEvent *ev, HeapTuple tup, TupleDesc desc, int first)
 {
-	bool		isnull;
-	Datum		d;
+	Datum		values[16];
+	bool		nulls[16];
+	Datum	   *v;
+	bool	   *n;
 
+	/* (one pass over the tuple: the sink worker reads thousands a round) */
+	if (desc->natts > lengthof(values) || first + 12 > desc->natts)
+		elog(ERROR, "unexpected row of %d columns for an event", desc->natts);
+	heap_deform_tuple(tup, desc, values, nulls);
+	v = values + first - 1;
+	n = nulls + first - 1;
 	memset(ev, 0, sizeof(EsLogEvent));
-	ev->stream = SPI_getvalue(tup, desc, first);
-	ev->id = DatumGetInt64(SPI_getbinval(tup, desc, first + 1, &isnull));
-	ev->op = SPI_getvalue(tup, desc, first + 2);
-	ev->schema_name = SPI_getvalue(tup, desc, first + 3);
-	ev->table_name = SPI_getvalue(tup, desc, first + 4);
-	d = SPI_getbinval(tup, desc, first + 5, &isnull);
-	ev->key = isnull ? NULL : DatumGetJsonbP(d);
-	d = SPI_getbinval(tup, desc, first + 6, &isnull);
-	ev->old = isnull ? NULL : DatumGetJsonbP(d);
-	d = SPI_getbinval(tup, desc, first + 7, &isnull);
-	ev->new = isnull ? NULL : DatumGetJsonbP(d);
-	d = SPI_getbinval(tup, desc, first + 8, &isnull);
-	ev->lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
-	d = SPI_getbinval(tup, desc, first + 9, &isnull);
-	ev->commit_lsn = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
-	d = SPI_getbinval(tup, desc, first + 10, &isnull);
-	ev->has_xid = !isnull;
-	ev->xid = isnull ? 0 : (uint64) DatumGetInt64(d);
-	d = SPI_getbinval(tup, desc, first + 11, &isnull);
-	ev->has_time = !isnull;
-	ev->commit_time = isnull ? 0 : DatumGetTimestampTz(d);
-	d = SPI_getbinval(tup, desc, first + 12, &isnull);
-	ev->seq = isnull ? 0 : DatumGetInt32(d);
+	ev->stream = n[0] ? NULL : TextDatumGetCString(v[0]);
+	ev->id = DatumGetInt64(v[1]);
+	ev->op = n[2] ? NULL : TextDatumGetCString(v[2]);
+	ev->schema_name = n[3] ? NULL : TextDatumGetCString(v[3]);
+	ev->table_name = n[4] ? NULL : TextDatumGetCString(v[4]);
+	ev->key = n[5] ? NULL : DatumGetJsonbP(v[5]);
+	ev->old = n[6] ? NULL : DatumGetJsonbP(v[6]);
+	ev->new = n[7] ? NULL : DatumGetJsonbP(v[7]);
+	ev->lsn = n[8] ? InvalidXLogRecPtr : DatumGetLSN(v[8]);
+	ev->commit_lsn = n[9] ? InvalidXLogRecPtr : DatumGetLSN(v[9]);
+	ev->has_xid = !n[10];
+	ev->xid = n[10] ? 0 : (uint64) DatumGetInt64(v[10]);
+	ev->has_time = !n[11];
+	ev->commit_time = n[11] ? 0 : DatumGetTimestampTz(v[11]);
+	ev->seq = n[12] ? 0 : DatumGetInt32(v[12]);
 }
 
 static void
