@@ -61,6 +61,12 @@ SELECT name, stream, kind, state, options->>'secret' AS secret, options->'header
 SELECT count(*) AS partitions FROM eventstream.sink_partitions;
 SELECT eventstream.alter_sink('h', '{"concurrency": 3, "batch_size": 0}');
 SELECT eventstream.alter_sink('h', '{"concurrency": 3}');
+-- a secret rotated: both, then the old one removed (a null removes an option)
+SELECT eventstream.alter_sink('h', '{"secret": "whsec_c2VjcmV0LWJlaW5nLXJvdGF0ZWQtb3V0LWF0LW9uY2U=",
+  "previous_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}');
+SELECT options->>'secret' AS secret, options->>'previous_secret' AS previous FROM eventstream.sinks WHERE name = 'h';
+SELECT eventstream.alter_sink('h', '{"previous_secret": null}');
+SELECT options ? 'previous_secret' AS rotating FROM eventstream.sinks WHERE name = 'h';
 SELECT count(*) AS partitions FROM eventstream.sink_partitions;
 SELECT eventstream.pause_sink('h');
 SELECT state FROM eventstream.sinks;

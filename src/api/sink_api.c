@@ -177,7 +177,9 @@ eventstream_alter_sink(PG_FUNCTION_ARGS)
 	id = lookup_own_sink(name);
 	args[0] = Int32GetDatum(id);
 	args[1] = JsonbPGetDatum(changes);
-	es_catalog_exec("SELECT options || $2, kind, owner FROM " ES_SCHEMA ".sink_catalog WHERE id = $1",
+	/* (a null removes an option: {"previous_secret": null} ends a rotation) */
+	es_catalog_exec("SELECT pg_catalog.jsonb_strip_nulls(options || $2), kind, owner "
+					"FROM " ES_SCHEMA ".sink_catalog WHERE id = $1",
 				 2, types, args, NULL, SPI_OK_SELECT);
 	merged = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	es_sink_parse_options(es_sink_kind(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
