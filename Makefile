@@ -82,7 +82,7 @@ $(error libcurl is missing: install libcurl's development files (Debian: apt-get
 endif
 endif
 PG_CPPFLAGS += $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
-SHLIB_LINK += $(CURL_LIBS)
+SHLIB_LINK += $(CURL_LIBS) -lz
 
 # librdkafka, for Kafka sinks (Debian: librdkafka-dev)
 RDKAFKA_LIBS := $(shell pkg-config --libs rdkafka 2>/dev/null)

@@ -5,7 +5,7 @@
 
 Listens on a free port of 127.0.0.1 (written to PORT_FILE), keeps
 connections alive (HTTP/1.1), and logs every request as one JSON line of
-LOG_FILE: {"status", "headers", "body"}.  How it answers is read from
+LOG_FILE: {"status", "headers", "body"} (a gzip body decompressed).  How it answers is read from
 CONTROL_FILE (JSON) at each request:
     status        the answer (default 200)
     fail_first    answer fail_status to this many requests first, then status
@@ -17,6 +17,7 @@ CONTROL_FILE (JSON) at each request:
 A change of the control file starts its fail_first count afresh.
 """
 import email.utils
+import gzip
 import http.server
 import json
 import sys
@@ -44,7 +45,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        body = raw.decode()
         try:
             with open(control_file) as f:
                 text = f.read()

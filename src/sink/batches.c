@@ -32,6 +32,80 @@
 
 static void replay_one(Sink *s);
 
+/* a partition's next request, as it is built */
+typedef struct Batch
+{
+	StringInfoData body;		/* the events, comma-separated */
+	StringInfoData ids;			/* '{id,...}' of them */
+	int			count;
+	int64		first;
+	int64		last;			/* the last event it covers (sent or not) */
+	int			oversized;		/* events it covers that went to dead letters */
+	bool		full;			/* max_bytes reached: no more events */
+	TimestampTz oldest_commit;	/* of its events (for the latency) */
+} Batch;
+
+/*
+ * Record an event too large for any request (max_bytes) in dead letters,
+ * once (its batch may be made again after a crash)
+ */
+static void
+dead_letter_oversized(Sink *s, int64 id, int size)
+{
+	Oid			types[3] = {INT4OID, INT8OID, TEXTOID};
+	Datum		args[3] = {Int32GetDatum(s->id), Int64GetDatum(id),
+		CStringGetTextDatum(psprintf("the event is %d bytes, more than max_bytes (%d): never sent",
+									 size, s->opts.max_bytes))};
+
+	if (es_sink_exec("INSERT INTO " ES_SCHEMA ".dead_letter_catalog "
+					 "(sink_id, event_ids, attempts, last_error) "
+					 "SELECT $1, ARRAY[$2], 0, $3 WHERE NOT EXISTS ("
+					 "  SELECT 1 FROM " ES_SCHEMA ".dead_letter_catalog "
+					 "  WHERE sink_id = $1 AND event_ids = ARRAY[$2])",
+					 3, types, args, NULL, false, 0) < 0)
+		elog(ERROR, "could not record a dead letter");
+}
+
+/*
+ * Add an event to its partition's batch, unless the batch would pass
+ * max_bytes (then the batch ends before it); an event larger than
+ * max_bytes on its own goes to dead letters and the batch covers it
+ */
+static void
+add_to_batch(Sink *s, Batch *b, const EsLogEvent *ev, StringInfo one)
+{
+	if (b->full)
+		return;
+	resetStringInfo(one);
+	es_sink_write_value(one, s->opts.format, ev);
+	if (one->len > s->opts.max_bytes)
+	{
+		dead_letter_oversized(s, ev->id, one->len);
+		b->oversized++;
+		b->last = ev->id;
+		return;
+	}
+	if (b->count > 0 && b->body.len + one->len + 3 > s->opts.max_bytes)
+	{
+		b->full = true;
+		return;
+	}
+	if (b->count == 0)
+	{
+		initStringInfo(&b->body);
+		initStringInfo(&b->ids);
+		b->first = ev->id;
+	}
+	appendStringInfoString(&b->body, b->count ? "," : "");
+	appendBinaryStringInfo(&b->body, one->data, one->len);
+	appendStringInfo(&b->ids, "%s" INT64_FORMAT, b->count ? "," : "{", ev->id);
+	b->count++;
+	b->last = ev->id;
+	/* the batch's oldest commit: its latency when delivered */
+	if (ev->has_time && (b->oldest_commit == 0 || ev->commit_time < b->oldest_commit))
+		b->oldest_commit = ev->commit_time;
+}
+
 /*
  * es_sink_owner_may_read: may the sink's owner still read every table of its stream?  If not,
  * the sink delivers nothing, and says why.
@@ -66,6 +140,7 @@ start_request(Sink *s, Partition *p, StringInfo body, StringInfo ids,
 			  int nevents, int64 first, int64 last)
 {
 	List	   *headers = list_copy(s->opts.headers);
+	StringInfoData gz;
 	char		msg_id[96];
 	int64		ts = (int64) time(NULL);
 
@@ -92,6 +167,14 @@ start_request(Sink *s, Partition *p, StringInfo body, StringInfo ids,
 		}
 		headers = lappend(headers, sig.data);
 	}
+	if (s->opts.gzip)
+	{
+		/* (signed above as JSON: the receiver checks what it decompressed) */
+		initStringInfo(&gz);
+		es_webhook_gzip(body->data, body->len, &gz);
+		headers = lappend(headers, "Content-Encoding: gzip");
+		body = &gz;
+	}
 	p->req = es_webhook_post(s->opts.url, headers, body->data, body->len,
 							 s->opts.timeout_ms, p);
 	p->nevents = nevents;
@@ -113,11 +196,10 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 	int			nidle = 0;
 	int			k;
 	EsOwnerContext cx;
-	StringInfoData *bodies;
-	StringInfoData *ids;
+	Batch	   *b;
+	StringInfoData one;
 	StringInfoData chosen;
 	int		   *counts;
-	int64	   *firsts;
 	int64	   *lasts;
 	int		   *part_of;
 	int64	   *id_of;
@@ -155,10 +237,9 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 	}
 	es_end_owner(&cx);
 
-	bodies = palloc0(sizeof(StringInfoData) * s->nparts);
-	ids = palloc0(sizeof(StringInfoData) * s->nparts);
+	b = palloc0(sizeof(Batch) * s->nparts);
+	initStringInfo(&one);
 	counts = palloc0(sizeof(int) * s->nparts);
-	firsts = palloc0(sizeof(int64) * s->nparts);
 	lasts = palloc0(sizeof(int64) * s->nparts);
 	part_of = palloc(sizeof(int) * Max(SPI_processed, 1));
 	id_of = palloc(sizeof(int64) * Max(SPI_processed, 1));
@@ -176,13 +257,6 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 			counts[part] >= (p->limit > 0 ? p->limit : s->opts.batch_size) ||
 			(p->batch_last > 0 && id > p->batch_last))
 			continue;
-		if (counts[part] == 0)
-		{
-			initStringInfo(&bodies[part]);
-			initStringInfo(&ids[part]);
-			firsts[part] = id;
-		}
-		appendStringInfo(&ids[part], "%s" INT64_FORMAT, counts[part] ? "," : "{", id);
 		appendStringInfo(&chosen, "%s" INT64_FORMAT, nchosen ? "," : "{", id);
 		part_of[nchosen] = part;
 		id_of[nchosen++] = id;
@@ -264,12 +338,7 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 			if (j == nchosen || id_of[j] != id)
 				continue;
 			part = part_of[j++];
-			/* the batch's oldest commit: its latency when delivered */
-			if (ev.has_time && (s->parts[part].oldest_commit == 0 ||
-								ev.commit_time < s->parts[part].oldest_commit))
-				s->parts[part].oldest_commit = ev.commit_time;
-			appendStringInfoString(&bodies[part], bodies[part].len ? "," : "");
-			es_sink_write_value(&bodies[part], s->opts.format, &ev);
+			add_to_batch(s, &b[part], &ev, &one);
 		}
 	}
 
@@ -277,27 +346,41 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 	{
 		Partition  *p = &s->parts[k];
 		StringInfoData body;
-		Oid			types[3] = {INT4OID, INT4OID, INT8OID};
-		Datum		args[3];
+		Oid			types[4] = {INT4OID, INT4OID, INT8OID, INT4OID};
+		Datum		args[4];
 
-		if (counts[k] == 0)
+		if (b[k].last == 0)
 			continue;
-		appendStringInfoChar(&ids[k], '}');
-		initStringInfo(&body);
-		if (s->opts.batch_size > 1)
-			appendStringInfo(&body, "[%s]", bodies[k].data);
-		else
-			appendStringInfoString(&body, bodies[k].data);
-
-		/* the batch is fixed until it is delivered, across crashes too */
 		args[0] = Int32GetDatum(s->id);
 		args[1] = Int32GetDatum(k);
-		args[2] = Int64GetDatum(lasts[k]);
-		if (es_sink_exec("UPDATE " ES_SCHEMA ".sink_partitions SET batch_last = $3 "
-								  "WHERE sink_id = $1 AND partition = $2",
-								  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		args[2] = Int64GetDatum(b[k].last);
+		args[3] = Int32GetDatum(b[k].oversized);
+		if (b[k].count == 0)
+		{
+			/* only events too large to send: past them, at once */
+			if (es_sink_exec("UPDATE " ES_SCHEMA ".sink_partitions SET position = $3, "
+							 "  dead_lettered = dead_lettered + $4 "
+							 "WHERE sink_id = $1 AND partition = $2",
+							 4, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not update a sink partition");
+			p->position = b[k].last;
+			continue;
+		}
+		appendStringInfoChar(&b[k].ids, '}');
+		initStringInfo(&body);
+		if (s->opts.batch_size > 1)
+			appendStringInfo(&body, "[%s]", b[k].body.data);
+		else
+			appendStringInfoString(&body, b[k].body.data);
+
+		/* the batch is fixed until it is delivered, across crashes too */
+		if (es_sink_exec("UPDATE " ES_SCHEMA ".sink_partitions SET batch_last = $3, "
+						 "  dead_lettered = dead_lettered + $4 "
+						 "WHERE sink_id = $1 AND partition = $2",
+						 4, types, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update a sink partition");
-		start_request(s, p, &body, &ids[k], counts[k], firsts[k], lasts[k]);
+		p->oldest_commit = b[k].oldest_commit;
+		start_request(s, p, &body, &b[k].ids, b[k].count, b[k].first, b[k].last);
 	}
 	replay_one(s);
 }

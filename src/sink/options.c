@@ -16,6 +16,9 @@
  *	  previous_secret	the secret being replaced: while it is set, requests
  *					carry two signatures (Standard Webhooks' rotation)
  *	  batch_size	events per request, 1 to 10000 (default 1)
+ *	  max_bytes		bytes of a request's body, at most (default 1 MB); an
+ *					event larger on its own goes to dead letters
+ *	  gzip			bodies compressed, Content-Encoding: gzip (default false)
  *	  concurrency	partitions delivered at once, 1 to 64 (default 1)
  *	  timeout		per request, an interval or milliseconds (default 10 s)
  *	  max_attempts	before the events go to dead letters (default 8)
@@ -425,6 +428,14 @@ webhook_option(EsSinkOptions *opts, const char *name, JsonbValue *v)
 		parse_secret(opts, string_value(name, v));
 	else if (strcmp(name, "batch_size") == 0)
 		opts->batch_size = int_value(name, v, 1, 10000);
+	else if (strcmp(name, "max_bytes") == 0)
+		opts->max_bytes = int_value(name, v, 1024, 256 * 1024 * 1024);
+	else if (strcmp(name, "gzip") == 0)
+	{
+		if (v->type != jbvBool)
+			bad_option(name, "It must be true or false.");
+		opts->gzip = v->val.boolean;
+	}
 	else if (strcmp(name, "concurrency") == 0)
 		opts->concurrency = int_value(name, v, 1, 64);
 	else if (strcmp(name, "timeout") == 0)
@@ -484,6 +495,7 @@ es_sink_parse_options(EsSinkKind kind, Jsonb *options, EsSinkOptions *opts,
 	opts->kind = kind;
 	opts->format = ES_SINK_JSON;
 	opts->batch_size = 1;
+	opts->max_bytes = 1024 * 1024;
 	opts->concurrency = 1;
 	opts->timeout_ms = 10000;
 	opts->max_attempts = lengthof(default_schedule_ms);
@@ -518,7 +530,7 @@ es_sink_parse_options(EsSinkKind kind, Jsonb *options, EsSinkOptions *opts,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown sink option \"%s\"", name),
 					 errhint(kind == ES_SINK_WEBHOOK ?
-							 "Webhook sinks take url, secret, previous_secret, format, batch_size, concurrency, timeout, max_attempts, max_age, retry_schedule and headers." :
+							 "Webhook sinks take url, secret, previous_secret, format, batch_size, max_bytes, gzip, concurrency, timeout, max_attempts, max_age, retry_schedule and headers." :
 							 "Kafka sinks take brokers, topic, format, tombstones, config and retry_schedule.")));
 	}
 	if (kind == ES_SINK_WEBHOOK && opts->url == NULL)

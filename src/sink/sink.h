@@ -68,6 +68,8 @@ typedef struct EsSinkOptions
 	int			max_age_ms;		/* a batch failing this long: dead letters
 								 * (0: only max_attempts) */
 	int			batch_size;
+	int			max_bytes;		/* of a request's body (before gzip) */
+	bool		gzip;			/* bodies sent with Content-Encoding: gzip */
 	int			concurrency;
 	int			timeout_ms;
 	List	   *headers;		/* "Name: value" strings */

@@ -23,6 +23,7 @@
 #include "postgres.h"
 
 #include <time.h>
+#include <zlib.h>
 
 #include <curl/curl.h>
 
@@ -306,6 +307,33 @@ es_webhook_wait(long timeout_ms, uint32 wait_event_info,
 	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	read_done();
 	return woken || (nevents == 0 && ours_ran_out);
+}
+
+/*
+ * es_webhook_gzip compresses a body for "Content-Encoding: gzip" into out
+ * (the gzip format: zlib's deflate with a gzip header)
+ */
+void
+es_webhook_gzip(const char *data, Size len, StringInfo out)
+{
+	z_stream	zs;
+	int			rc;
+
+	memset(&zs, 0, sizeof(zs));
+	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+					 Z_DEFAULT_STRATEGY) != Z_OK)
+		elog(ERROR, "could not start gzip compression");
+	resetStringInfo(out);
+	enlargeStringInfo(out, (int) deflateBound(&zs, len));
+	zs.next_in = (Bytef *) data;
+	zs.avail_in = len;
+	zs.next_out = (Bytef *) out->data;
+	zs.avail_out = out->maxlen - 1;
+	rc = deflate(&zs, Z_FINISH);
+	out->len = (int) zs.total_out;
+	deflateEnd(&zs);
+	if (rc != Z_STREAM_END)
+		elog(ERROR, "could not gzip a request body");
 }
 
 /* es_webhook_in_flight is the number of requests not finished */

@@ -333,5 +333,55 @@ cmp_ok($node->safe_psql('postgres', q{SELECT attempts FROM eventstream.dead_lett
 	'<', 100, 'max_age sent the batch to dead letters before max_attempts');
 $node->safe_psql('postgres', q{SELECT eventstream.drop_sink('aged')});
 
+# 11. max_bytes: requests stay under it; an event larger on its own goes to
+# dead letters with the reason, and its partition goes on
+control('{}');
+$node->safe_psql('postgres', qq{
+	CREATE TABLE wb (k int PRIMARY KEY, t text);
+	SELECT eventstream.create_stream('wbs', '{wb}');
+	SELECT eventstream.create_sink('small', 'wbs', 'webhook', '{"url": "http://127.0.0.1:$port/small",
+	  "batch_size": 50, "max_bytes": 2048}');
+});
+$from = scalar(@{ requests() });
+$node->safe_psql('postgres', q{
+	INSERT INTO wb SELECT g, repeat('s', 50) FROM generate_series(1, 20) g;
+	INSERT INTO wb VALUES (21, repeat('L', 5000));
+	INSERT INTO wb SELECT g, repeat('s', 50) FROM generate_series(22, 30) g;
+});
+$node->safe_psql('postgres', 'SELECT eventstream.sync()');
+my $wlast = $node->safe_psql('postgres', q{SELECT max(id) FROM eventstream.read('wbs', 0, 1000)});
+$node->poll_query_until('postgres', qq{SELECT position >= $wlast FROM eventstream.sinks WHERE name = 'small'})
+  or die 'small delivered nothing';
+my @small = grep { $_->{status} < 300 && ($_->{events}[0]{stream} // '') eq 'wbs' }
+  @{ requests() }[ $from .. $#{ requests() } ];
+my %got = map { ($_->{key}{k} => 1) } map { @{ $_->{events} } } @small;
+is(join(',', sort { $a <=> $b } keys %got), join(',', 1 .. 20, 22 .. 30),
+	'every event but the oversized one delivered');
+ok(!grep({ length($_->{body}) > 2048 } @small) && @small > 1,
+	'requests stay within max_bytes (' . scalar(@small) . ' requests)');
+like($node->safe_psql('postgres', q{SELECT last_error FROM eventstream.dead_letters WHERE sink = 'small'}),
+	qr/more than max_bytes/, 'the oversized event is a dead letter, with the reason');
+$node->safe_psql('postgres', q{SELECT eventstream.drop_sink('small')});
+
+# 12. gzip: compressed bodies, signed as JSON
+$node->safe_psql('postgres', qq{
+	SELECT eventstream.create_sink('zipped', 'wbs', 'webhook', '{"url": "http://127.0.0.1:$port/zipped",
+	  "batch_size": 100, "gzip": true, "secret": "whsec_$secret_b64"}');
+});
+$from = scalar(@{ requests() });
+$node->safe_psql('postgres', q{INSERT INTO wb SELECT g, repeat('z', 50) FROM generate_series(100, 140) g});
+$node->safe_psql('postgres', 'SELECT eventstream.sync()');
+$wlast = $node->safe_psql('postgres', q{SELECT max(id) FROM eventstream.read('wbs', 0, 1000)});
+$node->poll_query_until('postgres', qq{SELECT position >= $wlast FROM eventstream.sinks WHERE name = 'zipped'})
+  or die 'zipped delivered nothing';
+my @zipped = grep { $_->{status} < 300 } @{ requests() }[ $from .. $#{ requests() } ];
+my $zh = { map { lc($_) => $zipped[0]{headers}{$_} } keys %{ $zipped[0]{headers} } };
+is($zh->{'content-encoding'}, 'gzip', 'the body is sent gzip-compressed');
+is(scalar(map { @{ $_->{events} } } @zipped), 41, 'every event in the compressed bodies');
+is($zh->{'webhook-signature'},
+	'v1,' . encode_base64(hmac_sha256("$zh->{'webhook-id'}.$zh->{'webhook-timestamp'}.$zipped[0]{body}", $secret), ''),
+	'the signature is of the JSON, before compression');
+$node->safe_psql('postgres', q{SELECT eventstream.drop_sink('zipped')});
+
 $node->stop;
 done_testing();
