@@ -22,6 +22,7 @@
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -198,12 +199,15 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 	EsOwnerContext cx;
 	Batch	   *b;
 	StringInfoData one;
-	StringInfoData chosen;
 	int		   *counts;
 	int64	   *lasts;
 	int		   *part_of;
 	int64	   *id_of;
 	int			nchosen = 0;
+	int64		limit;
+	int64		need_to = 0;	/* the last id of a batch to send again */
+	int64		read_to = 0;
+	bool		read_all;
 	uint64		i;
 
 	if (strcmp(s->state, "running") != 0 && strcmp(s->state, "retrying") != 0)
@@ -215,18 +219,24 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 		if (p->req == NULL && p->next_attempt_at <= now)
 		{
 			low = Min(low, p->position);
+			need_to = Max(need_to, p->batch_last);
 			nidle++;
 		}
 	}
 	if (nidle == 0 || (check_rights && !es_sink_owner_may_read(s)))
 		return;
 
+	/*
+	 * A batch recorded before (a retry, or a resend after a crash) goes
+	 * again exactly, under its webhook-id: the read reaches its last id, or
+	 * the batch waits for a round whose read does
+	 */
+	limit = Min(Max((int64) nidle * s->opts.batch_size * 4 + 64, need_to - low), ES_SINK_READ_MAX);
 	es_become_owner(&cx, s->owner, 0);
 	{
 		Oid			types[5] = {TEXTOID, INT4OID, INT8OID, INT4OID, INT8OID};
 		Datum		args[5] = {CStringGetTextDatum(s->stream), Int32GetDatum(s->stream_id),
-			Int64GetDatum(low), Int32GetDatum(s->nparts),
-		Int64GetDatum(Min((int64) nidle * s->opts.batch_size * 4 + 64, ES_SINK_READ_MAX))};
+			Int64GetDatum(low), Int32GetDatum(s->nparts), Int64GetDatum(limit)};
 
 		/* ids are dense in a stream: the range bounds any plan's reading */
 		if (es_sink_exec("SELECT e.id, " ES_SCHEMA ".partition_of(e.key, e.id, $4) "
@@ -243,7 +253,14 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 	lasts = palloc0(sizeof(int64) * s->nparts);
 	part_of = palloc(sizeof(int) * Max(SPI_processed, 1));
 	id_of = palloc(sizeof(int64) * Max(SPI_processed, 1));
-	initStringInfo(&chosen);
+	read_all = SPI_processed < (uint64) limit;
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		read_to = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[SPI_processed - 1],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -255,9 +272,8 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 
 		if (p->req != NULL || p->next_attempt_at > now || id <= p->position ||
 			counts[part] >= (p->limit > 0 ? p->limit : s->opts.batch_size) ||
-			(p->batch_last > 0 && id > p->batch_last))
+			(p->batch_last > 0 && (id > p->batch_last || (!read_all && read_to < p->batch_last))))
 			continue;
-		appendStringInfo(&chosen, "%s" INT64_FORMAT, nchosen ? "," : "{", id);
 		part_of[nchosen] = part;
 		id_of[nchosen++] = id;
 		counts[part]++;
@@ -271,12 +287,8 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 	 */
 	if (SPI_processed > 0)
 	{
-		int64		read_to;
-		bool		isnull;
 		StringInfoData empty;
 
-		read_to = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[SPI_processed - 1],
-											  SPI_tuptable->tupdesc, 1, &isnull));
 		initStringInfo(&empty);
 		for (k = 0; k < s->nparts; k++)
 		{
@@ -309,20 +321,26 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 	/* the chosen events, as JSON, in id order (as they were chosen) */
 	if (nchosen > 0)
 	{
-		Oid			types[4] = {TEXTOID, INT4OID, INT8OID, TEXTOID};
-		Datum		args[4];
+		Oid			types[5] = {TEXTOID, INT4OID, INT8OID, INT8ARRAYOID, INT8OID};
+		Datum		args[5];
+		Datum	   *elems = palloc(sizeof(Datum) * nchosen);
 		int			j = 0;
 
-		appendStringInfoChar(&chosen, '}');
+		/* (an int8[] parameter: a text one would be parsed for every row) */
+		for (j = 0; j < nchosen; j++)
+			elems[j] = Int64GetDatum(id_of[j]);
+		j = 0;
 		args[0] = CStringGetTextDatum(s->stream);
 		args[1] = Int32GetDatum(s->stream_id);
 		args[2] = Int64GetDatum(low);
-		args[3] = CStringGetTextDatum(chosen.data);
+		args[3] = PointerGetDatum(construct_array(elems, nchosen, INT8OID, sizeof(int64),
+												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[4] = Int64GetDatum(id_of[nchosen - 1]);
 		es_become_owner(&cx, s->owner, 0);
 		if (es_sink_exec("SELECT " ES_SINK_EVENT_COLUMNS " "
-								  "FROM " ES_SCHEMA "._events($1, $2, $3) e "
-								  "WHERE e.id = ANY ($4::bigint[]) ORDER BY e.id",
-								  4, types, args, NULL, true, 0) != SPI_OK_SELECT)
+						 "FROM " ES_SCHEMA "._events($1, $2, $3) e "
+						 "WHERE e.id <= $5 AND e.id = ANY ($4) ORDER BY e.id",
+						 5, types, args, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the events of sink \"%s\"", s->name);
 		es_end_owner(&cx);
 		for (i = 0; i < SPI_processed && j < nchosen; i++)

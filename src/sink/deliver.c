@@ -215,6 +215,9 @@ es_sink_set_state(Sink *s, const char *state, const char *error)
 	error ? CStringGetTextDatum(error) : (Datum) 0};
 	char		nulls[3] = {' ', ' ', error ? ' ' : 'n'};
 
+	if (error != NULL)
+		s->error_shown = true;
+
 	if (es_sink_exec("UPDATE " ES_SCHEMA ".sink_catalog SET state = $2, last_error = $3 "
 							  "WHERE id = $1 AND (state, coalesce(last_error, '')) "
 							  "  IS DISTINCT FROM ($2, coalesce($3, ''))",
@@ -449,6 +452,11 @@ es_sink_worker_main(Datum arg)
 	/* events' times in UTC, whatever the server's TimeZone */
 	SetConfigOption("TimeZone", "UTC", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * Its few statements run thousands of times a second with new ids:
+	 * planned once (the log's segments are pruned at run time), not each time
+	 */
+	SetConfigOption("plan_cache_mode", "force_generic_plan", PGC_SUSET, PGC_S_OVERRIDE);
 	/*
 	 * Never make DDL wait (DROP EXTENSION, drop_stream, retention): give up
 	 * a lock before the deadlock check of whoever waits on us would fire;

@@ -84,7 +84,14 @@ es_sink_note_success(Sink *s)
 	Oid			types[3] = {INT4OID, FLOAT8OID, FLOAT8OID};
 	Datum		args[3];
 	char		nulls[3] = {' ', 'n', 'n'};
+	TimestampTz now = GetCurrentTimestamp();
 
+	/* (at most once a second, unless there is an error to clear) */
+	if (strcmp(s->state, "retrying") != 0 && !s->error_shown &&
+		!TimestampDifferenceExceeds(s->success_noted_at, now, 1000))
+		return;
+	s->success_noted_at = now;
+	s->error_shown = false;
 	args[0] = Int32GetDatum(s->id);
 	if (s->nlatency > 0)
 	{

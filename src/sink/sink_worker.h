@@ -67,6 +67,8 @@ typedef struct Sink
 	float8		latency_ms[ES_SINK_LATENCY_SAMPLES];
 	int			nlatency;
 	int			latency_next;
+	TimestampTz success_noted_at;	/* es_sink_note_success wrote */
+	bool		error_shown;	/* last_error may be set: clear it */
 } Sink;
 
 /* deliver.c */

@@ -200,13 +200,24 @@ $node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM eventstream.dead_
   or die 'replay did not finish';
 is(acked()->{$refused}, 1, 'the replayed event was delivered, once');
 
-# 4. kill -9 of the postmaster while delivering: nothing lost, and a
-# duplicate only under the same webhook-id
-control('{"delay": 0.05}');
-$node->safe_psql('postgres',
-	"UPDATE w SET v = v + 1 WHERE k = $_") for 1 .. 50;
-$node->kill9;
-es_restart_after_kill($node);
+# 4. three kill -9 of the postmaster while delivering under a pgbench
+# workload: nothing lost, and a duplicate only under the same webhook-id
+control('{"delay": 0.02}');
+my $wscript = "$dir/work.sql";
+open my $wf, '>', $wscript or die;
+print $wf "\\set k random(1, 50)\nUPDATE w SET v = v + 1 WHERE k = :k;\n";
+close $wf;
+for my $round (1 .. 3)
+{
+	my $bench = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '2', '-T', '3', '-f', $wscript,
+		  '-h', $node->host, '-p', $node->port, 'postgres' ],
+		'>', "$dir/pgbench.log", '2>', "$dir/pgbench.err");
+	sleep 1.5;
+	$node->kill9;
+	$bench->finish;
+	es_restart_after_kill($node);
+}
 $node->safe_psql('postgres', 'UPDATE w SET v = v + 1');
 $node->safe_psql('postgres', 'SELECT eventstream.sync()');
 control('{}');
