@@ -8,16 +8,23 @@
 # is measured, unbatched (batch_size 1) and batched (batch_size 100), with
 # concurrency 8.  The anchor is pg_net's published ~240 requests/s (a
 # figure, not measured here: pg_net is not built by this script).  Then
-# pgbench runs DURATION seconds against a table in a stream with a sink
-# draining it, and without the sink, interleaved; the TPS ratio is printed.
+# the latency, commit to 2xx, at RATE events/s for DURATION seconds (the
+# worker's own p50/p99 of its last 1,000 deliveries, eventstream.sinks);
+# the sink worker's private memory (RssAnon) before and after draining a
+# MEMORY_EVENTS backlog; and pgbench runs DURATION seconds against a table
+# in a stream with a sink draining it, and without the sink, interleaved;
+# the TPS ratio is printed.
 #
-#   bash test/bench/webhook.sh       (env EVENTS=50000 DURATION=10)
+#   bash test/bench/webhook.sh   (env EVENTS=50000 DURATION=10 RATE=1000
+#                                 MEMORY_EVENTS=1000000)
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 . "$(dirname "$0")/lib.sh"
 
 EVENTS=${EVENTS:-50000}
 DURATION=${DURATION:-10}
+RATE=${RATE:-1000}
+MEMORY_EVENTS=${MEMORY_EVENTS:-1000000}
 PG_NET_PUBLISHED=240
 
 es_base_packages
@@ -65,6 +72,46 @@ for batch in 1 100; do
 	printf '%-34s %10.2f %12.0f %13.1fx\n' "sink, batch_size $batch" "$t" "$rate" \
 		"$(echo "$rate / $PG_NET_PUBLISHED" | bc -l)"
 done
+
+echo "== latency: $RATE events/s for $DURATION s, batch_size 1, commit -> 2xx (the worker's p50/p99)"
+psql_b -c "SELECT eventstream.create_sink('live', 'hooks', 'webhook', '{\"url\": \"http://127.0.0.1:$rport/\", \"concurrency\": 8}')" >/dev/null
+sleep 2
+cat > "$work/live.sql" <<'SQL'
+\set id random(1, 1000000000)
+INSERT INTO hook_src VALUES (:id + 1000000000, 'live') ON CONFLICT (id) DO NOTHING;
+SQL
+chmod 644 "$work/live.sql"
+es_as_pg pgbench -h "$work" -p "$port" -n -c 2 -j 2 -R "$RATE" -T "$DURATION" -f "$work/live.sql" postgres >/dev/null 2>&1
+sleep 3
+psql_b -c "SELECT 'p50 ' || round(extract(epoch FROM latency_p50) * 1000, 1) || ' ms, p99 '
+  || round(extract(epoch FROM latency_p99) * 1000, 1) || ' ms' FROM eventstream.sinks WHERE name = 'live'"
+psql_b -c "SELECT eventstream.drop_sink('live')" >/dev/null
+
+echo "== memory: the sink worker draining $MEMORY_EVENTS events, batch_size 100"
+rss_anon() {
+	local pid
+	pid=$(psql_b -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_eventstream sink worker'" | head -1)
+	[ -n "$pid" ] && awk '/RssAnon/ {print $2}' "/proc/$pid/status" || echo 0
+}
+psql_b -c "SELECT eventstream.create_sink('mem', 'hooks', 'webhook', '{\"url\": \"http://127.0.0.1:$rport/\", \"batch_size\": 100, \"concurrency\": 8}')" >/dev/null
+psql_b -c "SELECT eventstream.pause_sink('mem')" >/dev/null
+psql_b -c "INSERT INTO hook_src SELECT g, repeat('x', 100) FROM generate_series(
+  (SELECT coalesce(max(id), 0) + 1 FROM hook_src WHERE id < 1000000000),
+  (SELECT coalesce(max(id), 0) + $MEMORY_EVENTS FROM hook_src WHERE id < 1000000000)) g" >/dev/null
+psql_b -c "SELECT eventstream.sync('30 min')" >/dev/null
+last=$(psql_b -c "SELECT max(id) FROM eventstream.read('hooks', 0, 100000000)")
+sleep 1
+before=$(rss_anon)
+t0=$(now)
+psql_b -c "SELECT eventstream.resume_sink('mem')" >/dev/null
+until [ "$(psql_b -c "SELECT position >= $last FROM eventstream.sinks WHERE name = 'mem'")" = t ]; do
+	sleep 0.1
+done
+t=$(echo "$(now) - $t0" | bc -l)
+after=$(rss_anon)
+printf '%-34s %10s kB\n' "sink worker private memory before" "$before"
+printf '%-34s %10s kB  (%.0f events/s)\n' "sink worker private memory after" "$after" "$(echo "$MEMORY_EVENTS / $t" | bc -l)"
+psql_b -c "SELECT eventstream.drop_sink('mem')" >/dev/null
 
 echo "== writers: pgbench $DURATION s, 2 clients, with a sink draining vs none"
 cat > "$work/write.sql" <<'SQL'
