@@ -52,12 +52,6 @@ CREATE TABLE kb (id bigint PRIMARY KEY, payload text);
 SELECT eventstream.create_stream('kb', '{public.kb}');
 SQL
 
-worker_rss_kb() {
-	local pid
-	pid=$(psql_b -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_eventstream sink worker'" | head -1)
-	[ -n "$pid" ] && awk '/RssAnon/ {print $2}' "/proc/$pid/status" || echo 0
-}
-
 # drain N TOPIC PARTITIONS: seconds for a paused sink to deliver N new events
 drain() {
 	local n=$1 t=$2 parts=$3 last t0
@@ -70,14 +64,9 @@ drain() {
 	psql_b -c "SELECT eventstream.sync('30 min')" >/dev/null
 	last=$(psql_b -c "SELECT max(id) FROM eventstream.read('kb', 0, 100000000)")
 	sleep 1
-	rss_before=$(worker_rss_kb)
-	t0=$(now)
-	psql_b -c "SELECT eventstream.resume_sink('$t')" >/dev/null
-	until [ "$(psql_b -c "SELECT position >= $last FROM eventstream.sinks WHERE name = '$t'")" = t ]; do
-		sleep 0.05
-	done
-	echo "$(now) - $t0" | bc -l
-	rss_after=$(worker_rss_kb)
+	rss_before=$(sink_worker_private_kb)
+	resume_and_time "$t" "$last"
+	rss_after=$(sink_worker_private_kb)
 	echo "$rss_before $rss_after" > "$work/rss"
 	psql_b -c "SELECT eventstream.drop_sink('$t')" >/dev/null
 }

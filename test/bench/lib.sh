@@ -44,3 +44,23 @@ ratio_row() {
 rate_row() {
 	printf '%-48s %9.2f %12.0f %8.2fx\n' "$1" "$2" "$(echo "$3 / $2" | bc -l)" "$(echo "$4 / $2" | bc -l)"
 }
+
+# sink_worker_private_kb prints the sink worker's private memory (RssAnon:
+# not the shared buffers it reads), in kB, or 0 if it is not running
+sink_worker_private_kb() {
+	local pid
+	pid=$(psql_b -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_eventstream sink worker'" | head -1)
+	if [ -n "$pid" ]; then awk '/RssAnon/ {print $2}' "/proc/$pid/status"; else echo 0; fi
+}
+
+# resume_and_time SINK LAST resumes a paused sink and prints the seconds
+# until its position reaches event LAST
+resume_and_time() {
+	local t0
+	t0=$(now)
+	psql_b -c "SELECT eventstream.resume_sink('$1')" >/dev/null
+	until [ "$(psql_b -c "SELECT position >= $2 FROM eventstream.sinks WHERE name = '$1'")" = t ]; do
+		sleep 0.05
+	done
+	echo "$(now) - $t0" | bc -l
+}

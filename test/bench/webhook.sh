@@ -55,12 +55,7 @@ deliver_backlog() {
 	  (SELECT coalesce(max(id), 0) + 1 FROM hook_src), (SELECT coalesce(max(id), 0) + $EVENTS FROM hook_src)) g" >/dev/null
 	psql_b -c "SELECT eventstream.sync()" >/dev/null
 	last=$(psql_b -c "SELECT max(id) FROM eventstream.read('hooks', 0, 100000000)")
-	t0=$(now)
-	psql_b -c "SELECT eventstream.resume_sink('s$batch')" >/dev/null
-	until [ "$(psql_b -c "SELECT position >= $last FROM eventstream.sinks WHERE name = 's$batch'")" = t ]; do
-		sleep 0.05
-	done
-	echo "$(now) - $t0" | bc -l
+	resume_and_time "s$batch" "$last"
 	psql_b -c "SELECT eventstream.drop_sink('s$batch')" >/dev/null
 }
 
@@ -88,11 +83,6 @@ psql_b -c "SELECT 'p50 ' || round(extract(epoch FROM latency_p50) * 1000, 1) || 
 psql_b -c "SELECT eventstream.drop_sink('live')" >/dev/null
 
 echo "== memory: the sink worker draining $MEMORY_EVENTS events, batch_size 100"
-rss_anon() {
-	local pid
-	pid=$(psql_b -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_eventstream sink worker'" | head -1)
-	[ -n "$pid" ] && awk '/RssAnon/ {print $2}' "/proc/$pid/status" || echo 0
-}
 psql_b -c "SELECT eventstream.create_sink('mem', 'hooks', 'webhook', '{\"url\": \"http://127.0.0.1:$rport/\", \"batch_size\": 100, \"concurrency\": 8}')" >/dev/null
 psql_b -c "SELECT eventstream.pause_sink('mem')" >/dev/null
 psql_b -c "INSERT INTO hook_src SELECT g, repeat('x', 100) FROM generate_series(
@@ -101,14 +91,9 @@ psql_b -c "INSERT INTO hook_src SELECT g, repeat('x', 100) FROM generate_series(
 psql_b -c "SELECT eventstream.sync('30 min')" >/dev/null
 last=$(psql_b -c "SELECT max(id) FROM eventstream.read('hooks', 0, 100000000)")
 sleep 1
-before=$(rss_anon)
-t0=$(now)
-psql_b -c "SELECT eventstream.resume_sink('mem')" >/dev/null
-until [ "$(psql_b -c "SELECT position >= $last FROM eventstream.sinks WHERE name = 'mem'")" = t ]; do
-	sleep 0.1
-done
-t=$(echo "$(now) - $t0" | bc -l)
-after=$(rss_anon)
+before=$(sink_worker_private_kb)
+t=$(resume_and_time mem "$last")
+after=$(sink_worker_private_kb)
 printf '%-34s %10s kB\n' "sink worker private memory before" "$before"
 printf '%-34s %10s kB  (%.0f events/s)\n' "sink worker private memory after" "$after" "$(echo "$MEMORY_EVENTS / $t" | bc -l)"
 psql_b -c "SELECT eventstream.drop_sink('mem')" >/dev/null
