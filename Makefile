@@ -127,6 +127,13 @@ include $(PGXS)
 # (after PGXS, which sets PROVE_FLAGS from configure)
 PROVE_FLAGS += -I test/perl
 
+# a VPATH build (pg_buildext, for debian/) makes the object directories
+# first
+$(OBJS) $(OBJS:.o=.bc): | obj-dirs
+obj-dirs:
+	@mkdir -p $(sort $(dir $(OBJS)))
+.PHONY: obj-dirs
+
 $(DATA_built): $(addprefix $(srcdir)/,$(SQL_SOURCES))
 	cat $^ > $@
 
