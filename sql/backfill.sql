@@ -17,6 +17,9 @@ SELECT count(*) AS streams FROM eventstream.streams;
 
 ALTER SYSTEM SET eventstream.backfill_chunk_size = 3;
 SELECT pg_reload_conf();
+-- (the worker reads the setting when it handles the reload, which a
+-- freshly started worker still making its slot may do late)
+SELECT pg_sleep(1);
 SELECT eventstream.create_stream('bf_items', '{bf.items, bf.parts}', backfill => true);
 DO $$
 DECLARE
