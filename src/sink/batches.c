@@ -200,7 +200,6 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 	Batch	   *b;
 	StringInfoData one;
 	int		   *counts;
-	int64	   *lasts;
 	int		   *part_of;
 	int64	   *id_of;
 	int			nchosen = 0;
@@ -250,7 +249,6 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 	b = palloc0(sizeof(Batch) * s->nparts);
 	initStringInfo(&one);
 	counts = palloc0(sizeof(int) * s->nparts);
-	lasts = palloc0(sizeof(int64) * s->nparts);
 	part_of = palloc(sizeof(int) * Max(SPI_processed, 1));
 	id_of = palloc(sizeof(int64) * Max(SPI_processed, 1));
 	read_all = SPI_processed < (uint64) limit;
@@ -277,7 +275,6 @@ es_sink_fill(Sink *s, TimestampTz now, bool check_rights)
 		part_of[nchosen] = part;
 		id_of[nchosen++] = id;
 		counts[part]++;
-		lasts[part] = id;
 	}
 
 	/*

@@ -225,13 +225,6 @@ es_kafka_fd(EsKafka *k)
 	return k->pipefd[0];
 }
 
-/* es_kafka_in_flight is the number of messages not yet reported */
-int
-es_kafka_in_flight(EsKafka *k)
-{
-	return rd_kafka_outq_len(k->rk);
-}
-
 /*
  * es_kafka_partitions is the number of partitions of a topic, asking the
  * cluster; -1 (and errbuf) if it cannot tell, -2 if Kafka refuses us it
@@ -476,7 +469,6 @@ read_until(rd_kafka_topic_t *rkt, rd_kafka_queue_t *q, const char *topic, int np
 		}
 		started = p + 1;
 	}
-	started = nparts;
 	while (ndone < nparts)
 	{
 		rd_kafka_message_t *m;

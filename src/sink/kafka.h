@@ -53,7 +53,6 @@ extern EsKafkaProduced es_kafka_produce(EsKafka *k, const char *topic, int parti
 										const char *value, size_t value_len,
 										const char *const *headers, int nheaders,
 										uint64 tag, char *errbuf, size_t size);
-extern int	es_kafka_in_flight(EsKafka *k);
 extern bool es_kafka_too_large(int err);
 extern bool es_kafka_denial(int err);
 extern void es_kafka_serve(EsKafka *k, EsKafkaDelivered delivered, void *arg,

@@ -38,7 +38,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -391,16 +390,6 @@ produce_event(Sink *s, KafkaSink *ks, const EsLogEvent *ev, int32 hash, uint64 t
 	return n;
 }
 
-/* the wait before the next producer, after n faults, +-20 % */
-static int64
-retry_wait_ms(Sink *s, int n)
-{
-	int			step = Min(n - 1, s->opts.nschedule - 1);
-	double		jitter = 0.8 + 0.4 * pg_prng_double(&pg_global_prng_state);
-
-	return (int64) (s->opts.schedule_ms[Max(step, 0)] * jitter);
-}
-
 /*
  * After a refusal, disable the sink; after a fault, end the producer and
  * start another after the schedule's wait; a passing error is shown
@@ -422,7 +411,7 @@ give_up(Sink *s, KafkaSink *ks)
 	{
 		ks->attempts++;
 		ks->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-												   retry_wait_ms(s, ks->attempts));
+												   es_sink_retry_wait_ms(s, ks->attempts));
 		es_sink_set_state(s, "retrying", ks->fault);
 		strlcpy(s->state, "retrying", sizeof(s->state));
 		end_producer(ks);
@@ -673,8 +662,6 @@ es_kafka_sink_finish(Sink *s)
 		ks->delivered++;
 		ks->tail++;
 	}
-	if (ks->head == ks->tail && ks->produced_to > ks->position)
-		ks->position = ks->produced_to;
 	ks->delivered -= Min(ks->delivered, ndead);
 	record(s, ks, old_position, ndead);
 

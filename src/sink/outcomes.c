@@ -117,17 +117,27 @@ es_sink_note_success(Sink *s)
 		strlcpy(s->state, "running", sizeof(s->state));
 }
 
-/* the wait before attempt n + 1 (after n failures), with +-20 % jitter */
+/*
+ * es_sink_retry_wait_ms is the retry schedule's wait after n failures in a
+ * row, with +-20 % jitter (both sink kinds)
+ */
+int64
+es_sink_retry_wait_ms(Sink *s, int n)
+{
+	int			step = Min(n - 1, s->opts.nschedule - 1);
+	double		jitter = 0.8 + 0.4 * pg_prng_double(&pg_global_prng_state);
+
+	return (int64) (s->opts.schedule_ms[Max(step, 0)] * jitter);
+}
+
+/* the wait before a partition's next attempt: Retry-After, or the schedule */
 static int64
 retry_wait_ms(Sink *s, Partition *p)
 {
-	int			step = Min(p->attempts - 1, s->opts.nschedule - 1);
-	double		jitter = 0.8 + 0.4 * pg_prng_double(&pg_global_prng_state);
-
 	if (p->req->retry_after_s >= 0 &&
 		(p->req->status == 429 || p->req->status == 503))
 		return (int64) p->req->retry_after_s * 1000;
-	return (int64) (s->opts.schedule_ms[Max(step, 0)] * jitter);
+	return es_sink_retry_wait_ms(s, p->attempts);
 }
 
 /* record a finished request, in the caller's transaction */

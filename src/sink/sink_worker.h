@@ -86,6 +86,7 @@ extern bool es_sink_next_replay(Sink *s, int64 *dead_id, Datum *event_ids);
 extern bool es_sink_any_done(List *sinks);
 extern void es_sink_finish_requests(List *sinks);
 extern void es_sink_note_success(Sink *s);
+extern int64 es_sink_retry_wait_ms(Sink *s, int n);
 extern void es_sink_note_latency(Sink *s, TimestampTz commit_time, TimestampTz now);
 
 /* kafka_sink.c */

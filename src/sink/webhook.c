@@ -336,13 +336,6 @@ es_webhook_gzip(const char *data, Size len, StringInfo out)
 		elog(ERROR, "could not gzip a request body");
 }
 
-/* es_webhook_in_flight is the number of requests not finished */
-int
-es_webhook_in_flight(void)
-{
-	return in_flight;
-}
-
 /* es_webhook_free releases a request, stopping it if still running */
 void
 es_webhook_free(EsWebhookRequest *req)

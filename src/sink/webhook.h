@@ -37,7 +37,6 @@ extern EsWebhookRequest *es_webhook_post(const char *url, List *headers,
 extern bool es_webhook_wait(long timeout_ms, uint32 wait_event_info,
 							const int *fds, int nfds, bool *fd_ready);
 extern void es_webhook_free(EsWebhookRequest *req);
-extern int	es_webhook_in_flight(void);
 extern void es_webhook_gzip(const char *data, Size len, StringInfo out);
 
 #endif							/* ES_WEBHOOK_H */
