@@ -7,7 +7,10 @@
 
 EXTENSION = pg_eventstream
 MODULE_big = pg_eventstream
-DATA_built = pg_eventstream--0.1.0.sql
+# The install script of this version, built from the SQL of each subsystem;
+# earlier versions' scripts (kept as released) and the update scripts.
+DATA_built = pg_eventstream--0.2.0.sql pg_eventstream--0.1.0--0.2.0.sql
+DATA = upgrade/pg_eventstream--0.1.0.sql
 PGFILEDESC = "pg_eventstream - change-data-capture event streams"
 
 # Layers (README.md, "Architecture"): each line may use only the lines above.
@@ -20,6 +23,7 @@ OBJS = \
 	src/common/try.o \
 	src/common/catalog.o \
 	src/common/mac.o \
+	src/common/version.o \
 	src/decoder/event_kinds.o \
 	src/decoder/options.o \
 	src/decoder/table_filter.o \
@@ -60,7 +64,8 @@ OBJS = \
 	src/api/stream_api.o \
 	src/api/worker_api.o \
 	src/api/aggregate_api.o \
-	src/api/sink_api.o
+	src/api/sink_api.o \
+	src/api/restore_api.o
 
 # The install script: one SQL source per subsystem, in dependency order.
 SQL_SOURCES = \
@@ -69,7 +74,8 @@ SQL_SOURCES = \
 	src/worker/worker.sql \
 	src/consumer/consumer.sql \
 	src/sink/sink.sql \
-	src/aggregate/aggregate.sql
+	src/aggregate/aggregate.sql \
+	src/api/restore.sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
 
@@ -134,7 +140,12 @@ obj-dirs:
 	@mkdir -p $(sort $(dir $(OBJS)))
 .PHONY: obj-dirs
 
-$(DATA_built): $(addprefix $(srcdir)/,$(SQL_SOURCES))
+pg_eventstream--0.2.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
+	cat $^ > $@
+
+# 0.1.0 to 0.2.0: what changed in 0.1.0's objects, then restore.sql, new in
+# 0.2.0 (once a later version changes restore.sql, this keeps a copy)
+pg_eventstream--0.1.0--0.2.0.sql: $(srcdir)/upgrade/pg_eventstream--0.1.0--0.2.0.sql $(srcdir)/src/api/restore.sql
 	cat $^ > $@
 
 test/temp.conf: $(srcdir)/test/server_conf.sh

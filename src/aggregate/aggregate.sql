@@ -9,9 +9,9 @@
 -- creation, from the analysed query (src/aggregate/analyze.c).
 CREATE TABLE eventstream.aggregate_catalog (
 	id serial PRIMARY KEY,
-	view_relid oid NOT NULL UNIQUE,
-	mat_relid oid NOT NULL UNIQUE,
-	source_relid oid NOT NULL,
+	view_relid regclass NOT NULL UNIQUE,
+	mat_relid regclass NOT NULL UNIQUE,
+	source_relid regclass NOT NULL,
 	query text NOT NULL,
 	append_only boolean NOT NULL,
 	grouped boolean NOT NULL,
@@ -25,11 +25,15 @@ CREATE TABLE eventstream.aggregate_catalog (
 	recompute_sql text,				-- a min/max group with a NULL key
 	recompute_keyed_sql text,		-- one without: indexable
 	empty_sql text,
-	owner oid NOT NULL,
+	owner regrole NOT NULL,
 	created_at timestamptz NOT NULL DEFAULT now(),
-	refreshed_at timestamptz
+	refreshed_at timestamptz,
+	-- came from a dump: inactive until finish_restore() (restore.sql)
+	restored boolean NOT NULL DEFAULT false
 );
 GRANT SELECT ON eventstream.aggregate_catalog TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('eventstream.aggregate_catalog', '');
+SELECT pg_catalog.pg_extension_config_dump('eventstream.aggregate_catalog_id_seq', '');
 
 CREATE FUNCTION eventstream.create_aggregate(name text, query text,
 	backfill boolean DEFAULT true, append_only boolean DEFAULT false)

@@ -18,6 +18,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "../common/version.h"
 #include "../pg_eventstream.h"
 #include "api.h"
 
@@ -34,7 +35,9 @@ es_require_arg(FunctionCallInfo fcinfo, int n, const char *name)
 /*
  * es_become_catalog_owner makes the following SPI statements run as the
  * owner of the extension's catalogs, with the security context restricted;
- * SetUserIdAndSecContext(*save_user, *save_sec) goes back.
+ * SetUserIdAndSecContext(*save_user, *save_sec) goes back.  Every catalog
+ * write of the SQL functions comes here, so here they refuse a catalog
+ * version this library does not know (common/version.c).
  */
 void
 es_become_catalog_owner(Oid *save_user, int *save_sec)
@@ -44,6 +47,7 @@ es_become_catalog_owner(Oid *save_user, int *save_sec)
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog));
 	Oid			owner;
 
+	es_require_known_catalog();
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", catalog);
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;

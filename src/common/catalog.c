@@ -40,14 +40,18 @@ es_catalog_relid(const char *name)
  * es_catalog_activate marks active the rows of a catalog with these ids;
  * with ids NIL, every inactive row -- a new slot decodes from now on, so
  * what was defined before it takes everything it decodes (their creations
- * are behind it and will never be decoded).  SPI must not be connected.
+ * are behind it and will never be decoded).  A row restored from a dump
+ * (column "restored", from version 0.2.0 on) stays inactive: it waits for
+ * finish_restore().  SPI must not be connected.
  */
 void
 es_catalog_activate(const char *catalog, List *ids)
 {
-	char	   *sql = psprintf("UPDATE %s.%s SET active = true WHERE %s",
+	bool		has_restored = get_attnum(es_catalog_relid(catalog), "restored") != InvalidAttrNumber;
+	char	   *sql = psprintf("UPDATE %s.%s SET active = true WHERE NOT active%s%s",
 							   quote_identifier(ES_SCHEMA), quote_identifier(catalog),
-							   ids ? "id = $1" : "NOT active");
+							   has_restored ? " AND NOT restored" : "",
+							   ids ? " AND id = $1" : "");
 	Oid			types[1] = {INT4OID};
 	ListCell   *lc;
 

@@ -13,7 +13,7 @@ CREATE TABLE eventstream.consumer_catalog (
 	id serial PRIMARY KEY,
 	name text NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$'),
 	stream_id integer NOT NULL REFERENCES eventstream.stream_catalog (id) ON DELETE CASCADE,
-	owner oid NOT NULL,
+	owner regrole NOT NULL,
 	committed bigint NOT NULL CHECK (committed >= 0),
 	delivered bigint NOT NULL,
 	partitions integer NOT NULL DEFAULT 1 CHECK (partitions BETWEEN 1 AND 1024),
@@ -22,6 +22,7 @@ CREATE TABLE eventstream.consumer_catalog (
 	CHECK (delivered >= committed)
 );
 SELECT pg_catalog.pg_extension_config_dump('eventstream.consumer_catalog', '');
+SELECT pg_catalog.pg_extension_config_dump('eventstream.consumer_catalog_id_seq', '');
 
 -- Partitioned consumers: a position and a lease per partition.  An
 -- event's partition is a hash of its key, so one key always lands in the

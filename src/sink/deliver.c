@@ -55,6 +55,7 @@
 #include "utils/timestamp.h"
 
 #include "../common/as_owner.h"
+#include "../common/version.h"
 #include "../pg_eventstream.h"
 #include "../worker/worker.h"
 #include "sink_worker.h"
@@ -489,12 +490,6 @@ es_sink_worker_main(Datum arg)
 		}
 
 		/*
-		 * The catalogs are read and batches started only when something
-		 * may have changed -- a request ended, the latch (new events, a
-		 * sink changed), a retry fell due, the nap ran out -- not on each
-		 * of curl's socket wakes
-		 */
-		/*
 		 * One transaction records the requests that ended and starts the
 		 * next batches; the catalogs are read again only when something
 		 * else may have changed (the latch: new events, a sink changed; a
@@ -512,6 +507,13 @@ es_sink_worker_main(Datum arg)
 				es_sink_finish_requests(sinks);
 				end_work();
 				stop_for_good();
+				(void) es_webhook_wait(ES_SINK_NAP_MS, PG_WAIT_EXTENSION, NULL, 0, NULL);
+				continue;
+			}
+			if (need_reload && !es_catalog_usable("sink worker"))
+			{
+				/* nothing recorded, nothing started until it is updated */
+				end_work();
 				(void) es_webhook_wait(ES_SINK_NAP_MS, PG_WAIT_EXTENSION, NULL, 0, NULL);
 				continue;
 			}

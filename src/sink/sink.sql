@@ -13,7 +13,7 @@ CREATE TABLE eventstream.sink_catalog (
 	stream_id integer NOT NULL REFERENCES eventstream.stream_catalog (id) ON DELETE CASCADE,
 	kind text NOT NULL CHECK (kind IN ('webhook', 'kafka')),
 	options jsonb NOT NULL,
-	owner oid NOT NULL,
+	owner regrole NOT NULL,
 	state text NOT NULL DEFAULT 'running'
 		CHECK (state IN ('running', 'paused', 'retrying', 'disabled')),
 	last_error text,
@@ -23,6 +23,8 @@ CREATE TABLE eventstream.sink_catalog (
 	created_at timestamptz NOT NULL DEFAULT now()
 );
 REVOKE ALL ON eventstream.sink_catalog FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('eventstream.sink_catalog', '');
+SELECT pg_catalog.pg_extension_config_dump('eventstream.sink_catalog_id_seq', '');
 
 -- A sink delivers in partitions (its "concurrency"): the events of one key
 -- go to one partition, in id order, one request in flight at a time.  The
@@ -44,6 +46,7 @@ CREATE TABLE eventstream.sink_partitions (
 	PRIMARY KEY (sink_id, partition)
 );
 REVOKE ALL ON eventstream.sink_partitions FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('eventstream.sink_partitions', '');
 
 -- Events a sink gave up on, to look at and replay
 CREATE TABLE eventstream.dead_letter_catalog (
@@ -58,6 +61,8 @@ CREATE TABLE eventstream.dead_letter_catalog (
 	replay boolean NOT NULL DEFAULT false
 );
 REVOKE ALL ON eventstream.dead_letter_catalog FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('eventstream.dead_letter_catalog', '');
+SELECT pg_catalog.pg_extension_config_dump('eventstream.dead_letter_catalog_id_seq', '');
 
 CREATE FUNCTION eventstream.create_sink(name text, stream text, kind text, options jsonb)
 RETURNS void

@@ -12,6 +12,10 @@
  * EXCLUSIVE lock on the log, which readers -- a poll waiting for events,
  * a transaction left open -- do not block, where CREATE TABLE ... PARTITION
  * OF would queue behind them, and every reader and writer behind it.
+ * Each segment is made with its own primary key: since 0.2.0 the log has
+ * none (pg_dump could not restore a partition's key under an extension's
+ * partitioned table that has one); under a log of 0.1.0, which has one,
+ * ATTACH adopts the segment's key as the partition of the log's.
  *
  * src/stream/segments.c
  *
@@ -80,7 +84,8 @@ es_segment_create(int32 stream_id, int64 segno, int64 segment_size)
 	if (OidIsValid(relid))
 		return relid;
 	es_segment_name(name, stream_id, segno);
-	if (SPI_execute(psprintf("CREATE TABLE " ES_SCHEMA ".%s (LIKE " ES_SCHEMA ".event_log)", name),
+	if (SPI_execute(psprintf("CREATE TABLE " ES_SCHEMA ".%s (LIKE " ES_SCHEMA ".event_log, "
+							 "PRIMARY KEY (stream_id, id))", name),
 					false, 0) != SPI_OK_UTILITY ||
 		SPI_execute(psprintf("ALTER TABLE " ES_SCHEMA ".event_log ATTACH PARTITION " ES_SCHEMA ".%s "
 							 "FOR VALUES FROM (%d, " INT64_FORMAT ") TO (%d, " INT64_FORMAT ")",

@@ -11,9 +11,9 @@
 CREATE TABLE eventstream.stream_catalog (
 	id serial PRIMARY KEY,
 	name text NOT NULL UNIQUE,
-	owner oid NOT NULL,
+	owner regrole NOT NULL,
 	tables text[] NOT NULL,			-- schema.table patterns, plugin syntax
-	named_tables oid[] NOT NULL,	-- tables named without wildcards
+	named_tables regclass[] NOT NULL,	-- tables named without wildcards
 	operations text[] NOT NULL,
 	retention interval,
 	segment_size bigint NOT NULL CHECK (segment_size >= 10),
@@ -21,20 +21,28 @@ CREATE TABLE eventstream.stream_catalog (
 	created_lsn pg_lsn NOT NULL,
 	-- set by the worker in the transaction that moves its origin past the
 	-- creation: a worker behind it must not give it earlier changes
-	active boolean NOT NULL DEFAULT false
+	active boolean NOT NULL DEFAULT false,
+	-- came from a dump: inactive until finish_restore() (restore.sql)
+	restored boolean NOT NULL DEFAULT false
 );
 GRANT SELECT ON eventstream.stream_catalog TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('eventstream.stream_catalog', '');
+SELECT pg_catalog.pg_extension_config_dump('eventstream.stream_catalog_id_seq', '');
 
 -- The log: one partition ("segment") per stream and range of ids, made by
--- the worker as ids reach it and dropped whole by retention.
+-- the worker as ids reach it and dropped whole by retention.  Each segment
+-- has its own primary key (stream_id, id) (src/stream/segments.c), the log
+-- none: its partition key makes the segments' keys unique together, and
+-- segments that are tables of their own restore from pg_dump as they are.
+-- The segments are not members of the extension: pg_dump dumps them, and
+-- so the events, with the database.
 CREATE TABLE eventstream.event_log (
 	stream_id integer NOT NULL,
 	id bigint NOT NULL,
 	op text NOT NULL,
 	schema_name text,
 	table_name text,
-	relid oid,
+	relid regclass,
 	key jsonb,
 	old jsonb,
 	new jsonb,
@@ -42,8 +50,7 @@ CREATE TABLE eventstream.event_log (
 	commit_lsn pg_lsn,
 	xid xid8,
 	commit_time timestamptz,
-	seq integer,
-	PRIMARY KEY (stream_id, id)
+	seq integer
 ) PARTITION BY RANGE (stream_id, id);
 
 -- may the current user read the emit() messages of a stream, and the
@@ -91,7 +98,7 @@ CREATE TYPE eventstream.event AS (
 -- progress the worker records with each chunk's events (insert-only).
 CREATE TABLE eventstream.backfill_catalog (
 	stream_id integer NOT NULL REFERENCES eventstream.stream_catalog (id) ON DELETE CASCADE,
-	relid oid NOT NULL,
+	relid regclass NOT NULL,
 	schema_name text NOT NULL,
 	table_name text NOT NULL,
 	rows_estimated bigint,
@@ -100,7 +107,7 @@ CREATE TABLE eventstream.backfill_catalog (
 );
 CREATE TABLE eventstream.backfill_progress (
 	stream_id integer NOT NULL,
-	relid oid NOT NULL,
+	relid regclass NOT NULL,
 	chunk_no bigint NOT NULL,
 	last_key text[],
 	rows bigint NOT NULL,

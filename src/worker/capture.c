@@ -57,6 +57,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "../common/version.h"
 #include "../pg_eventstream.h"
 #include "hub.h"
 #include "worker.h"
@@ -584,6 +585,51 @@ ask_for_sink_worker(CaptureState *cs)
 		es_want_sink_worker(cs->dboid);
 }
 
+/* sleep until woken or naptime passes */
+static void
+nap(void)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 es_naptime_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+}
+
+/*
+ * Wait while the database's catalog is a version this library does not
+ * know (common/version.c): nothing is decoded, so nothing is lost -- the
+ * slot keeps the WAL until ALTER EXTENSION UPDATE or the right library.
+ * Leaves the decoding context, if any, stopped when it waits.
+ */
+static void
+wait_for_known_catalog(CaptureState *cs)
+{
+	for (;;)
+	{
+		bool		usable;
+
+		begin_work();
+		if (!extension_exists())
+		{
+			end_work();
+			drop_and_exit(cs);
+		}
+		usable = es_catalog_usable("capture worker");
+		end_work();
+		if (usable)
+			return;
+		if (cs->ctx != NULL)
+			stop_decoding(cs);
+		set_state("waiting for the extension's update");
+		nap();
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+}
+
 /*
  * Make sure the extension is here, then the slot, the origin and the hub;
  * with a new slot, what was defined before it takes everything decoded.
@@ -608,6 +654,7 @@ set_up(CaptureState *cs)
 	set_want(ES_WANT_RUN);
 
 	CurrentResourceOwner = cs->owner;
+	wait_for_known_catalog(cs);
 	new_slot = ensure_slot(cs);
 	setup_origin(cs);
 
@@ -626,14 +673,6 @@ set_up(CaptureState *cs)
 	cs->last_retention = GetCurrentTimestamp();
 }
 
-/* sleep until woken or naptime passes */
-static void
-nap(void)
-{
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 es_naptime_ms, PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
-}
 
 /*
  * One round of the loop: decode a batch, apply it, confirm the slot, and
@@ -644,6 +683,7 @@ static bool
 capture_round(CaptureState *cs)
 {
 	bool		caught_up;
+	bool		pending;
 	XLogRecPtr	upto;
 	int64		written = 0;
 
@@ -654,19 +694,9 @@ capture_round(CaptureState *cs)
 	caught_up = decode_batch(cs);
 	upto = cs->ctx->reader->EndRecPtr;
 
-	if (es_hub_pending(cs->hub))
+	pending = es_hub_pending(cs->hub);
+	if (pending)
 		written = apply_batch(cs, upto);
-	else if (caught_up)
-	{
-		/* nothing to apply: check the extension is still there */
-		begin_work();
-		if (!extension_exists())
-		{
-			end_work();
-			drop_and_exit(cs);
-		}
-		end_work();
-	}
 
 	/* only now, after the commit, may the slot move on */
 	if (upto != InvalidXLogRecPtr)
@@ -680,6 +710,10 @@ capture_round(CaptureState *cs)
 	if (cs->hub->defs_changed)
 		stop_decoding(cs);
 	es_hub_reset(cs->hub);
+
+	/* caught up: check the extension is still there, and its version known */
+	if (caught_up && !pending)
+		wait_for_known_catalog(cs);
 
 	if (caught_up && cs->ctx != NULL)
 	{

@@ -42,7 +42,9 @@ StaticAssertDecl(lengthof(hub_targets) <= ES_HUB_MAX_TARGETS,
 /*
  * A decoded insert into a target's catalog creates a definition: it takes
  * the changes that commit after this transaction, so the apply transaction
- * that moves the origin past it activates it.
+ * that moves the origin past it activates it.  So does an update: the one
+ * by which finish_restore() starts a definition restored from a dump (the
+ * activation leaves active and restored rows alone, catalog.c).
  */
 static void
 note_creation(EsHub *hub, EsHubTarget *t, const EsEvent *ev)
@@ -76,7 +78,7 @@ hub_event(EsCaptureReceiver *receiver, EsDecodingData *data, const EsEvent *ev)
 			if (ev->rel->report_relid != t->catalog)
 				continue;
 			hub->defs_changed = true;
-			if (ev->kind == ES_EV_INSERT)
+			if (ev->kind == ES_EV_INSERT || ev->kind == ES_EV_UPDATE)
 				note_creation(hub, t, ev);
 			return;
 		}
