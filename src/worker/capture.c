@@ -619,7 +619,7 @@ wait_for_known_catalog(CaptureState *cs)
 			return;
 		if (cs->ctx != NULL)
 			stop_decoding(cs);
-		set_state("waiting for the extension's update");
+		set_state("waiting: catalog version");
 		nap();
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
