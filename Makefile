@@ -75,7 +75,8 @@ SQL_SOURCES = \
 	src/consumer/consumer.sql \
 	src/sink/sink.sql \
 	src/aggregate/aggregate.sql \
-	src/api/restore.sql
+	src/api/restore.sql \
+	src/api/metrics.sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
 
@@ -143,9 +144,10 @@ obj-dirs:
 pg_eventstream--0.2.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
 	cat $^ > $@
 
-# 0.1.0 to 0.2.0: what changed in 0.1.0's objects, then restore.sql, new in
-# 0.2.0 (once a later version changes restore.sql, this keeps a copy)
-pg_eventstream--0.1.0--0.2.0.sql: $(srcdir)/upgrade/pg_eventstream--0.1.0--0.2.0.sql $(srcdir)/src/api/restore.sql
+# 0.1.0 to 0.2.0: what changed in 0.1.0's objects, then the files new in
+# 0.2.0 (once a later version changes one, this keeps a copy of it)
+pg_eventstream--0.1.0--0.2.0.sql: $(srcdir)/upgrade/pg_eventstream--0.1.0--0.2.0.sql \
+		$(srcdir)/src/api/restore.sql $(srcdir)/src/api/metrics.sql
 	cat $^ > $@
 
 test/temp.conf: $(srcdir)/test/server_conf.sh
