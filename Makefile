@@ -59,6 +59,7 @@ OBJS = \
 	src/worker/shmem.o \
 	src/worker/launcher.o \
 	src/worker/hub.o \
+	src/worker/gap.o \
 	src/worker/capture.o \
 	src/api/api_util.o \
 	src/api/stream_api.o \
@@ -71,6 +72,7 @@ OBJS = \
 SQL_SOURCES = \
 	src/pg_eventstream.sql \
 	src/stream/stream.sql \
+	src/stream/gaps.sql \
 	src/worker/worker.sql \
 	src/consumer/consumer.sql \
 	src/sink/sink.sql \
@@ -147,7 +149,7 @@ pg_eventstream--0.2.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
 # 0.1.0 to 0.2.0: what changed in 0.1.0's objects, then the files new in
 # 0.2.0 (once a later version changes one, this keeps a copy of it)
 pg_eventstream--0.1.0--0.2.0.sql: $(srcdir)/upgrade/pg_eventstream--0.1.0--0.2.0.sql \
-		$(srcdir)/src/api/restore.sql $(srcdir)/src/api/metrics.sql
+		$(srcdir)/src/stream/gaps.sql $(srcdir)/src/api/restore.sql $(srcdir)/src/api/metrics.sql
 	cat $^ > $@
 
 test/temp.conf: $(srcdir)/test/server_conf.sh

@@ -24,12 +24,6 @@ RETURNS boolean
 LANGUAGE C STRICT STABLE
 AS 'MODULE_PATHNAME', 'eventstream_writing_as_api';
 
-CREATE FUNCTION eventstream._make_segment(stream_id integer, id bigint)
-RETURNS regclass
-LANGUAGE C STRICT
-AS 'MODULE_PATHNAME', 'eventstream_make_segment';
-REVOKE ALL ON FUNCTION eventstream._make_segment(integer, bigint) FROM PUBLIC;
-
 -- a definition written other than by the SQL functions came from a dump
 CREATE FUNCTION eventstream._restored_definition()
 RETURNS trigger
@@ -61,7 +55,8 @@ CREATE TRIGGER restored_definition BEFORE INSERT ON eventstream.sink_catalog
 -- Start what a restore brought back, in one transaction:
 --	- each restored stream gets a "gap" event after its restored events
 --	  (changes committed between the dump's last captured batch and now are
---	  not in the log) and takes the changes committed from now on;
+--	  not in the log; backfill(stream) closes it) and takes the changes
+--	  committed from now on;
 --	- each restored aggregate is computed again from its table
 --	  (refresh_aggregate) and maintained from now on;
 --	- restored sinks stay paused: resume_sink() is the owner's decision.
@@ -73,27 +68,19 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	r record;
-	last_id bigint;
+	gap_id bigint;
 BEGIN
-	-- (the log's lock first, as the worker's batches take it)
-	LOCK TABLE eventstream.event_log IN ROW EXCLUSIVE MODE;
 	FOR r IN SELECT c.id, c.name FROM eventstream.stream_catalog c WHERE c.restored ORDER BY c.id
 	LOOP
-		SELECT coalesce(max(l.id), 0) + 1 INTO last_id
-		  FROM eventstream.event_log l WHERE l.stream_id = r.id;
-		PERFORM eventstream._make_segment(r.id, last_id);
-		INSERT INTO eventstream.event_log (stream_id, id, op, new, lsn, xid, commit_time, seq)
-		VALUES (r.id, last_id, 'gap',
-				jsonb_build_object('reason', 'restore',
-								   'detail', 'changes committed after the dump''s last captured '
-											 'batch and before this restore are not in the stream'),
-				pg_current_wal_insert_lsn(), pg_current_xact_id(), now(), 0);
+		gap_id := eventstream._append_gap(r.id, jsonb_build_object('reason', 'restore',
+			'detail', 'changes committed after the dump''s last captured batch and before this restore '
+					  'are not in the stream'));
 		UPDATE eventstream.stream_catalog c
 		   SET restored = false, active = false, created_lsn = pg_current_wal_insert_lsn()
 		 WHERE c.id = r.id;
 		kind := 'stream';
 		name := r.name;
-		action := format('gap event %s; capturing from now', last_id);
+		action := format('gap event %s; capturing from now', gap_id);
 		RETURN NEXT;
 	END LOOP;
 	FOR r IN SELECT a.id, a.view_relid FROM eventstream.aggregate_catalog a WHERE a.restored ORDER BY a.id

@@ -48,6 +48,8 @@ PG_FUNCTION_INFO_V1(eventstream_create_stream);
 PG_FUNCTION_INFO_V1(eventstream_drop_stream);
 PG_FUNCTION_INFO_V1(eventstream_emit);
 PG_FUNCTION_INFO_V1(eventstream_segments);
+PG_FUNCTION_INFO_V1(eventstream_backfill);
+PG_FUNCTION_INFO_V1(eventstream_make_segment);
 
 #define ES_OPERATIONS_HINT "The operations are insert, update, delete and truncate."
 
@@ -455,6 +457,100 @@ eventstream_create_stream(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * eventstream.backfill(stream): the rows of the stream's tables enter it
+ * again, as create_stream(..., backfill => true) puts them there -- to
+ * close a gap (a failover, a restore) or to give new readers a full copy.
+ * Not while a backfill of the stream is still running.
+ */
+Datum
+eventstream_backfill(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	int32		id;
+	Oid			owner;
+	Oid			types[1] = {INT4OID};
+	Datum		args[1];
+	bool		isnull;
+	ArrayType  *tables;
+	Datum	   *patterns;
+	int			n;
+	List	   *backfill;
+	Oid			save_user;
+	int			save_sec;
+
+	es_require_arg(fcinfo, 0, "stream");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	id = lookup_stream(name, &owner);
+	require_stream_owner(name, owner);
+
+	args[0] = Int32GetDatum(id);
+	es_catalog_exec("SELECT EXISTS (SELECT 1 FROM " ES_SCHEMA ".backfill_catalog b "
+					"  WHERE b.stream_id = $1 AND NOT EXISTS (SELECT 1 FROM " ES_SCHEMA ".backfill_progress p "
+					"    WHERE p.stream_id = b.stream_id AND p.relid = b.relid AND (p.done OR p.error IS NOT NULL)))",
+					1, types, args, NULL, SPI_OK_SELECT);
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("a backfill of stream \"%s\" is still running", name),
+				 errhint("Wait until eventstream.backfills shows it done.")));
+	es_catalog_exec("SELECT tables FROM " ES_SCHEMA ".stream_catalog WHERE id = $1",
+					1, types, args, NULL, SPI_OK_SELECT);
+	tables = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	deconstruct_array(tables, TEXTOID, -1, false, TYPALIGN_INT, &patterns, NULL, &n);
+	backfill = backfill_tables(patterns, n);
+
+	es_become_catalog_owner(&save_user, &save_sec);
+	if (SPI_execute_with_args("DELETE FROM " ES_SCHEMA ".backfill_progress WHERE stream_id = $1",
+							  1, types, args, NULL, false, 0) != SPI_OK_DELETE ||
+		SPI_execute_with_args("DELETE FROM " ES_SCHEMA ".backfill_catalog WHERE stream_id = $1",
+							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not reset the backfills of stream \"%s\"", name);
+	insert_backfills(id, backfill);
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	PG_RETURN_INT32(list_length(backfill));
+}
+
+/*
+ * eventstream._make_segment(stream_id, id): make the segment that holds
+ * event id of a stream, if it is missing, and return it.  For events that
+ * are written outside the worker's batches (gap events, src/stream/gaps.sql).
+ */
+Datum
+eventstream_make_segment(PG_FUNCTION_ARGS)
+{
+	int32		stream_id = PG_GETARG_INT32(0);
+	int64		id = PG_GETARG_INT64(1);
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(stream_id)};
+	int64		size;
+	bool		isnull;
+	Oid			save_user;
+	int			save_sec;
+	Oid			relid;
+
+	if (id < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event ids start at 1")));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (es_catalog_exec("SELECT segment_size FROM " ES_SCHEMA ".stream_catalog WHERE id = $1",
+						1, types, args, NULL, SPI_OK_SELECT) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("stream %d does not exist", stream_id)));
+	size = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	es_become_catalog_owner(&save_user, &save_sec);
+	relid = es_segment_create(stream_id, (id - 1) / size, size);
+	SetUserIdAndSecContext(save_user, save_sec);
+	SPI_finish();
+	PG_RETURN_OID(relid);
 }
 
 /* eventstream.drop_stream(name) */

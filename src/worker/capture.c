@@ -86,6 +86,12 @@ typedef struct CaptureState
 	int64		window_events;
 	TimestampTz last_lag_warning;
 	TimestampTz last_retention;
+
+	/* a new slot: where it starts, and how far the old origin had got */
+	XLogRecPtr	slot_start;
+	XLogRecPtr	origin_reached;
+	RepOriginId old_origin;		/* (its commits in between are not missed, */
+	TransactionId drop_xid;		/* nor the one that drops it) */
 } CaptureState;
 
 static EsWorkerSlot *my_slot = NULL;
@@ -188,6 +194,7 @@ drop_and_exit(CaptureState *cs)
 	}
 	StartTransactionCommand();
 	replorigin_drop_by_name(cs->name, true, false);
+	cs->drop_xid = GetCurrentTransactionIdIfAny();
 	CommitTransactionCommand();
 	set_want(ES_WANT_NONE);
 	ereport(had_slot ? LOG : DEBUG1,
@@ -207,9 +214,17 @@ ensure_slot(CaptureState *cs)
 
 	set_state("creating slot");
 	CheckLogicalDecodingRequirements();
-	/* a new slot starts afresh: forget what an old origin recorded */
+	/*
+	 * A new slot starts afresh: forget what an old origin recorded, once
+	 * its position is noted (a failover, a dropped slot: gap.c)
+	 */
 	StartTransactionCommand();
+	cs->origin_reached = InvalidXLogRecPtr;
+	cs->old_origin = replorigin_by_name(cs->name, true);
+	if (cs->old_origin != InvalidRepOriginId)
+		cs->origin_reached = replorigin_get_progress(cs->old_origin, false);
 	replorigin_drop_by_name(cs->name, true, false);
+	cs->drop_xid = GetCurrentTransactionIdIfAny();
 	CommitTransactionCommand();
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
 	my_slot->applied_lsn = InvalidXLogRecPtr;
@@ -222,6 +237,7 @@ ensure_slot(CaptureState *cs)
 											   .segment_close = wal_segment_close),
 									NULL, NULL, NULL);
 	DecodingContextFindStartpoint(ctx);
+	cs->slot_start = MyReplicationSlot->data.confirmed_flush;
 	FreeDecodingContext(ctx);
 	ReplicationSlotPersist();
 	ReplicationSlotRelease();
@@ -667,6 +683,10 @@ set_up(CaptureState *cs)
 		/* with the origin set: these writes are not decoded */
 		begin_work();
 		es_hub_activate_all(cs->hub);
+		if (!XLogRecPtrIsInvalid(cs->origin_reached) &&
+			es_wal_has_commits(cs->origin_reached, cs->slot_start,
+							   cs->old_origin, cs->drop_xid))
+			es_record_gap(cs->origin_reached, cs->slot_start, "new slot");
 		end_work();
 	}
 	cs->window_start = GetCurrentTimestamp();

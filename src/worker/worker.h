@@ -20,6 +20,7 @@
 #define ES_WORKER_H
 
 #include "access/xlogdefs.h"
+#include "replication/origin.h"
 #include "datatype/timestamp.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
@@ -105,5 +106,10 @@ extern PGDLLEXPORT void es_launcher_main(Datum arg);
 
 /* capture.c */
 extern PGDLLEXPORT void es_worker_main(Datum arg);
+
+/* gap.c */
+extern bool es_wal_has_commits(XLogRecPtr from, XLogRecPtr to, RepOriginId own,
+							   TransactionId own_xid);
+extern void es_record_gap(XLogRecPtr from, XLogRecPtr to, const char *reason);
 
 #endif							/* ES_WORKER_H */

@@ -63,6 +63,9 @@ diag(sprintf('decoded %d rows, %.0f MB of JSON; walsender peak memory grew %.1f 
 cmp_ok($growth_mb, '<', 64,
 	'walsender peak memory stays bounded (grows by less than 64 MB)');
 
+# (the walsender may still be on its way out after the client ended)
+$node->poll_query_until('postgres', q{SELECT NOT active FROM pg_replication_slots WHERE slot_name = 'mem'})
+  or die "the walsender did not release the slot";
 $node->safe_psql('postgres', q{SELECT pg_drop_replication_slot('mem')});
 $node->stop;
 done_testing();
