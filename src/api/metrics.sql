@@ -21,7 +21,9 @@ CREATE VIEW eventstream.metrics AS
 		('eventstream_worker_lag_seconds', w.lag_seconds),
 		('eventstream_worker_events_per_second', w.events_per_sec::float8),
 		('eventstream_worker_events_total', w.events_total::float8),
-		('eventstream_slot_retained_wal_bytes', w.retained_wal_bytes::float8)) m(metric, value)
+		('eventstream_slot_retained_wal_bytes', w.retained_wal_bytes::float8),
+		('eventstream_capture_gaps_total',
+		 (SELECT count(*) FROM eventstream.gap_catalog)::float8)) m(metric, value)
 	UNION ALL
 	-- streams: the log
 	SELECT m.metric, c.name, c.name, m.value
