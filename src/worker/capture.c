@@ -194,9 +194,20 @@ drop_and_exit(CaptureState *cs)
 	}
 	StartTransactionCommand();
 	replorigin_drop_by_name(cs->name, true, false);
-	cs->drop_xid = GetCurrentTransactionIdIfAny();
 	CommitTransactionCommand();
+	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
+	my_slot->applied_lsn = InvalidXLogRecPtr;	/* no slot: not ready */
+	LWLockRelease(es_shared->lock);
 	set_want(ES_WANT_NONE);
+
+	/*
+	 * A CREATE EXTENSION that committed since we looked has asked for a
+	 * worker, perhaps before we said we want none: ask again
+	 */
+	StartTransactionCommand();
+	if (extension_exists())
+		set_want(ES_WANT_RUN);
+	CommitTransactionCommand();
 	ereport(had_slot ? LOG : DEBUG1,
 			(errmsg("pg_eventstream worker for database %u stopped: the extension is not installed",
 					cs->dboid)));
