@@ -24,6 +24,7 @@ OBJS = \
 	src/common/catalog.o \
 	src/common/mac.o \
 	src/common/version.o \
+	src/common/float_exact.o \
 	src/decoder/event_kinds.o \
 	src/decoder/options.o \
 	src/decoder/table_filter.o \

@@ -68,8 +68,6 @@ SELECT eventstream.create_aggregate('a', 'SELECT region, count(*) FROM (SELECT *
 SELECT eventstream.create_aggregate('a', 'SELECT region, count(*) FROM orders GROUP BY 1 ORDER BY 2');
 SELECT eventstream.create_aggregate('a', 'SELECT region, count(*) FROM orders GROUP BY 1 LIMIT 3');
 SELECT eventstream.create_aggregate('a', 'SELECT region, string_agg(status, '','') FROM orders GROUP BY 1');
-SELECT eventstream.create_aggregate('a', 'SELECT region, sum(weight) FROM orders GROUP BY 1');
-SELECT eventstream.create_aggregate('a', 'SELECT region, avg(weight) FROM orders GROUP BY 1');
 SELECT eventstream.create_aggregate('a', 'SELECT region, count(*) FILTER (WHERE qty > 1) FROM orders GROUP BY 1');
 SELECT eventstream.create_aggregate('a', 'SELECT region, count(*) FROM orders GROUP BY ROLLUP (region)');
 SELECT eventstream.create_aggregate('a', 'WITH o AS (SELECT * FROM orders) SELECT region, count(*) FROM o GROUP BY 1');

@@ -124,3 +124,12 @@ SELECT pg_catalog.pg_extension_config_dump('eventstream.sink_partitions', '');
 SELECT pg_catalog.pg_extension_config_dump('eventstream.dead_letter_catalog', '');
 SELECT pg_catalog.pg_extension_config_dump('eventstream.dead_letter_catalog_id_seq', '');
 
+-- ---------------------------------------------------------------------
+-- 4. Continuous aggregates keep sums of floats exact
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION eventstream._float8_exact_finite(float8)
+RETURNS numeric
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'eventstream_float8_exact_finite';
+

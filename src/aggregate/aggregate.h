@@ -80,9 +80,10 @@ typedef struct EsAggKindRoutine
 	bool		extreme;		/* min/max: collation matters, deleting the
 								 * extreme may read the group again */
 	void		(*parts) (EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
+	bool		floats;			/* for float4/float8 arguments only */
 } EsAggKindRoutine;
 
-extern const EsAggKindRoutine *es_agg_kind_lookup(const char *name, bool star);
+extern const EsAggKindRoutine *es_agg_kind_lookup(const char *name, bool star, Oid argtype);
 
 /* analyze.c */
 extern Query *es_agg_parse(const char *query_text);
@@ -92,6 +93,7 @@ extern EsAggPlan *es_agg_analyze(Query *query);
 extern void es_agg_make_sql(EsAggPlan *plan, const char *mat_sql);
 extern void es_agg_count_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern void es_agg_sum_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
+extern void es_agg_float_sum_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern void es_agg_minmax_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern char *es_agg_view_sql(EsAggPlan *plan, Oid mat);
 

@@ -80,6 +80,13 @@ RETURNS bigint
 LANGUAGE C STRICT STABLE
 AS 'MODULE_PATHNAME', 'eventstream_aggregate_groups';
 
+-- a finite float8 as the exact numeric it is (0 for infinities and NaN):
+-- sums of floats are kept exact, so a delete undoes its insert
+CREATE FUNCTION eventstream._float8_exact_finite(float8)
+RETURNS numeric
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'eventstream_float8_exact_finite';
+
 CREATE VIEW eventstream.aggregates AS
 	SELECT a.view_relid::regclass AS name,
 		   a.source_relid::regclass AS source,

@@ -114,16 +114,14 @@ call_kind(Aggref *agg, Oid *argtype)
 	if (!agg->aggstar && list_length(agg->args) != 1)
 		unsupported(psprintf("the aggregate %s() with %d arguments", name,
 							 list_length(agg->args)), NULL);
-	kind = es_agg_kind_lookup(name, agg->aggstar);
+	if (!agg->aggstar)
+		*argtype = exprType((Node *) ((TargetEntry *) linitial(agg->args))->expr);
+	kind = es_agg_kind_lookup(name, agg->aggstar, *argtype);
 	if (kind == NULL)
 		unsupported(psprintf("the aggregate %s()", name),
 					"The supported aggregates are count(*), count(x), sum, avg, min and max.");
-	if (!agg->aggstar)
-	{
-		*argtype = exprType((Node *) ((TargetEntry *) linitial(agg->args))->expr);
-		if (kind->check_type != NULL)
-			kind->check_type(name, *argtype);
-	}
+	if (!agg->aggstar && kind->check_type != NULL)
+		kind->check_type(name, *argtype);
 	return kind;
 }
 

@@ -26,13 +26,6 @@
 static void
 sum_check_type(const char *name, Oid argtype)
 {
-	if (argtype == FLOAT4OID || argtype == FLOAT8OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("continuous aggregates do not support %s() of %s", name,
-						format_type_be(argtype)),
-				 errdetail("A running floating-point sum drifts from the sum the query computes."),
-				 errhint("Cast the argument to numeric.")));
 	if (argtype != INT2OID && argtype != INT4OID && argtype != INT8OID &&
 		argtype != NUMERICOID && argtype != INTERVALOID &&
 		!(argtype == CASHOID && strcmp(name, "sum") == 0))
@@ -40,7 +33,7 @@ sum_check_type(const char *name, Oid argtype)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("continuous aggregates do not support %s() of %s", name,
 						format_type_be(argtype)),
-				 errhint("sum and avg are supported on integers, numeric and interval.")));
+				 errhint("sum and avg are supported on integers, numeric, floats and interval.")));
 }
 
 /* the type of the running sum of sum/avg over argtype */
@@ -60,8 +53,24 @@ sum_state_type(Oid argtype)
 	}
 }
 
+/* sum and avg of float4/float8: an exact running sum, apart from infinities and NaN */
+static Oid
+float_sum_state_type(Oid argtype)
+{
+	return NUMERICOID;
+}
+
+static bool
+is_float(Oid argtype)
+{
+	return argtype == FLOAT4OID || argtype == FLOAT8OID;
+}
+
+/* (an entry for floats comes before the entry of the same name for others) */
 static const EsAggKindRoutine kinds[] = {
 	{"count", true, NULL, NULL, 0, false, NULL},
+	{"sum", false, NULL, float_sum_state_type, 5, false, es_agg_float_sum_parts, true},
+	{"avg", false, NULL, float_sum_state_type, 5, false, es_agg_float_sum_parts, true},
 	{"count", false, NULL, NULL, 0, false, es_agg_count_parts},
 	{"sum", false, sum_check_type, sum_state_type, 2, false, es_agg_sum_parts},
 	{"avg", false, sum_check_type, sum_state_type, 2, false, es_agg_sum_parts},
@@ -71,15 +80,18 @@ static const EsAggKindRoutine kinds[] = {
 
 /*
  * es_agg_kind_lookup returns the kind of pg_catalog aggregate name (star:
- * called with *), or NULL if it is not one continuous aggregates maintain
+ * called with *) over argtype, or NULL if it is not one continuous
+ * aggregates maintain
  */
 const EsAggKindRoutine *
-es_agg_kind_lookup(const char *name, bool star)
+es_agg_kind_lookup(const char *name, bool star, Oid argtype)
 {
 	int			i;
 
 	for (i = 0; i < lengthof(kinds); i++)
 	{
+		if (kinds[i].floats && !is_float(argtype))
+			continue;
 		if (kinds[i].star == star && strcmp(kinds[i].name, name) == 0)
 			return &kinds[i];
 	}

@@ -199,6 +199,74 @@ es_agg_sum_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
 	appendStringInfo(&sp->empty_vals, ", 0, '0'::%s", S);
 }
 
+/*
+ * The value of a sum or avg of floats from its state: NaN if a NaN or both
+ * infinities are summed (as float arithmetic has it), an infinity if one
+ * is, else the exact sum (or mean: the exact sum over the count, to 30
+ * decimals) rounded once to the result type.
+ */
+static char *
+float_value_sql(EsAggCall *call, const char *n, const char *s, const char *pinf,
+				const char *ninf, const char *nan)
+{
+	bool		avg = strcmp(call->kind->name, "avg") == 0;
+	char	   *T = format_type_be(call->aggref->aggtype);
+
+	return psprintf("CASE WHEN %s > 0 OR (%s > 0 AND %s > 0) THEN 'NaN'::%s "
+					"WHEN %s > 0 THEN 'Infinity'::%s WHEN %s > 0 THEN '-Infinity'::%s "
+					"ELSE (%s)::%s END",
+					nan, pinf, ninf, T, pinf, T, ninf, T,
+					avg ? psprintf("(%s + 0.000000000000000000000000000000) / (%s)::numeric", s, n)
+					: s, T);
+}
+
+/*
+ * sum and avg of float4/float8: the exact sum of the finite values
+ * (numeric, from _float8_exact_finite) and counts of +Infinity, -Infinity
+ * and NaN, so that any history of inserts, updates and deletes leaves the
+ * state the current values would give from scratch.
+ */
+void
+es_agg_float_sum_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
+{
+	static const char *const counted[3][2] = {
+		{"pi", "'Infinity'"}, {"ni", "'-Infinity'"}, {"nan", "'NaN'"}
+	};
+	char	   *n_new = psprintf("m.n_%d + excluded.n_%d", k, k);
+	char	   *s_new = psprintf("m.s_%d + excluded.s_%d", k, k);
+	char	   *news[3];
+	char	   *olds[3];
+	int			c;
+
+	plan->columns = lappend(plan->columns, psprintf("n_%d bigint NOT NULL", k));
+	plan->columns = lappend(plan->columns, psprintf("s_%d numeric NOT NULL", k));
+	appendStringInfo(&sp->cols, ", a_%d, n_%d, s_%d", k, k, k);
+	appendStringInfo(&sp->dcols, ", sum(CASE WHEN x_%d IS NOT NULL THEN __s ELSE 0 END)::bigint AS n_%d", k, k);
+	appendStringInfo(&sp->dcols,
+					 ", coalesce(sum(" ES_SCHEMA "._float8_exact_finite(x_%d) * __s), 0) AS s_%d", k, k);
+	for (c = 0; c < 3; c++)
+	{
+		const char *col = counted[c][0];
+
+		plan->columns = lappend(plan->columns, psprintf("%s_%d bigint NOT NULL", col, k));
+		appendStringInfo(&sp->cols, ", %s_%d", col, k);
+		appendStringInfo(&sp->dcols, ", sum(CASE WHEN x_%d = %s THEN __s ELSE 0 END)::bigint AS %s_%d",
+						 k, counted[c][1], col, k);
+		news[c] = psprintf("m.%s_%d + excluded.%s_%d", col, k, col, k);
+		olds[c] = psprintf("d.%s_%d", col, k);
+	}
+	appendStringInfo(&sp->ins, ", CASE WHEN d.n_%d > 0 THEN %s END, d.n_%d, d.s_%d, %s, %s, %s",
+					 k, float_value_sql(call, psprintf("d.n_%d", k), psprintf("d.s_%d", k),
+										olds[0], olds[1], olds[2]),
+					 k, k, olds[0], olds[1], olds[2]);
+	appendStringInfo(&sp->set, ", n_%d = %s, s_%d = %s, pi_%d = %s, ni_%d = %s, nan_%d = %s, "
+					 "a_%d = CASE WHEN %s > 0 THEN %s END",
+					 k, n_new, k, s_new, k, news[0], k, news[1], k, news[2],
+					 k, n_new, float_value_sql(call, n_new, s_new, news[0], news[1], news[2]));
+	appendStringInfo(&sp->empty_cols, ", n_%d, s_%d, pi_%d, ni_%d, nan_%d", k, k, k, k, k);
+	appendStringInfoString(&sp->empty_vals, ", 0, 0, 0, 0, 0");
+}
+
 /* the change rows of a side (es_new or es_old, or the source itself) */
 static char *
 rows_sql(SqlParts *sp, EsAggPlan *plan, const char *from, int sign)

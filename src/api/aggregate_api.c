@@ -26,6 +26,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
@@ -48,6 +50,7 @@
 
 #include "../aggregate/aggregate.h"
 #include "../common/as_owner.h"
+#include "../common/float_exact.h"
 #include "../pg_eventstream.h"
 #include "api.h"
 
@@ -55,6 +58,7 @@ PG_FUNCTION_INFO_V1(eventstream_create_aggregate);
 PG_FUNCTION_INFO_V1(eventstream_refresh_aggregate);
 PG_FUNCTION_INFO_V1(eventstream_drop_aggregate);
 PG_FUNCTION_INFO_V1(eventstream_aggregate_groups);
+PG_FUNCTION_INFO_V1(eventstream_float8_exact_finite);
 
 /* how long refresh_aggregate waits for the worker to catch up */
 #define ES_REFRESH_WAIT_MS 60000
@@ -518,4 +522,24 @@ eventstream_aggregate_groups(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	PG_RETURN_INT64(groups);
+}
+
+/*
+ * eventstream._float8_exact_finite(x): a finite float8 as the exact
+ * numeric it is; 0 for infinities and NaN, which the sums of floats count
+ * apart (src/aggregate/statements.c).
+ */
+Datum
+eventstream_float8_exact_finite(PG_FUNCTION_ARGS)
+{
+	float8		x = PG_GETARG_FLOAT8(0);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (isfinite(x))
+		es_float8_exact_text(&buf, x);
+	else
+		appendStringInfoChar(&buf, '0');
+	PG_RETURN_DATUM(DirectFunctionCall3(numeric_in, CStringGetDatum(buf.data),
+										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 }
