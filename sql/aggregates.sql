@@ -62,7 +62,6 @@ SELECT eventstream.create_aggregate('a', 'SELECT DISTINCT region, count(*) FROM 
 SELECT eventstream.create_aggregate('a', 'SELECT region, count(DISTINCT qty) FROM orders GROUP BY 1');
 SELECT eventstream.create_aggregate('a', 'SELECT region, count(*), rank() OVER () FROM orders GROUP BY 1');
 SELECT eventstream.create_aggregate('a', 'SELECT region, count(*) FROM orders WHERE amount > random() GROUP BY 1');
-SELECT eventstream.create_aggregate('a', 'SELECT date_trunc(''day'', created_at), count(*) FROM orders GROUP BY 1');
 SELECT eventstream.create_aggregate('a', 'SELECT region, count(*) FROM orders WHERE id IN (SELECT id FROM other) GROUP BY 1');
 SELECT eventstream.create_aggregate('a', 'SELECT region, count(*) FROM (SELECT * FROM orders) s GROUP BY 1');
 SELECT eventstream.create_aggregate('a', 'SELECT region, count(*) FROM orders GROUP BY 1 ORDER BY 2');

@@ -133,3 +133,27 @@ RETURNS numeric
 LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'eventstream_float8_exact_finite';
 
+-- ---------------------------------------------------------------------
+-- 5. Aggregates pin the date/time settings their functions depend on
+-- ---------------------------------------------------------------------
+
+ALTER TABLE eventstream.aggregate_catalog ADD COLUMN settings text[];
+CREATE OR REPLACE VIEW eventstream.aggregates AS
+	SELECT a.view_relid::regclass AS name,
+		   a.source_relid::regclass AS source,
+		   a.state,
+		   a.error,
+		   a.append_only,
+		   w.applied_lsn,
+		   w.lag_bytes,
+		   w.lag_seconds,
+		   eventstream._aggregate_groups(a.id) AS groups,
+		   a.mat_relid::regclass AS materialization,
+		   a.query,
+		   a.owner::regrole AS owner,
+		   a.created_at,
+		   a.refreshed_at,
+		   a.settings
+	FROM eventstream.aggregate_catalog a
+	LEFT JOIN eventstream.status w ON true;
+

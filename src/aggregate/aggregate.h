@@ -58,6 +58,7 @@ typedef struct EsAggPlan
 	int			ncalls;
 	EsAggCall  *calls;
 	bool		has_minmax;
+	bool		pins_settings;	/* uses date/time functions: pin TimeZone... */
 	List	   *columns;		/* the table's column definitions, char * */
 	AttrNumber	count_att;
 	char	   *populate_sql;	/* INSERT INTO %s ... from the source */

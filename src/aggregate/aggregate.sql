@@ -29,7 +29,10 @@ CREATE TABLE eventstream.aggregate_catalog (
 	created_at timestamptz NOT NULL DEFAULT now(),
 	refreshed_at timestamptz,
 	-- came from a dump: inactive until finish_restore() (restore.sql)
-	restored boolean NOT NULL DEFAULT false
+	restored boolean NOT NULL DEFAULT false,
+	-- "name=value" of TimeZone, DateStyle, IntervalStyle at creation, for
+	-- a query with date/time functions that depend on them; else NULL
+	settings text[]
 );
 GRANT SELECT ON eventstream.aggregate_catalog TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('eventstream.aggregate_catalog', '');
@@ -101,7 +104,8 @@ CREATE VIEW eventstream.aggregates AS
 		   a.query,
 		   a.owner::regrole AS owner,
 		   a.created_at,
-		   a.refreshed_at
+		   a.refreshed_at,
+		   a.settings
 	FROM eventstream.aggregate_catalog a
 	LEFT JOIN eventstream.status w ON true;
 GRANT SELECT ON eventstream.aggregates TO PUBLIC;

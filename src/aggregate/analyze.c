@@ -34,6 +34,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
@@ -42,6 +43,7 @@
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
@@ -79,16 +81,76 @@ check_vars_walker(Node *node, void *context)
 	return expression_tree_walker(node, check_vars_walker, context);
 }
 
+/*
+ * Stable functions whose result depends only on their arguments and the
+ * date/time settings (TimeZone, DateStyle, IntervalStyle): accepted, with
+ * those settings pinned at creation for every later evaluation
+ * (as_owner.c's es_pin_settings).
+ */
+static bool
+pinnable_function(Oid func)
+{
+	switch (func)
+	{
+		case F_DATE_TRUNC_TEXT_TIMESTAMPTZ:
+		case F_DATE_TRUNC_TEXT_TIMESTAMPTZ_TEXT:
+		case F_DATE_PART_TEXT_TIMESTAMPTZ:
+		case F_EXTRACT_TEXT_TIMESTAMPTZ:
+		case F_DATE_TIMESTAMPTZ:		/* timestamptz::date */
+		case F_TIMESTAMP_TIMESTAMPTZ:	/* timestamptz::timestamp */
+		case F_TIMESTAMPTZ_TIMESTAMP:	/* timestamp::timestamptz */
+		case F_TIMESTAMPTZ_DATE:		/* date::timestamptz */
+		case F_TIMESTAMPTZ_PL_INTERVAL:
+		case F_TIMESTAMPTZ_MI_INTERVAL:
+		case F_TIMESTAMPTZ_OUT:			/* ::text */
+		case F_TIMESTAMP_OUT:
+		case F_DATE_OUT:
+		case F_INTERVAL_OUT:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* true for a function that is neither immutable nor pinnable */
+static bool
+unpinnable_checker(Oid func, void *context)
+{
+	if (func_volatile(func) == PROVOLATILE_IMMUTABLE)
+		return false;
+	if (pinnable_function(func))
+	{
+		*(bool *) context = true;
+		return false;
+	}
+	return true;
+}
+
+/* is there anything mutable that pinning the date/time settings does not fix? */
+static bool
+unpinnable_walker(Node *node, bool *pins)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, unpinnable_checker, pins))
+		return true;
+	if (IsA(node, SQLValueFunction) || IsA(node, NextValueExpr) || IsA(node, Param))
+		return true;
+	return expression_tree_walker(node, unpinnable_walker, pins);
+}
+
 static void
-check_row_expr(Node *expr, const char *where)
+check_row_expr(EsAggPlan *plan, Node *expr, const char *where)
 {
 	check_vars_walker(expr, NULL);
-	if (contain_mutable_functions(expr))
+	if (unpinnable_walker(expr, &plan->pins_settings))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("continuous aggregates do not support functions that are not immutable in %s", where),
-				 errdetail("The worker computes it later, under other settings, and must get what the query gets."),
-				 errhint("date_trunc on timestamptz depends on TimeZone: use date_bin, or date_trunc on (col AT TIME ZONE 'UTC').")));
+				 errdetail("The worker computes it later and must get what the query gets; only date/time "
+						   "functions that depend on TimeZone, DateStyle or IntervalStyle are accepted, "
+						   "with those settings pinned at creation."),
+				 errhint("Use immutable expressions of the row's columns.")));
 }
 
 /* the kind of a supported aggregate call, or an error */
@@ -234,7 +296,7 @@ es_agg_analyze(Query *q)
 												  get_rel_name(rte->relid));
 	if (q->jointree->quals != NULL)
 	{
-		check_row_expr(q->jointree->quals, "WHERE");
+		check_row_expr(plan, q->jointree->quals, "WHERE");
 		plan->where_sql = expr_sql(q->jointree->quals, plan->source);
 	}
 
@@ -247,7 +309,7 @@ es_agg_analyze(Query *q)
 		Node	   *expr = get_sortgroupclause_expr(lfirst_node(SortGroupClause, lc),
 													q->targetList);
 
-		check_row_expr(expr, "GROUP BY");
+		check_row_expr(plan, expr, "GROUP BY");
 		plan->group_exprs = lappend(plan->group_exprs, expr);
 		plan->group_sql[i++] = expr_sql(expr, plan->source);
 	}
@@ -277,7 +339,7 @@ es_agg_analyze(Query *q)
 		{
 			Node	   *arg = (Node *) linitial_node(TargetEntry, call->aggref->args)->expr;
 
-			check_row_expr(arg, "an aggregate's argument");
+			check_row_expr(plan, arg, "an aggregate's argument");
 			call->arg_sql = expr_sql(arg, plan->source);
 		}
 		if (call->kind->state_type != NULL)

@@ -57,6 +57,7 @@
 #include "utils/resowner.h"
 
 #include "../common/as_owner.h"
+#include "../common/catalog.h"
 #include "../pg_eventstream.h"
 #include "aggregate.h"
 
@@ -70,6 +71,7 @@ typedef struct EsAggDef
 	char	   *delta_sql;
 	char	   *recompute_sql[2];	/* a group with a NULL key, one without */
 	char	   *empty_sql;
+	ArrayType  *settings;		/* date/time settings pinned at creation, or NULL */
 } EsAggDef;
 
 /* tuples of one source that share a descriptor */
@@ -130,13 +132,17 @@ es_aggs_load(MemoryContext parent)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT a.id, a.source_relid, a.owner, a.grouped, a.mat_relid::regclass::text, "
-					"  a.delta_sql, a.recompute_sql, a.empty_sql, n.nspname, c.relname, "
-					"  a.recompute_keyed_sql "
-					"FROM " ES_SCHEMA ".aggregate_catalog a "
-					"JOIN pg_catalog.pg_class c ON c.oid = a.source_relid "
-					"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-					"WHERE a.active ORDER BY a.id", true, 0) != SPI_OK_SELECT)
+	/* (a catalog of 0.1.0 has no settings: common/version.c) */
+	if (SPI_execute(psprintf("SELECT a.id, a.source_relid, a.owner, a.grouped, a.mat_relid::regclass::text, "
+							 "  a.delta_sql, a.recompute_sql, a.empty_sql, n.nspname, c.relname, "
+							 "  a.recompute_keyed_sql, %s "
+							 "FROM " ES_SCHEMA ".aggregate_catalog a "
+							 "JOIN pg_catalog.pg_class c ON c.oid = a.source_relid "
+							 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+							 "WHERE a.active ORDER BY a.id",
+							 es_catalog_has_column("aggregate_catalog", "settings")
+							 ? "a.settings" : "NULL::text[]"),
+					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the aggregate catalog");
 
 	oldcxt = MemoryContextSwitchTo(set->cxt);
@@ -161,6 +167,11 @@ es_aggs_load(MemoryContext parent)
 		def->recompute_sql[0] = SPI_getvalue(tup, desc, 7);
 		def->recompute_sql[1] = SPI_getvalue(tup, desc, 11);
 		def->empty_sql = SPI_getvalue(tup, desc, 8);
+		{
+			Datum		d = SPI_getbinval(tup, desc, 12, &isnull);
+
+			def->settings = isnull ? NULL : DatumGetArrayTypePCopy(d);
+		}
 		src = hash_search(set->sources, &def->source, HASH_ENTER, &found);
 		if (!found)
 		{
@@ -517,6 +528,7 @@ apply_aggregate_work(void *arg)
 	AggWork    *w = arg;
 	ListCell   *lc;
 
+	es_pin_settings(w->def->settings);
 	foreach(lc, w->src->segments)
 		apply_segment(w->def, w->src, lfirst(lc));
 }

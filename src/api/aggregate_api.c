@@ -50,6 +50,7 @@
 
 #include "../aggregate/aggregate.h"
 #include "../common/as_owner.h"
+#include "../common/catalog.h"
 #include "../common/float_exact.h"
 #include "../pg_eventstream.h"
 #include "api.h"
@@ -162,6 +163,7 @@ typedef struct AggRow
 	bool		grouped;
 	char	   *populate_sql;
 	char	   *empty_sql;
+	ArrayType  *settings;		/* pinned date/time settings, or NULL */
 } AggRow;
 
 /*
@@ -189,8 +191,11 @@ lookup_aggregate(FunctionCallInfo fcinfo)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	if (SPI_execute_with_args("SELECT id, mat_relid, source_relid, grouped, populate_sql, empty_sql, owner "
-							  "FROM " ES_SCHEMA ".aggregate_catalog WHERE view_relid = $1",
+	if (SPI_execute_with_args(psprintf("SELECT id, mat_relid, source_relid, grouped, populate_sql, "
+									   "  empty_sql, owner, %s "
+									   "FROM " ES_SCHEMA ".aggregate_catalog WHERE view_relid = $1",
+									   es_catalog_has_column("aggregate_catalog", "settings")
+									   ? "settings" : "NULL::text[]"),
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the aggregate catalog");
 	if (SPI_processed != 1)
@@ -207,6 +212,11 @@ lookup_aggregate(FunctionCallInfo fcinfo)
 	row.populate_sql = SPI_getvalue(tup, desc, 5);
 	row.empty_sql = SPI_getvalue(tup, desc, 6);
 	row.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 7, &isnull));
+	{
+		Datum		d = SPI_getbinval(tup, desc, 8, &isnull);
+
+		row.settings = isnull ? NULL : DatumGetArrayTypePCopy(d);
+	}
 	row.view = view;
 	if (!pg_class_ownercheck(view, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_VIEW, get_rel_name(view));
@@ -319,10 +329,10 @@ static void
 insert_catalog_row(EsAggPlan *plan, int32 id, Oid view, Oid mat, const char *query,
 				   bool append_only, Oid owner)
 {
-	Oid			types[13] = {INT4OID, OIDOID, OIDOID, OIDOID, TEXTOID, BOOLOID, BOOLOID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTOID};
-	Datum		args[13];
-	char		nulls[13];
+	Oid			types[14] = {INT4OID, OIDOID, OIDOID, OIDOID, TEXTOID, BOOLOID, BOOLOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTOID, TEXTARRAYOID};
+	Datum		args[14];
+	char		nulls[14];
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int32GetDatum(id);
@@ -338,11 +348,14 @@ insert_catalog_row(EsAggPlan *plan, int32 id, Oid view, Oid mat, const char *que
 	args[10] = text_or_null(plan->empty_sql, &nulls[10]);
 	args[11] = ObjectIdGetDatum(owner);
 	args[12] = text_or_null(plan->recompute_keyed_sql, &nulls[12]);
+	args[13] = plan->pins_settings ? PointerGetDatum(es_time_settings()) : (Datum) 0;
+	nulls[13] = plan->pins_settings ? ' ' : 'n';
 	es_catalog_exec("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
 				  "(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
-				  " populate_sql, delta_sql, recompute_sql, empty_sql, owner, recompute_keyed_sql) "
-				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-				  13, types, args, nulls, SPI_OK_INSERT);
+				  " populate_sql, delta_sql, recompute_sql, empty_sql, owner, recompute_keyed_sql, "
+				  " settings) "
+				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+				  14, types, args, nulls, SPI_OK_INSERT);
 }
 
 /*
@@ -437,6 +450,7 @@ eventstream_refresh_aggregate(PG_FUNCTION_ARGS)
 
 	/* as the aggregate's owner, whoever calls (a superuser, say) */
 	es_become_owner(&as_owner, row.owner, 0);
+	es_pin_settings(row.settings);
 	spi_exec(psprintf("DELETE FROM %s", quote_qualified_identifier(ES_SCHEMA, get_rel_name(row.mat))),
 			 SPI_OK_DELETE);
 	spi_exec(row.populate_sql, SPI_OK_INSERT);

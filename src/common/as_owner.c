@@ -9,7 +9,10 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/timeout.h"
 
@@ -29,6 +32,54 @@ es_pin_search_path(void)
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	return level;
+}
+
+/* the settings through which stable date/time functions are what they are */
+static const char *const time_settings[] = {"TimeZone", "DateStyle", "IntervalStyle"};
+
+/*
+ * es_time_settings returns the session's values of the date/time settings
+ * as a text[] of "name=value", to be pinned for later evaluations of an
+ * expression that depends on them (a continuous aggregate's date_trunc)
+ */
+ArrayType *
+es_time_settings(void)
+{
+	Datum		values[lengthof(time_settings)];
+	int			i;
+
+	for (i = 0; i < lengthof(time_settings); i++)
+		values[i] = CStringGetTextDatum(psprintf("%s=%s", time_settings[i],
+												 GetConfigOption(time_settings[i], false, false)));
+	return construct_array(values, lengthof(time_settings), TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+/*
+ * es_pin_settings sets the "name=value" entries of settings (NULL: none)
+ * in the current GUC nest level -- es_become_owner's, which es_end_owner
+ * (or the abort of the transaction) closes
+ */
+void
+es_pin_settings(ArrayType *settings)
+{
+	Datum	   *items;
+	int			n;
+	int			i;
+
+	if (settings == NULL)
+		return;
+	deconstruct_array(settings, TEXTOID, -1, false, TYPALIGN_INT, &items, NULL, &n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *item = TextDatumGetCString(items[i]);
+		char	   *eq = strchr(item, '=');
+
+		if (eq == NULL)
+			elog(ERROR, "malformed pinned setting \"%s\"", item);
+		*eq = '\0';
+		(void) set_config_option(item, eq + 1, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 }
 
 /*

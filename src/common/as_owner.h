@@ -25,6 +25,7 @@
 #ifndef ES_AS_OWNER_H
 #define ES_AS_OWNER_H
 
+#include "utils/array.h"
 #include "utils/elog.h"
 
 typedef struct EsOwnerContext
@@ -43,5 +44,7 @@ extern void es_end_owner(EsOwnerContext *cx);
 extern ErrorData *es_try_as_owner(Oid owner, int timeout_ms,
 								  void (*work) (void *arg), void *arg);
 extern int	es_pin_search_path(void);
+extern ArrayType *es_time_settings(void);
+extern void es_pin_settings(ArrayType *settings);
 
 #endif							/* ES_AS_OWNER_H */

@@ -37,6 +37,17 @@ es_catalog_relid(const char *name)
 }
 
 /*
+ * es_catalog_has_column says whether a catalog has a column: code that
+ * also serves an older version's catalog (common/version.c) asks before
+ * it reads a newer column
+ */
+bool
+es_catalog_has_column(const char *catalog, const char *column)
+{
+	return get_attnum(es_catalog_relid(catalog), column) != InvalidAttrNumber;
+}
+
+/*
  * es_catalog_activate marks active the rows of a catalog with these ids;
  * with ids NIL, every inactive row -- a new slot decodes from now on, so
  * what was defined before it takes everything it decodes (their creations
@@ -47,7 +58,7 @@ es_catalog_relid(const char *name)
 void
 es_catalog_activate(const char *catalog, List *ids)
 {
-	bool		has_restored = get_attnum(es_catalog_relid(catalog), "restored") != InvalidAttrNumber;
+	bool		has_restored = es_catalog_has_column(catalog, "restored");
 	char	   *sql = psprintf("UPDATE %s.%s SET active = true WHERE NOT active%s%s",
 							   quote_identifier(ES_SCHEMA), quote_identifier(catalog),
 							   has_restored ? " AND NOT restored" : "",
