@@ -350,12 +350,45 @@ insert_catalog_row(EsAggPlan *plan, int32 id, Oid view, Oid mat, const char *que
 	args[12] = text_or_null(plan->recompute_keyed_sql, &nulls[12]);
 	args[13] = plan->pins_settings ? PointerGetDatum(es_time_settings()) : (Datum) 0;
 	nulls[13] = plan->pins_settings ? ' ' : 'n';
+	/* (a catalog of 0.1.0 has no settings: require_catalog_for refused) */
+	if (!es_catalog_has_column("aggregate_catalog", "settings"))
+	{
+		es_catalog_exec("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
+						"(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
+						" populate_sql, delta_sql, recompute_sql, empty_sql, owner, recompute_keyed_sql) "
+						"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+						13, types, args, nulls, SPI_OK_INSERT);
+		return;
+	}
 	es_catalog_exec("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
 				  "(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
 				  " populate_sql, delta_sql, recompute_sql, empty_sql, owner, recompute_keyed_sql, "
 				  " settings) "
 				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
 				  14, types, args, nulls, SPI_OK_INSERT);
+}
+
+/*
+ * A catalog of 0.1.0 (common/version.c) has neither the pinned settings
+ * nor the exact float sums: an aggregate that needs them waits for the
+ * update.
+ */
+static void
+require_catalog_for(EsAggPlan *plan)
+{
+	bool		floats = false;
+
+	for (int i = 0; i < plan->ncalls; i++)
+		floats |= plan->calls[i].kind->floats;
+	if ((plan->pins_settings || floats) &&
+		!es_catalog_has_column("aggregate_catalog", "settings"))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this aggregate needs version 0.2.0 of the extension"),
+				 errdetail("%s", plan->pins_settings
+						   ? "Its query uses date/time functions whose settings version 0.1.0 cannot pin."
+						   : "Version 0.1.0 cannot keep exact sums of floats."),
+				 errhint("Run ALTER EXTENSION pg_eventstream UPDATE.")));
 }
 
 /*
@@ -397,6 +430,7 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	parsed = es_agg_parse(query);
 	guc_nest = es_pin_search_path();
 	plan = es_agg_analyze(parsed);
+	require_catalog_for(plan);
 	acl = pg_class_aclcheck(plan->source, owner, ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(plan->source));

@@ -15,7 +15,8 @@
  * it cannot read any more, and the range is recorded as a gap
  * (eventstream._record_gap: a row of eventstream.gap_catalog and a "gap"
  * event in every stream) for the streams' readers to see and for
- * backfill() to close.
+ * backfill() to close; under a catalog of 0.1.0, which has no place for
+ * it, only in the server log.
  *
  * src/worker/gap.c
  *
@@ -33,6 +34,7 @@
 #include "utils/pg_lsn.h"
 
 #include "../common/try.h"
+#include "../common/version.h"
 #include "../pg_eventstream.h"
 #include "worker.h"
 
@@ -129,7 +131,18 @@ es_record_gap(XLogRecPtr from, XLogRecPtr to, const char *reason)
 {
 	Oid			types[3] = {LSNOID, LSNOID, TEXTOID};
 	Datum		args[3] = {LSNGetDatum(from), LSNGetDatum(to), CStringGetTextDatum(reason)};
+	char	   *version = es_catalog_version();
 
+	/* a catalog of 0.1.0 has nowhere to record it: say it in the log only */
+	if (version != NULL && strcmp(version, "0.1.0") == 0)
+	{
+		ereport(WARNING,
+				(errmsg("pg_eventstream capture missed the changes committed from %X/%X to %X/%X",
+						LSN_FORMAT_ARGS(from), LSN_FORMAT_ARGS(to)),
+				 errdetail("The extension's catalog is of version 0.1.0, which cannot record the gap in the streams."),
+				 errhint("Run ALTER EXTENSION pg_eventstream UPDATE, then eventstream.backfill() the streams.")));
+		return;
+	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT " ES_SCHEMA "._record_gap($1, $2, $3)",

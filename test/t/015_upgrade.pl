@@ -30,6 +30,10 @@ $node->safe_psql('postgres', q{
 });
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_eventstream'}),
 	'0.1.0', 'made at 0.1.0');
+my ($r0, $o0, $e0) = $node->psql('postgres',
+	q{SELECT eventstream.create_aggregate('per_day', $$SELECT date_trunc('day', timestamptz '2026-01-01' + k * interval '1 day') AS d, sum(v::float8) FROM public.rows GROUP BY 1$$)});
+like($e0, qr/this aggregate needs version 0\.2\.0 of the extension/,
+	'an aggregate 0.1.0 cannot keep is refused with a hint to update');
 
 # writers while the update runs: each transaction inserts one row and
 # updates another
@@ -53,6 +57,7 @@ $node->safe_psql('postgres', 'ALTER EXTENSION pg_eventstream UPDATE');
 $pgbench->finish;
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_eventstream'}),
 	'0.2.0', 'updated to 0.2.0 under writers');
+$node->safe_psql('postgres', q{SELECT eventstream.create_aggregate('per_k_float', $$SELECT date_trunc('day', timestamptz '2026-01-01' + k * interval '1 day') AS d, sum(v::float8) AS s FROM public.rows GROUP BY 1$$)});
 $node->safe_psql('postgres', q{INSERT INTO rows (k, v) VALUES (1, 1); SELECT eventstream.sync('60 s')});
 
 # exactly once: one insert per row, and as many updates as were made
@@ -75,6 +80,11 @@ is($node->safe_psql('postgres', q{
 	SELECT (SELECT count(*) FROM (SELECT * FROM per_k EXCEPT SELECT k, count(*), sum(v) FROM rows GROUP BY k) a) +
 	       (SELECT count(*) FROM (SELECT k, count(*), sum(v) FROM rows GROUP BY k EXCEPT SELECT * FROM per_k) b)}),
 	'0', 'the aggregate equals its query after the update');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM (SELECT date_trunc('day', timestamptz '2026-01-01' + k * interval '1 day') AS d,
+								 sum(v::float8) AS s FROM rows GROUP BY 1
+						  EXCEPT SELECT * FROM per_k_float) x}),
+	'0', 'an aggregate of 0.2.0 made after the update is maintained');
 is($node->safe_psql('postgres', q{
 	SELECT (SELECT count(*) FROM pg_constraint WHERE conrelid = 'eventstream.event_log'::regclass) || ' ' ||
 		   (SELECT count(*) FROM eventstream._segments() g
