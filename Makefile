@@ -42,6 +42,7 @@ OBJS = \
 	src/stream/backfill.o \
 	src/stream/message.o \
 	src/stream/segments.o \
+	src/stream/wake.o \
 	src/stream/target.o \
 	src/aggregate/kinds.o \
 	src/aggregate/analyze.o \
@@ -76,6 +77,7 @@ SQL_SOURCES = \
 	src/stream/gaps.sql \
 	src/worker/worker.sql \
 	src/consumer/consumer.sql \
+	src/consumer/poll.sql \
 	src/sink/sink.sql \
 	src/aggregate/aggregate.sql \
 	src/api/restore.sql \
@@ -150,7 +152,8 @@ pg_eventstream--0.2.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
 # 0.1.0 to 0.2.0: what changed in 0.1.0's objects, then the files new in
 # 0.2.0 (once a later version changes one, this keeps a copy of it)
 pg_eventstream--0.1.0--0.2.0.sql: $(srcdir)/upgrade/pg_eventstream--0.1.0--0.2.0.sql \
-		$(srcdir)/src/stream/gaps.sql $(srcdir)/src/api/restore.sql $(srcdir)/src/api/metrics.sql
+		$(srcdir)/src/stream/gaps.sql $(srcdir)/src/consumer/poll.sql \
+		$(srcdir)/src/api/restore.sql $(srcdir)/src/api/metrics.sql
 	cat $^ > $@
 
 test/temp.conf: $(srcdir)/test/server_conf.sh

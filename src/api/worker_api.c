@@ -29,6 +29,7 @@
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
+#include "../stream/stream.h"
 #include "../worker/worker.h"
 #include "api.h"
 
@@ -36,6 +37,8 @@ PG_FUNCTION_INFO_V1(eventstream_worker_status);
 PG_FUNCTION_INFO_V1(eventstream_sync);
 PG_FUNCTION_INFO_V1(eventstream_events_seq);
 PG_FUNCTION_INFO_V1(eventstream_wait_for_events);
+PG_FUNCTION_INFO_V1(eventstream_stream_wake_seq);
+PG_FUNCTION_INFO_V1(eventstream_wait_for_stream);
 
 /* this database's events_seq, or 0 */
 static uint64
@@ -93,6 +96,34 @@ eventstream_wait_for_events(PG_FUNCTION_ARGS)
 	 * invalidations, or the caller's cached plans, whose locks it already
 	 * holds, would go on scanning the old set of partitions.
 	 */
+	AcceptInvalidationMessages();
+	PG_RETURN_BOOL(arrived);
+}
+
+/*
+ * eventstream._stream_wake_seq(stream_id) is the stream's wake counter
+ * (src/stream/wake.c): a reader takes it before it looks at the log and
+ * waits with _wait_for_stream(stream_id, seq, deadline) if it found
+ * nothing -- woken by that stream's events only.
+ */
+Datum
+eventstream_stream_wake_seq(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) es_stream_wake_seq(PG_GETARG_INT32(0)));
+}
+
+/*
+ * eventstream._wait_for_stream(stream_id, seq, deadline): sleep until the
+ * stream has new events or the deadline passes; true if it has.
+ * Interruptible: cancel and statement_timeout end it at once.
+ */
+Datum
+eventstream_wait_for_stream(PG_FUNCTION_ARGS)
+{
+	bool		arrived = es_stream_wait(PG_GETARG_INT32(0), (uint64) PG_GETARG_INT64(1),
+										 PG_GETARG_TIMESTAMPTZ(2));
+
+	/* (segments the worker made meanwhile: as _wait_for_events) */
 	AcceptInvalidationMessages();
 	PG_RETURN_BOOL(arrived);
 }

@@ -514,6 +514,8 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 	for (i = 0; i < set->nstreams; i++)
 	{
 		close_segment(&states[i]);
+		if (states[i].added > 0)
+			set->streams[i].woken = true;	/* after the commit: target.c */
 		if (states[i].added > 0 && es_notify)
 			Async_Notify("eventstream", set->streams[i].name);
 	}

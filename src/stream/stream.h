@@ -24,6 +24,7 @@
 #ifndef ES_STREAM_H
 #define ES_STREAM_H
 
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "nodes/bitmapset.h"
 #include "utils/tuplestore.h"
@@ -41,6 +42,7 @@ typedef struct EsStreamDef
 	List	   *patterns;		/* EsTablePattern list */
 	int			opmask;			/* ES_OP_* */
 	int64		segment_size;
+	bool		woken;			/* got events in the batch: wake its readers */
 } EsStreamDef;
 
 /* all streams of the database */
@@ -136,6 +138,13 @@ extern PGDLLIMPORT const struct EsTargetRoutine es_stream_target;
 /* apply.c */
 extern void es_prepare_segments(EsBatch *batch, EsStreamSet *set);
 extern int64 es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful);
+
+/* wake.c: waking the readers of a stream */
+extern Size es_wake_shmem_size(void);
+extern void es_wake_shmem_init(void);
+extern uint64 es_stream_wake_seq(int32 stream_id);
+extern void es_stream_wake(int32 stream_id);
+extern bool es_stream_wait(int32 stream_id, uint64 seq, TimestampTz deadline);
 
 /* segments.c */
 extern void es_segment_name(char *name, int32 stream_id, int64 segno);

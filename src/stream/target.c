@@ -80,12 +80,22 @@ stream_activate(List *ids)
 	es_catalog_activate("stream_catalog", ids);
 }
 
-/* after the commit: the batch is in the log, and so is a complete chunk */
+/*
+ * after the commit: the batch is in the log, and so is a complete chunk;
+ * the readers waiting for the streams that got events may look
+ */
 static void
 stream_reset(void *state)
 {
 	EsBatch    *batch = state;
+	int			i;
 
+	for (i = 0; batch->streams != NULL && i < batch->streams->nstreams; i++)
+	{
+		if (batch->streams->streams[i].woken)
+			es_stream_wake(batch->streams->streams[i].id);
+		batch->streams->streams[i].woken = false;
+	}
 	es_batch_reset(batch);
 	if (batch->chunk != NULL && batch->chunk->complete)
 	{

@@ -23,6 +23,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "../stream/stream.h"
 #include "worker.h"
 
 EsShared   *es_shared = NULL;
@@ -43,6 +44,7 @@ es_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(es_shmem_size());
+	RequestAddinShmemSpace(es_wake_shmem_size());
 	RequestNamedLWLockTranche("pg_eventstream", 1);
 }
 
@@ -64,6 +66,7 @@ es_shmem_startup(void)
 		ConditionVariableInit(&es_shared->events_cv);
 		es_shared->nslots = max_worker_processes;
 	}
+	es_wake_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
