@@ -7,9 +7,10 @@
 #     seconds into a table of another stream while the N wait; its TPS over
 #     the TPS with nobody waiting (measured first, same run), and the CPU
 #     seconds the N waiting backends used meanwhile (/proc);
-#   - latency: one row is committed into the quiet stream; the time from its
-#     commit to the return of the last of the N polls, and its ratio to the
-#     same with one waiter (the anchor, N = 1).
+#   - latency: once the worker has caught up with those writes, one row is
+#     committed into the quiet stream; the time from its commit to the
+#     return of the last of the N polls, and its ratio to the same with one
+#     waiter (the anchor, N = 1).
 #
 #   bash test/bench/waiters.sh     (env WAITERS="1 10 100 400" DURATION=10)
 set -euo pipefail
@@ -68,6 +69,7 @@ for n in $WAITERS; do
 	cpu0=$(waiter_cpu)
 	busy_tps=$(tps)
 	cpu1=$(waiter_cpu)
+	psql_b -c "SELECT eventstream.sync('120 s')" >/dev/null	# the busy backlog first
 	id=$((id + 1))
 	t0=$(psql_b -c "INSERT INTO quiet VALUES ($id) RETURNING extract(epoch FROM clock_timestamp())")
 	wait
