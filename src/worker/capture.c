@@ -64,6 +64,8 @@
 
 /* the longest a non-empty batch waits for more events, for latency */
 #define ES_BATCH_MAX_MS 200
+/* caught up with WAL not yet flushed: flush it ourselves at most this often */
+#define ES_SELF_FLUSH_MS 10
 /* records decoded between two looks at the clock */
 #define ES_BATCH_CLOCK_RECORDS 1000
 /* the window of the events_per_sec rate */
@@ -80,6 +82,8 @@ typedef struct CaptureState
 	ResourceOwner owner;
 	EsHub	   *hub;			/* what decoding feeds */
 	LogicalDecodingContext *ctx;
+
+	TimestampTz last_self_flush;	/* see flush_async_commits */
 
 	/* statistics */
 	TimestampTz window_start;
@@ -364,8 +368,43 @@ stop_decoding(CaptureState *cs)
 }
 
 /*
+ * Asynchronous commits (synchronous_commit = off) reach the disk when the
+ * WAL writer gets to them, up to wal_writer_delay later -- or three times
+ * that -- and decoding reads only flushed WAL: their events would wait that
+ * long.  A worker that has caught up with the flushed WAL and sees more
+ * written flushes it itself, at most every ES_SELF_FLUSH_MS, so that a
+ * commit is in the streams within milliseconds either way.  A worker that
+ * is behind never flushes: it has flushed WAL to read.  Returns the new end
+ * of the flushed WAL.
+ */
+static XLogRecPtr
+flush_async_commits(CaptureState *cs, XLogRecPtr flushed)
+{
+	XLogRecPtr	written = GetXLogInsertRecPtr();
+	TimestampTz now;
+
+	if (written <= flushed)
+		return flushed;
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(cs->last_self_flush, now, ES_SELF_FLUSH_MS))
+		return flushed;
+	cs->last_self_flush = now;
+	XLogFlush(written);
+	return GetFlushRecPtr(NULL);
+}
+
+/* true if WAL is written but not flushed: the next round should come soon */
+static bool
+unflushed_wal(void)
+{
+	return GetXLogInsertRecPtr() > GetFlushRecPtr(NULL);
+}
+
+/*
  * Decode whole transactions into the batch until it is full, definitions
- * changed, it has waited long enough, or the WAL flushed so far is read.  Returns true when the end of the WAL was reached.
+ * changed, it has waited long enough, or the WAL flushed so far is read
+ * (flushing it first when only asynchronous commits are left).  Returns
+ * true when the end of the WAL was reached.
  */
 static bool
 decode_batch(CaptureState *cs)
@@ -376,6 +415,8 @@ decode_batch(CaptureState *cs)
 	int			records = 0;
 
 	CurrentResourceOwner = cs->owner;
+	if (ctx->reader->EndRecPtr >= end_of_wal)
+		end_of_wal = flush_async_commits(cs, end_of_wal);
 	while (ctx->reader->EndRecPtr < end_of_wal)
 	{
 		XLogRecord *record;
@@ -612,12 +653,16 @@ ask_for_sink_worker(CaptureState *cs)
 		es_want_sink_worker(cs->dboid);
 }
 
-/* sleep until woken or naptime passes */
+/*
+ * sleep until woken or naptime passes -- or ES_SELF_FLUSH_MS when WAL
+ * waits to be flushed (flush_async_commits)
+ */
 static void
 nap(void)
 {
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 es_naptime_ms, PG_WAIT_EXTENSION);
+					 unflushed_wal() ? Min(es_naptime_ms, ES_SELF_FLUSH_MS) : es_naptime_ms,
+					 PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 }
 
