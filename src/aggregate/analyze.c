@@ -163,7 +163,8 @@ call_kind(Aggref *agg, Oid *argtype)
 
 	*argtype = InvalidOid;
 	if (agg->aggdistinct != NIL)
-		unsupported("DISTINCT in an aggregate", NULL);
+		unsupported("DISTINCT in an aggregate",
+					"For count(DISTINCT x), add x to GROUP BY and count the view's rows per group when you read it.");
 	if (agg->aggorder != NIL)
 		unsupported("ORDER BY in an aggregate", NULL);
 	if (agg->aggfilter != NULL)

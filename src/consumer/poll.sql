@@ -44,6 +44,12 @@ BEGIN
 		RAISE EXCEPTION 'wait must be a non-negative interval'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	IF pg_is_in_recovery() THEN
+		RAISE EXCEPTION 'poll() cannot run on a standby'
+			USING ERRCODE = 'read_only_sql_transaction',
+				  DETAIL = 'poll records what it delivered, and a standby is read-only.',
+				  HINT = 'Poll the primary; on a standby, read the log with eventstream.read().';
+	END IF;
 	SELECT s.name INTO stream FROM eventstream.stream_catalog s WHERE s.id = c.stream_id;
 	PERFORM eventstream._check_read(stream, c.stream_id);
 	IF c.partitions = 1 AND member IS NOT NULL THEN

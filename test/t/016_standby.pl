@@ -44,7 +44,8 @@ is($standby->safe_psql('postgres', q{SELECT count(*) FROM eventstream.read('s', 
 is($standby->safe_psql('postgres', q{SELECT position FROM eventstream.consumers WHERE name = 'c'}),
 	'30', "the consumer's position reaches the standby");
 my ($ret, $out, $err) = $standby->psql('postgres', q{SELECT * FROM eventstream.poll('c', 10)});
-like($err, qr/read-only transaction/, 'poll on a standby says it cannot record delivery there');
+like($err, qr/poll\(\) cannot run on a standby.*HINT:  Poll the primary; on a standby, read the log with eventstream.read\(\)/s,
+	'poll on a standby says why it cannot, and what to do');
 
 $primary->stop;
 $standby->promote;
