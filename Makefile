@@ -61,6 +61,7 @@ OBJS = \
 	src/worker/shmem.o \
 	src/worker/launcher.o \
 	src/worker/hub.o \
+	src/worker/slot.o \
 	src/worker/gap.o \
 	src/worker/capture.o \
 	src/api/api_util.o \

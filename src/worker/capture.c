@@ -91,11 +91,7 @@ typedef struct CaptureState
 	TimestampTz last_lag_warning;
 	TimestampTz last_retention;
 
-	/* a new slot: where it starts, and how far the old origin had got */
-	XLogRecPtr	slot_start;
-	XLogRecPtr	origin_reached;
-	RepOriginId old_origin;		/* (its commits in between are not missed, */
-	TransactionId drop_xid;		/* nor the one that drops it) */
+	EsNewSlot	new_slot;		/* a slot made at start: where, and after what */
 } CaptureState;
 
 static EsWorkerSlot *my_slot = NULL;
@@ -182,23 +178,7 @@ drop_and_exit(CaptureState *cs)
 	bool		had_slot = SearchNamedReplicationSlot(cs->name, true) != NULL;
 
 	set_state("dropping slot");
-	if (cs->ctx != NULL)
-	{
-		FreeDecodingContext(cs->ctx);
-		cs->ctx = NULL;
-	}
-	if (MyReplicationSlot != NULL)
-		ReplicationSlotRelease();
-	if (SearchNamedReplicationSlot(cs->name, true) != NULL)
-		ReplicationSlotDrop(cs->name, true);
-	if (replorigin_session_origin != InvalidRepOriginId)
-	{
-		replorigin_session_reset();
-		replorigin_session_origin = InvalidRepOriginId;
-	}
-	StartTransactionCommand();
-	replorigin_drop_by_name(cs->name, true, false);
-	CommitTransactionCommand();
+	es_slot_drop(cs->name, &cs->ctx);
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
 	my_slot->applied_lsn = InvalidXLogRecPtr;	/* no slot: not ready */
 	LWLockRelease(es_shared->lock);
@@ -222,56 +202,14 @@ drop_and_exit(CaptureState *cs)
 static bool
 ensure_slot(CaptureState *cs)
 {
-	LogicalDecodingContext *ctx;
-
 	if (SearchNamedReplicationSlot(cs->name, true) != NULL)
 		return false;
-
 	set_state("creating slot");
-	CheckLogicalDecodingRequirements();
-	/*
-	 * A new slot starts afresh: forget what an old origin recorded, once
-	 * its position is noted (a failover, a dropped slot: gap.c)
-	 */
-	StartTransactionCommand();
-	cs->origin_reached = InvalidXLogRecPtr;
-	cs->old_origin = replorigin_by_name(cs->name, true);
-	if (cs->old_origin != InvalidRepOriginId)
-		cs->origin_reached = replorigin_get_progress(cs->old_origin, false);
-	replorigin_drop_by_name(cs->name, true, false);
-	cs->drop_xid = GetCurrentTransactionIdIfAny();
-	CommitTransactionCommand();
 	LWLockAcquire(es_shared->lock, LW_EXCLUSIVE);
 	my_slot->applied_lsn = InvalidXLogRecPtr;
 	LWLockRelease(es_shared->lock);
-	ReplicationSlotCreate(cs->name, true, RS_EPHEMERAL, false);
-	ctx = CreateInitDecodingContext("pg_eventstream", NIL, false,
-									InvalidXLogRecPtr,
-									XL_ROUTINE(.page_read = read_local_xlog_page,
-											   .segment_open = wal_segment_open,
-											   .segment_close = wal_segment_close),
-									NULL, NULL, NULL);
-	DecodingContextFindStartpoint(ctx);
-	cs->slot_start = MyReplicationSlot->data.confirmed_flush;
-	FreeDecodingContext(ctx);
-	ReplicationSlotPersist();
-	ReplicationSlotRelease();
-	ereport(LOG,
-			(errmsg("pg_eventstream created replication slot \"%s\"", cs->name)));
+	es_slot_create(cs->name, &cs->new_slot);
 	return true;
-}
-
-/* set up the origin that records what has been applied */
-static void
-setup_origin(CaptureState *cs)
-{
-	StartTransactionCommand();
-	cs->origin = replorigin_by_name(cs->name, true);
-	if (cs->origin == InvalidRepOriginId)
-		cs->origin = replorigin_create(cs->name);
-	CommitTransactionCommand();
-	replorigin_session_setup(cs->origin);
-	replorigin_session_origin = cs->origin;
 }
 
 /* the output plugin never writes for the hub; these are never called */
@@ -728,7 +666,7 @@ set_up(CaptureState *cs)
 	CurrentResourceOwner = cs->owner;
 	wait_for_known_catalog(cs);
 	new_slot = ensure_slot(cs);
-	setup_origin(cs);
+	cs->origin = es_origin_setup(cs->name);
 
 	StartTransactionCommand();	/* the targets' state looks up types */
 	cs->hub = es_hub_create(cs->cxt, cs->origin);
@@ -739,10 +677,10 @@ set_up(CaptureState *cs)
 		/* with the origin set: these writes are not decoded */
 		begin_work();
 		es_hub_activate_all(cs->hub);
-		if (!XLogRecPtrIsInvalid(cs->origin_reached) &&
-			es_wal_has_commits(cs->origin_reached, cs->slot_start,
-							   cs->old_origin, cs->drop_xid))
-			es_record_gap(cs->origin_reached, cs->slot_start, "new slot");
+		if (!XLogRecPtrIsInvalid(cs->new_slot.origin_reached) &&
+			es_wal_has_commits(cs->new_slot.origin_reached, cs->new_slot.start,
+							   cs->new_slot.old_origin, cs->new_slot.drop_xid))
+			es_record_gap(cs->new_slot.origin_reached, cs->new_slot.start, "new slot");
 		end_work();
 	}
 	cs->window_start = GetCurrentTimestamp();

@@ -107,6 +107,20 @@ extern PGDLLEXPORT void es_launcher_main(Datum arg);
 /* capture.c */
 extern PGDLLEXPORT void es_worker_main(Datum arg);
 
+/* slot.c: the slot and the origin of a database's worker */
+typedef struct EsNewSlot
+{
+	XLogRecPtr	start;			/* the new slot decodes from here */
+	XLogRecPtr	origin_reached; /* an earlier slot's origin had applied this */
+	RepOriginId old_origin;		/* (its commits in between are the worker's, */
+	TransactionId drop_xid;		/* and so is the one that dropped it) */
+} EsNewSlot;
+
+struct LogicalDecodingContext;
+extern void es_slot_create(const char *name, EsNewSlot *info);
+extern RepOriginId es_origin_setup(const char *name);
+extern void es_slot_drop(const char *name, struct LogicalDecodingContext **ctx);
+
 /* gap.c */
 extern bool es_wal_has_commits(XLogRecPtr from, XLogRecPtr to, RepOriginId own,
 							   TransactionId own_xid);
