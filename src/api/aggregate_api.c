@@ -333,6 +333,7 @@ insert_catalog_row(EsAggPlan *plan, int32 id, Oid view, Oid mat, const char *que
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTOID, TEXTARRAYOID};
 	Datum		args[14];
 	char		nulls[14];
+	bool		has_settings;
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int32GetDatum(id);
@@ -350,22 +351,15 @@ insert_catalog_row(EsAggPlan *plan, int32 id, Oid view, Oid mat, const char *que
 	args[12] = text_or_null(plan->recompute_keyed_sql, &nulls[12]);
 	args[13] = plan->pins_settings ? PointerGetDatum(es_time_settings()) : (Datum) 0;
 	nulls[13] = plan->pins_settings ? ' ' : 'n';
-	/* (a catalog of 0.1.0 has no settings: require_catalog_for refused) */
-	if (!es_catalog_has_column("aggregate_catalog", "settings"))
-	{
-		es_catalog_exec("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
-						"(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
-						" populate_sql, delta_sql, recompute_sql, empty_sql, owner, recompute_keyed_sql) "
-						"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-						13, types, args, nulls, SPI_OK_INSERT);
-		return;
-	}
-	es_catalog_exec("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
-				  "(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
-				  " populate_sql, delta_sql, recompute_sql, empty_sql, owner, recompute_keyed_sql, "
-				  " settings) "
-				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-				  14, types, args, nulls, SPI_OK_INSERT);
+	/* (a catalog of 0.1.0 has none: require_catalog_for refused what would pin) */
+	has_settings = es_catalog_has_column("aggregate_catalog", "settings");
+	es_catalog_exec(psprintf("INSERT INTO " ES_SCHEMA ".aggregate_catalog "
+							 "(id, view_relid, mat_relid, source_relid, query, append_only, grouped, "
+							 " populate_sql, delta_sql, recompute_sql, empty_sql, owner, "
+							 " recompute_keyed_sql%s) "
+							 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13%s)",
+							 has_settings ? ", settings" : "", has_settings ? ", $14" : ""),
+					has_settings ? 14 : 13, types, args, nulls, SPI_OK_INSERT);
 }
 
 /*

@@ -24,6 +24,7 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
@@ -79,23 +80,38 @@ es_catalog_version_known(const char *version)
 	return false;
 }
 
+/* the hint of both refusals: what makes library and catalog agree */
+static int
+errhint_matching_version(const char *version)
+{
+	return errhint("Install the pg_eventstream package of version %s and restart the server, "
+				   "or run ALTER EXTENSION pg_eventstream UPDATE if the version is older.",
+				   version);
+}
+
 /*
  * es_require_known_catalog raises an error unless the installed catalog is
  * one this library knows.  In a transaction; the extension is installed.
+ * The SQL functions call it before each catalog write, so a transaction
+ * looks once: the version changes only by ALTER EXTENSION, in a
+ * transaction of its own.
  */
 void
 es_require_known_catalog(void)
 {
-	char	   *version = es_catalog_version();
+	static LocalTransactionId checked_in = InvalidLocalTransactionId;
+	char	   *version;
 
+	if (checked_in == MyProc->lxid)
+		return;
+	version = es_catalog_version();
 	if (version != NULL && !es_catalog_version_known(version))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_eventstream library %s does not know version %s of the extension",
 						PG_EVENTSTREAM_VERSION, version),
-				 errhint("Install the pg_eventstream package of version %s and restart the server, "
-						 "or run ALTER EXTENSION pg_eventstream UPDATE if the version is older.",
-						 version)));
+				 errhint_matching_version(version)));
+	checked_in = MyProc->lxid;
 }
 
 /*
@@ -119,9 +135,7 @@ es_catalog_usable(const char *worker)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_eventstream %s waits: library %s does not know version %s of the extension",
 						worker, PG_EVENTSTREAM_VERSION, version),
-				 errhint("Install the pg_eventstream package of version %s and restart the server, "
-						 "or run ALTER EXTENSION pg_eventstream UPDATE if the version is older.",
-						 version)));
+				 errhint_matching_version(version)));
 	warned = true;
 	return false;
 }
