@@ -1,4 +1,5 @@
--- src/consumer/poll.sql: poll() and the wait behind it
+-- src/consumer/poll.sql: poll(), the wait behind it, and the leases of
+-- partitioned consumers' members
 -- (concatenated into the install script by the Makefile, and into the
 -- update from 0.1.0, which replaces 0.1.0's poll: hence OR REPLACE)
 
@@ -14,6 +15,123 @@ CREATE OR REPLACE FUNCTION eventstream._wait_for_stream(stream_id integer, seq b
 RETURNS boolean
 LANGUAGE C STRICT VOLATILE
 AS 'MODULE_PATHNAME', 'eventstream_wait_for_stream';
+
+-- Take, renew and give back a member's partition leases; returns the
+-- partitions the member holds.  Each member aims at its fair share
+-- (partitions / live members, rounded up); free and expired partitions
+-- are claimed with SKIP LOCKED, so racing members get disjoint ones, and
+-- a claimed partition resumes at its committed position.
+CREATE OR REPLACE FUNCTION eventstream._lease(c eventstream.consumer_catalog, member text, lease interval)
+RETURNS integer[]
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	members integer;
+	share integer;
+	held integer;
+BEGIN
+	IF member IS NULL THEN
+		RAISE EXCEPTION 'consumer "%" has % partitions: poll it with a member name', c.name, c.partitions
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass member => ''some-name'', unique per process that polls.';
+	END IF;
+	IF lease IS NULL OR lease <= interval '0' OR lease > interval '1 day' THEN
+		RAISE EXCEPTION 'lease must be a positive interval of at most a day, not %', coalesce(lease::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A member that stops polling holds its partitions until its lease runs out.';
+	END IF;
+	IF NOT pg_has_role(c.owner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of consumer "%" to poll it as a member', c.name
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	-- this member is alive; renew what it holds once a quarter of the
+	-- lease has passed (not on every poll: that would write every
+	-- partition's row each time), so that a member polling, or waiting
+	-- in poll, at least every lease / 2 keeps at least a quarter in hand;
+	-- a shorter lease than the one held applies at once
+	INSERT INTO eventstream.consumer_members AS m (consumer_id, member, lease_until)
+		VALUES (c.id, _lease.member, clock_timestamp() + lease)
+		ON CONFLICT ON CONSTRAINT consumer_members_pkey DO UPDATE SET lease_until = excluded.lease_until
+		WHERE m.lease_until NOT BETWEEN clock_timestamp() + lease * 0.75 AND excluded.lease_until;
+	UPDATE eventstream.consumer_partitions p SET lease_until = clock_timestamp() + lease
+	 WHERE p.consumer_id = c.id AND p.member = _lease.member
+	   AND p.lease_until NOT BETWEEN clock_timestamp() + lease * 0.75 AND clock_timestamp() + lease;
+	SELECT count(*) INTO members FROM eventstream.consumer_members m
+	 WHERE m.consumer_id = c.id AND m.lease_until > clock_timestamp();
+	share := ceil(c.partitions::numeric / greatest(members, 1));
+	SELECT count(*) INTO held FROM eventstream.consumer_partitions p
+	 WHERE p.consumer_id = c.id AND p.member = _lease.member;
+	IF held > share THEN
+		-- others joined: give back the surplus
+		UPDATE eventstream.consumer_partitions p SET member = NULL, lease_until = NULL,
+			   delivered = p.committed
+		 WHERE p.consumer_id = c.id AND p.partition IN (
+			SELECT q.partition FROM eventstream.consumer_partitions q
+			 WHERE q.consumer_id = c.id AND q.member = _lease.member
+			 ORDER BY q.partition DESC LIMIT held - share);
+	ELSIF held < share THEN
+		UPDATE eventstream.consumer_partitions p
+		   SET member = _lease.member, lease_until = clock_timestamp() + lease,
+			   delivered = p.committed
+		 WHERE p.consumer_id = c.id AND p.partition IN (
+			SELECT q.partition FROM eventstream.consumer_partitions q
+			 WHERE q.consumer_id = c.id
+			   AND (q.member IS NULL OR q.lease_until <= clock_timestamp())
+			 ORDER BY q.partition LIMIT share - held
+			 FOR UPDATE SKIP LOCKED);
+	END IF;
+	RETURN ARRAY(SELECT p.partition FROM eventstream.consumer_partitions p
+				  WHERE p.consumer_id = c.id AND p.member = _lease.member ORDER BY 1);
+END
+$$;
+
+-- The last of the next max_events events in the partitions a member
+-- holds (pos, as _positions gives it), reading the log from low in id
+-- order.  A cursor, so the plan starts at low and stops when done however
+-- the estimates go (a sorted scan of the whole backlog is what a plain
+-- query got), and at most scan_limit rows: when none of them was the
+-- member's, its partitions had no events up to the last one read, and
+-- they move there, so that the next look starts after it.  The cost of a
+-- poll follows what it returns, not the backlog nor the partitions.
+CREATE OR REPLACE FUNCTION eventstream._scan_partitions(c eventstream.consumer_catalog, pos bigint[],
+	low bigint, max_events integer, scan_limit integer DEFAULT 10000,
+	OUT last bigint, OUT moved boolean)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	log refcursor;
+	r record;
+	got integer := 0;
+	scanned integer := 0;
+	seen bigint;
+BEGIN
+	OPEN log FOR SELECT l.id, eventstream.partition_of(l.key, l.id, c.partitions) AS part
+				   FROM eventstream.event_log l
+				  WHERE l.stream_id = c.stream_id AND l.id > low
+				  ORDER BY l.id;
+	LOOP
+		FETCH log INTO r;
+		EXIT WHEN NOT FOUND;
+		seen := r.id;
+		IF r.id > pos[r.part + 1] THEN
+			last := r.id;
+			got := got + 1;
+			EXIT WHEN got >= max_events;
+		END IF;
+		scanned := scanned + 1;
+		EXIT WHEN scanned >= scan_limit;
+	END LOOP;
+	CLOSE log;
+	moved := last IS NULL AND seen IS NOT NULL;
+	IF moved THEN
+		UPDATE eventstream.consumer_partitions p
+		   SET committed = seen, delivered = greatest(p.delivered, seen)
+		 WHERE p.consumer_id = c.id AND pos[p.partition + 1] IS NOT NULL AND p.committed < seen;
+	END IF;
+END
+$$;
 
 -- Events after the committed position; the same again until committed.
 -- With wait, blocks until events arrive or the time is up, woken by the
@@ -35,6 +153,7 @@ DECLARE
 	pos bigint[];
 	low bigint;
 	last bigint;
+	moved boolean := false;
 BEGIN
 	IF max_events IS NULL OR max_events < 1 THEN
 		RAISE EXCEPTION 'max_events must be at least 1, not %', coalesce(max_events::text, 'NULL')
@@ -71,13 +190,11 @@ BEGIN
 				 WHERE l.stream_id = c.stream_id AND l.id > low
 				 ORDER BY l.id LIMIT max_events) l;
 		ELSE
-			SELECT max(l.id) INTO last FROM (
-				SELECT l.id FROM eventstream.event_log l
-				 WHERE l.stream_id = c.stream_id AND l.id > low
-				   AND l.id > pos[eventstream.partition_of(l.key, l.id, c.partitions) + 1]
-				 ORDER BY l.id LIMIT max_events) l;
+			SELECT s.last, s.moved INTO last, moved
+			  FROM eventstream._scan_partitions(c, pos, low, max_events) s;
 		END IF;
 		EXIT WHEN last IS NOT NULL OR clock_timestamp() >= deadline;
+		CONTINUE WHEN moved;	-- there may be more of the log to read
 		-- a member wakes in time to renew its leases
 		PERFORM eventstream._wait_for_stream(c.stream_id, seq,
 			CASE WHEN c.partitions > 1 THEN least(deadline, clock_timestamp() + lease / 2)
@@ -87,13 +204,14 @@ BEGIN
 		RETURN;
 	END IF;
 
-	-- what was delivered: commit may not go past it
+	-- what was delivered: commit may not go past it.  Every partition
+	-- the member holds got all of its events up to last, those that had
+	-- none included, so all of them may be committed that far: otherwise
+	-- a quiet partition would hold the next poll's scan back where its
+	-- own last event was.
 	IF c.partitions > 1 THEN
-		UPDATE eventstream.consumer_partitions p SET delivered = greatest(p.delivered, d.last_id)
-		  FROM (SELECT eventstream.partition_of(e.key, e.id, c.partitions) AS part, max(e.id) AS last_id
-				  FROM eventstream._events(stream, c.stream_id, low) e
-				 WHERE e.id <= last GROUP BY 1) d
-		 WHERE p.consumer_id = c.id AND p.partition = d.part AND pos[p.partition + 1] IS NOT NULL;
+		UPDATE eventstream.consumer_partitions p SET delivered = last
+		 WHERE p.consumer_id = c.id AND pos[p.partition + 1] IS NOT NULL AND p.delivered < last;
 	ELSIF pg_has_role(c.owner, 'USAGE') THEN
 		UPDATE eventstream.consumer_catalog k SET delivered = greatest(k.delivered, last)
 		 WHERE k.id = c.id AND k.delivered < last;

@@ -7,18 +7,27 @@
 # "DELETE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING",
 # the pattern pgmq-style queues use.
 #
+# Partitioned poll: one member drains the same N events from consumers
+# with 1, 8, 64 and 256 partitions, batch 100; the time and the slowest
+# single poll are printed against partitions = 1.
+#
 # Latency: pgbench inserts rows at a fixed rate (default 100 and 5000 per
 # second) for DURATION seconds while a consumer waits in poll(); each
 # event's latency is the time from its source transaction's commit to the
 # return of the poll that delivered it.  p50 and p99 are printed.
 #
-#   bash test/bench/consume.sh       (env EVENTS=200000 DURATION=10)
+#   bash test/bench/consume.sh       (env EVENTS=200000 DURATION=10
+#                                     PARTS="1 8 64 256"
+#                                     SECTIONS="throughput partitions latency")
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 . "$(dirname "$0")/lib.sh"
 
 EVENTS=${EVENTS:-200000}
 DURATION=${DURATION:-10}
+PARTS=${PARTS:-1 8 64 256}
+SECTIONS=${SECTIONS:-throughput partitions latency}
+section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 es_base_packages
 es_install_packages bc
@@ -48,6 +57,19 @@ BEGIN
     COMMIT;
   END LOOP;
 END \$\$;
+CREATE TABLE poll_times (parts int, ms double precision);
+CREATE PROCEDURE consume_member(name text, batch int, parts int) LANGUAGE plpgsql AS \$\$
+DECLARE last bigint; t0 timestamptz;
+BEGIN
+  LOOP
+    t0 := clock_timestamp();
+    SELECT max(id) INTO last FROM eventstream.poll(name, batch, member => CASE WHEN parts > 1 THEN 'm1' END);
+    INSERT INTO poll_times VALUES (parts, extract(epoch FROM clock_timestamp() - t0) * 1000);
+    EXIT WHEN last IS NULL;
+    PERFORM eventstream.commit(name, last, member => CASE WHEN parts > 1 THEN 'm1' END);
+    COMMIT;
+  END LOOP;
+END \$\$;
 CREATE PROCEDURE consume_queue(batch int) LANGUAGE plpgsql AS \$\$
 DECLARE n bigint;
 BEGIN
@@ -62,6 +84,7 @@ BEGIN
 END \$\$;
 SQL
 
+if section throughput; then
 echo "== poll throughput: $EVENTS events"
 printf '%-44s %8s %12s %10s\n' "" batch "events/s" "vs queue"
 for batch in 100 1000; do
@@ -76,7 +99,24 @@ for batch in 100 1000; do
 	printf '%-44s %8d %12.0f %9.2fx\n' "queue table: DELETE ... SKIP LOCKED (anchor)" "$batch" \
 		"$(echo "$EVENTS / $tq" | bc -l)" 1
 done
+fi
 
+if section partitions; then
+echo "== partitioned poll: one member drains $EVENTS events, batch 100"
+printf '%-20s %10s %12s %14s %10s\n' partitions seconds "events/s" "slowest poll" "vs 1"
+base=
+for parts in $PARTS; do
+	psql_b -c "SELECT eventstream.create_consumer('p$parts', 'src', partitions => $parts)" >/dev/null
+	t0=$(now); psql_b -c "CALL consume_member('p$parts', 100, $parts)"; tp=$(echo "$(now) - $t0" | bc -l)
+	left=$(psql_b -c "SELECT lag_events FROM eventstream.consumers WHERE name = 'p$parts'")
+	[ "$left" -eq 0 ] || { echo "consumer p$parts did not reach the end ($left left)" >&2; exit 1; }
+	[ -n "$base" ] || base=$tp
+	printf '%-20s %10.2f %12.0f %11.1f ms %9.2fx\n' "$parts" "$tp" "$(echo "$EVENTS / $tp" | bc -l)" \
+		"$(psql_b -c "SELECT max(ms) FROM poll_times WHERE parts = $parts")" "$(echo "$tp / $base" | bc -l)"
+done
+fi
+
+section latency || exit 0
 echo "== latency: source commit to the return of a waiting poll"
 psql_b <<'SQL'
 CREATE TABLE latency (rate int, ms double precision);
