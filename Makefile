@@ -81,6 +81,7 @@ SQL_SOURCES = \
 	src/consumer/poll.sql \
 	src/sink/sink.sql \
 	src/aggregate/aggregate.sql \
+	src/aggregate/distinct.sql \
 	src/api/restore.sql \
 	src/api/metrics.sql
 
@@ -154,6 +155,7 @@ pg_eventstream--0.2.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
 # 0.2.0 (once a later version changes one, this keeps a copy of it)
 pg_eventstream--0.1.0--0.2.0.sql: $(srcdir)/upgrade/pg_eventstream--0.1.0--0.2.0.sql \
 		$(srcdir)/src/stream/gaps.sql $(srcdir)/src/consumer/poll.sql \
+		$(srcdir)/src/aggregate/distinct.sql \
 		$(srcdir)/src/api/restore.sql $(srcdir)/src/api/metrics.sql
 	cat $^ > $@
 

@@ -20,7 +20,9 @@ INSERT INTO shapes VALUES
   ('by_keys', 'SELECT k1, k2, count(*), count(v) AS nv, sum(v), avg(v), min(v), max(v) AS maxv, sum(n) AS sn, avg(n) AS an FROM rnd.t WHERE flag GROUP BY 1, 2'),
   ('by_time', 'SELECT date_bin(''30 minutes'', ts, timestamptz ''2026-01-01'') AS b, min(s), max(s) AS maxs, count(s), min(n) AS minn, max(n) AS maxn, avg(v) FROM rnd.t GROUP BY 1'),
   ('overall', 'SELECT count(*), sum(v), min(v), max(n), avg(n) FROM rnd.t WHERE v > 10'),
-  ('by_expr', 'SELECT coalesce(k2, ''?'') || (k1 % 2)::text AS g, count(*) AS c, max(v) - min(v) AS spread FROM rnd.t GROUP BY 1 HAVING count(*) > 2');
+  ('by_expr', 'SELECT coalesce(k2, ''?'') || (k1 % 2)::text AS g, count(*) AS c, max(v) - min(v) AS spread FROM rnd.t GROUP BY 1 HAVING count(*) > 2'),
+  ('distinct_keys', 'SELECT k1, count(DISTINCT s) AS ds, count(DISTINCT v) AS dv, count(DISTINCT k2) AS dk, count(*) FROM rnd.t WHERE flag GROUP BY 1'),
+  ('distinct_all', 'SELECT count(DISTINCT s) AS ds, count(DISTINCT v % 5) AS dv, count(DISTINCT flag) AS df FROM rnd.t');
 SELECT name, eventstream.create_aggregate('rnd.' || name, query) FROM shapes ORDER BY name;
 
 -- "missing/extra" of a view against its query

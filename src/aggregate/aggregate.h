@@ -82,9 +82,11 @@ typedef struct EsAggKindRoutine
 								 * extreme may read the group again */
 	void		(*parts) (EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 	bool		floats;			/* for float4/float8 arguments only */
+	bool		distinct;		/* name(DISTINCT x) */
 } EsAggKindRoutine;
 
-extern const EsAggKindRoutine *es_agg_kind_lookup(const char *name, bool star, Oid argtype);
+extern const EsAggKindRoutine *es_agg_kind_lookup(const char *name, bool star, bool distinct,
+												  Oid argtype);
 
 /* analyze.c */
 extern Query *es_agg_parse(const char *query_text);
@@ -96,6 +98,7 @@ extern void es_agg_count_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *ca
 extern void es_agg_sum_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern void es_agg_float_sum_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern void es_agg_minmax_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
+extern void es_agg_count_distinct_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern char *es_agg_view_sql(EsAggPlan *plan, Oid mat);
 
 /* maintain.c: the worker side */

@@ -5,7 +5,8 @@
  *
  * The query is parsed and analysed like any SELECT, then held to the
  * supported shape: one table, a WHERE on the row, GROUP BY immutable
- * expressions of the row, and count(*), count(x), sum, avg, min and max.
+ * expressions of the row (or date/time ones whose settings are pinned),
+ * and count(*), count(x), count(DISTINCT x), sum, avg, min and max.
  * Anything else is refused with an error naming the part.  The result is
  * an EsAggPlan: the source, the WHERE, the group expressions and the
  * distinct aggregate calls, each as SQL over the alias t; statements.c
@@ -18,8 +19,9 @@
  * the same objects whoever runs it later -- the worker, or a superuser's
  * refresh -- never a function another role put earlier on some path.
  *
- * sum and avg of float4/float8 are refused: a running float sum drifts
- * from what the query computes, and the aggregate must equal the query.
+ * Which calls are supported, over which types, is the table in kinds.c:
+ * sum and avg of floats keep an exact sum (a running float sum would
+ * drift), count(DISTINCT x) takes types whose equal values print alike.
  *
  * src/aggregate/analyze.c
  *
@@ -162,9 +164,6 @@ call_kind(Aggref *agg, Oid *argtype)
 	const EsAggKindRoutine *kind;
 
 	*argtype = InvalidOid;
-	if (agg->aggdistinct != NIL)
-		unsupported("DISTINCT in an aggregate",
-					"For count(DISTINCT x), add x to GROUP BY and count the view's rows per group when you read it.");
 	if (agg->aggorder != NIL)
 		unsupported("ORDER BY in an aggregate", NULL);
 	if (agg->aggfilter != NULL)
@@ -179,12 +178,20 @@ call_kind(Aggref *agg, Oid *argtype)
 							 list_length(agg->args)), NULL);
 	if (!agg->aggstar)
 		*argtype = exprType((Node *) ((TargetEntry *) linitial(agg->args))->expr);
-	kind = es_agg_kind_lookup(name, agg->aggstar, *argtype);
+	kind = es_agg_kind_lookup(name, agg->aggstar, agg->aggdistinct != NIL, *argtype);
+	if (kind == NULL && agg->aggdistinct != NIL)
+		unsupported(psprintf("DISTINCT in %s()", name),
+					"count(DISTINCT x) is the one aggregate supported with DISTINCT.");
 	if (kind == NULL)
 		unsupported(psprintf("the aggregate %s()", name),
 					"The supported aggregates are count(*), count(x), sum, avg, min and max.");
 	if (!agg->aggstar && kind->check_type != NULL)
 		kind->check_type(name, *argtype);
+	/* distinct values are told apart by their bytes */
+	if (kind->distinct && OidIsValid(agg->inputcollid) &&
+		!get_collation_isdeterministic(agg->inputcollid))
+		unsupported("count(DISTINCT) under a nondeterministic collation",
+					"Add COLLATE \"C\" to the argument, or count distinct lower(x).");
 	return kind;
 }
 

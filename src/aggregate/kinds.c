@@ -66,9 +66,30 @@ is_float(Oid argtype)
 	return argtype == FLOAT4OID || argtype == FLOAT8OID;
 }
 
+/*
+ * count(DISTINCT x) keeps the values as text: only types whose equal
+ * values have one text form, whatever the settings, are accepted.
+ */
+static void
+distinct_check_type(const char *name, Oid argtype)
+{
+	if (argtype != INT2OID && argtype != INT4OID && argtype != INT8OID &&
+		argtype != TEXTOID && argtype != VARCHAROID && argtype != UUIDOID &&
+		argtype != BOOLOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("continuous aggregates do not support %s(DISTINCT) of %s", name,
+						format_type_be(argtype)),
+				 errdetail("The distinct values are kept as text, and equal values of %s "
+						   "can have different text forms.", format_type_be(argtype)),
+				 errhint("count(DISTINCT x) is supported on integers, text, varchar, uuid and boolean; "
+						 "cast x to one of them.")));
+}
+
 /* (an entry for floats comes before the entry of the same name for others) */
 static const EsAggKindRoutine kinds[] = {
 	{"count", true, NULL, NULL, 0, false, NULL},
+	{"count", false, distinct_check_type, NULL, 1, false, es_agg_count_distinct_parts, false, true},
 	{"sum", false, NULL, float_sum_state_type, 5, false, es_agg_float_sum_parts, true},
 	{"avg", false, NULL, float_sum_state_type, 5, false, es_agg_float_sum_parts, true},
 	{"count", false, NULL, NULL, 0, false, es_agg_count_parts},
@@ -80,17 +101,19 @@ static const EsAggKindRoutine kinds[] = {
 
 /*
  * es_agg_kind_lookup returns the kind of pg_catalog aggregate name (star:
- * called with *) over argtype, or NULL if it is not one continuous
- * aggregates maintain
+ * called with *; distinct: with DISTINCT) over argtype, or NULL if it is
+ * not one continuous aggregates maintain
  */
 const EsAggKindRoutine *
-es_agg_kind_lookup(const char *name, bool star, Oid argtype)
+es_agg_kind_lookup(const char *name, bool star, bool distinct, Oid argtype)
 {
 	int			i;
 
 	for (i = 0; i < lengthof(kinds); i++)
 	{
 		if (kinds[i].floats && !is_float(argtype))
+			continue;
+		if (kinds[i].distinct != distinct)
 			continue;
 		if (kinds[i].star == star && strcmp(kinds[i].name, name) == 0)
 			return &kinds[i];

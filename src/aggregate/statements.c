@@ -12,6 +12,7 @@
  *	  n_k, s_k		sum and avg: non-null inputs and their running sum
  *	  c_k, p_k, d_k	min and max: rows at the extreme; the extreme of the
  *					batch's deleted inputs and how many rows held it
+ *	  v_k			count(DISTINCT): rows per value
  * so each batch is one INSERT ... ON CONFLICT of per-group deltas (new
  * rows count +1, old rows -1), and only a min or max whose extreme lost
  * its last row reads the source again, for that group alone.  Filling the
@@ -265,6 +266,30 @@ es_agg_float_sum_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
 					 k, n_new, float_value_sql(call, n_new, s_new, news[0], news[1], news[2]));
 	appendStringInfo(&sp->empty_cols, ", n_%d, s_%d, pi_%d, ni_%d, nan_%d", k, k, k, k, k);
 	appendStringInfoString(&sp->empty_vals, ", 0, 0, 0, 0, 0");
+}
+
+/*
+ * count(DISTINCT x) keeps v_k, how many rows hold each value (as text:
+ * kinds.c accepts only types whose equal values print alike), in a jsonb
+ * object that distinct.sql adds deltas to; its value is the number of
+ * values held.  A batch's deltas are [value, +1 or -1] pairs.
+ */
+void
+es_agg_count_distinct_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
+{
+	char	   *merged = psprintf(ES_SCHEMA "._distinct_add(m.v_%d, excluded.v_%d)", k, k);
+	char	   *fresh = psprintf(ES_SCHEMA "._distinct_add('{}', d.v_%d)", k);
+
+	plan->columns = lappend(plan->columns, psprintf("v_%d jsonb NOT NULL", k));
+	appendStringInfo(&sp->cols, ", a_%d, v_%d", k, k);
+	appendStringInfo(&sp->dcols,
+					 ", coalesce(jsonb_agg(jsonb_build_array(x_%d::text, __s)) FILTER (WHERE x_%d IS NOT NULL),"
+					 " '[]') AS v_%d", k, k, k);
+	appendStringInfo(&sp->ins, ", " ES_SCHEMA "._distinct_count(%s), %s", fresh, fresh);
+	appendStringInfo(&sp->set, ", v_%d = %s, a_%d = " ES_SCHEMA "._distinct_count(%s)",
+					 k, merged, k, merged);
+	appendStringInfo(&sp->empty_cols, ", a_%d, v_%d", k, k);
+	appendStringInfoString(&sp->empty_vals, ", 0, '{}'");
 }
 
 /* the change rows of a side (es_new or es_old, or the source itself) */

@@ -371,17 +371,22 @@ static void
 require_catalog_for(EsAggPlan *plan)
 {
 	bool		floats = false;
+	bool		distinct = false;
 
 	for (int i = 0; i < plan->ncalls; i++)
+	{
 		floats |= plan->calls[i].kind->floats;
-	if ((plan->pins_settings || floats) &&
+		distinct |= plan->calls[i].kind->distinct;
+	}
+	if ((plan->pins_settings || floats || distinct) &&
 		!es_catalog_has_column("aggregate_catalog", "settings"))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this aggregate needs version 0.2.0 of the extension"),
 				 errdetail("%s", plan->pins_settings
 						   ? "Its query uses date/time functions whose settings version 0.1.0 cannot pin."
-						   : "Version 0.1.0 cannot keep exact sums of floats."),
+						   : floats ? "Version 0.1.0 cannot keep exact sums of floats."
+						   : "Version 0.1.0 cannot keep distinct counts."),
 				 errhint("Run ALTER EXTENSION pg_eventstream UPDATE.")));
 }
 

@@ -4,7 +4,8 @@
 # and the worker is terminated once.  Afterwards each view must equal its
 # query exactly: no change applied twice or lost.  One aggregate sums
 # floats (kept exact: compared with the exact sum) by date_trunc of a
-# timestamptz under a pinned zone that is not the server's.
+# timestamptz under a pinned zone that is not the server's; two count
+# distinct values.
 
 use strict;
 use warnings;
@@ -20,11 +21,13 @@ $node->append_conf('postgresql.conf', "eventstream.batch_size = 40\n");
 $node->restart;
 
 my %queries = (
-	by_key => q{SELECT k, count(*), count(v) AS nv, sum(v), avg(v), min(v), max(v) AS maxv
+	by_key => q{SELECT k, count(*), count(v) AS nv, sum(v), avg(v), min(v), max(v) AS maxv,
+					   count(DISTINCT v % 50) AS dv
 				FROM facts WHERE flag GROUP BY k},
 	overall => q{SELECT count(*), sum(v), min(v), max(v) FROM facts},
 	# created while the writers write: its backfill must meet the stream exactly
-	late => q{SELECT flag, v % 7 AS r, count(*), sum(v), min(k), max(v) FROM facts GROUP BY 1, 2},
+	late => q{SELECT flag, v % 7 AS r, count(*), sum(v), min(k), max(v), count(DISTINCT k) AS dk
+			  FROM facts GROUP BY 1, 2},
 	# x = v / 8 exactly, so the exact sum is sum(v) / 8; under the pinned zone
 	float_days => q{SELECT date_trunc('day', ts) AS d, count(*), count(x) AS nx,
 						   (sum(v::numeric * 0.125))::float8 AS sx
