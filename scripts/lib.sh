@@ -32,7 +32,7 @@ es_install_packages() {
 es_base_packages() {
 	es_install_packages make gcc libc6-dev "postgresql-$ES_PG_MAJOR" \
 		"postgresql-server-dev-$ES_PG_MAJOR" libipc-run-perl python3-psycopg2 \
-		libcurl4-openssl-dev librdkafka-dev kcat
+		libcurl4-openssl-dev librdkafka-dev kcat "postgresql-$ES_PG_MAJOR-hll"
 	# Debian's package starts a cluster of its own; we never use it.
 	PGBIN=$("$PG_CONFIG" --bindir)
 	PGXS_DIR=$(dirname "$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")")

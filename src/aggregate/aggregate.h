@@ -83,10 +83,13 @@ typedef struct EsAggKindRoutine
 	void		(*parts) (EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 	bool		floats;			/* for float4/float8 arguments only */
 	bool		distinct;		/* name(DISTINCT x) */
+	const char *extension;		/* the extension of the aggregate, or NULL
+								 * for pg_catalog's */
+	bool		insert_only;	/* cannot take rows out: append-only only */
 } EsAggKindRoutine;
 
-extern const EsAggKindRoutine *es_agg_kind_lookup(const char *name, bool star, bool distinct,
-												  Oid argtype);
+extern const EsAggKindRoutine *es_agg_kind_lookup(const char *name, const char *extension,
+												  bool star, bool distinct, Oid argtype);
 
 /* analyze.c */
 extern Query *es_agg_parse(const char *query_text);
@@ -99,6 +102,7 @@ extern void es_agg_sum_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call
 extern void es_agg_float_sum_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern void es_agg_minmax_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern void es_agg_count_distinct_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
+extern void es_agg_hll_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern char *es_agg_view_sql(EsAggPlan *plan, Oid mat);
 
 /* maintain.c: the worker side */

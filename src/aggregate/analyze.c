@@ -31,6 +31,7 @@
 
 #include "access/table.h"
 #include "catalog/catalog.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_class.h"
@@ -38,6 +39,7 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -161,6 +163,8 @@ call_kind(Aggref *agg, Oid *argtype)
 {
 	char	   *name = get_func_name(agg->aggfnoid);
 	Oid			nsp = get_func_namespace(agg->aggfnoid);
+	Oid			ext = getExtensionOfObject(ProcedureRelationId, agg->aggfnoid);
+	char	   *extname = OidIsValid(ext) ? get_extension_name(ext) : NULL;
 	const EsAggKindRoutine *kind;
 
 	*argtype = InvalidOid;
@@ -171,20 +175,26 @@ call_kind(Aggref *agg, Oid *argtype)
 					"Move the condition into WHERE, or into a CASE in the argument.");
 	if (agg->aggkind != AGGKIND_NORMAL || agg->agglevelsup != 0)
 		unsupported("ordered-set or hypothetical aggregates", NULL);
-	if (nsp != PG_CATALOG_NAMESPACE)
-		unsupported(psprintf("the aggregate %s()", name), NULL);
+	if (nsp != PG_CATALOG_NAMESPACE && (extname == NULL || strcmp(extname, "hll") != 0))
+		unsupported(psprintf("the aggregate %s()", name),
+					"Besides pg_catalog's, the hll extension's hll_add_agg and hll_union_agg are supported.");
+	if (nsp == PG_CATALOG_NAMESPACE)
+		extname = NULL;
 	if (!agg->aggstar && list_length(agg->args) != 1)
 		unsupported(psprintf("the aggregate %s() with %d arguments", name,
-							 list_length(agg->args)), NULL);
+							 list_length(agg->args)),
+					extname ? "Call it with the hash alone: the sketch then takes the hll extension's "
+					"defaults (hll_set_defaults)." : NULL);
 	if (!agg->aggstar)
 		*argtype = exprType((Node *) ((TargetEntry *) linitial(agg->args))->expr);
-	kind = es_agg_kind_lookup(name, agg->aggstar, agg->aggdistinct != NIL, *argtype);
+	kind = es_agg_kind_lookup(name, extname, agg->aggstar, agg->aggdistinct != NIL, *argtype);
 	if (kind == NULL && agg->aggdistinct != NIL)
 		unsupported(psprintf("DISTINCT in %s()", name),
 					"count(DISTINCT x) is the one aggregate supported with DISTINCT.");
 	if (kind == NULL)
 		unsupported(psprintf("the aggregate %s()", name),
-					"The supported aggregates are count(*), count(x), sum, avg, min and max.");
+					"The supported aggregates are count(*), count(x), count(DISTINCT x), sum, avg, min and max, "
+					"and the hll extension's hll_add_agg(hashval) and hll_union_agg.");
 	if (!agg->aggstar && kind->check_type != NULL)
 		kind->check_type(name, *argtype);
 	/* distinct values are told apart by their bytes */

@@ -1,4 +1,5 @@
--- src/aggregate/distinct.sql: the value counts behind count(DISTINCT x)
+-- src/aggregate/distinct.sql: the value counts behind count(DISTINCT x),
+-- and the refusal of deletes by hll sketches
 -- (concatenated into the install script by the Makefile, and into the
 -- update from 0.1.0, which adds it: hence OR REPLACE)
 --
@@ -36,4 +37,23 @@ RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
 	SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_each(counts) e WHERE e.value::bigint > 0
+$$;
+
+-- hll_add_agg and hll_union_agg keep a sketch, which cannot take a row
+-- out: a batch that deletes rows (or moves them to another group) fails
+-- the aggregate, saying so, until refresh_aggregate computes it again
+CREATE OR REPLACE FUNCTION eventstream._cannot_remove(aggregate text, removed bigint)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF removed > 0 THEN
+		RAISE EXCEPTION 'a continuous %() cannot take out rows that were deleted or updated', aggregate
+			USING ERRCODE = 'feature_not_supported',
+				  DETAIL = 'An hll sketch can add values, not remove them.',
+				  HINT = 'Use it on tables that are only inserted into; eventstream.refresh_aggregate() computes it again.';
+	END IF;
+	RETURN true;
+END
 $$;

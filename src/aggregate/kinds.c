@@ -97,20 +97,30 @@ static const EsAggKindRoutine kinds[] = {
 	{"avg", false, sum_check_type, sum_state_type, 2, false, es_agg_sum_parts},
 	{"min", false, NULL, NULL, 3, true, es_agg_minmax_parts},
 	{"max", false, NULL, NULL, 3, true, es_agg_minmax_parts},
+	/* the hll extension's sketches: unions, which can take nothing out */
+	{"hll_add_agg", false, NULL, NULL, 0, false, es_agg_hll_parts,
+	.extension = "hll", .insert_only = true},
+	{"hll_union_agg", false, NULL, NULL, 0, false, es_agg_hll_parts,
+	.extension = "hll", .insert_only = true},
 };
 
 /*
- * es_agg_kind_lookup returns the kind of pg_catalog aggregate name (star:
- * called with *; distinct: with DISTINCT) over argtype, or NULL if it is
- * not one continuous aggregates maintain
+ * es_agg_kind_lookup returns the kind of aggregate name of pg_catalog
+ * (extension NULL) or of the named extension (star: called with *;
+ * distinct: with DISTINCT) over argtype, or NULL if it is not one
+ * continuous aggregates maintain
  */
 const EsAggKindRoutine *
-es_agg_kind_lookup(const char *name, bool star, bool distinct, Oid argtype)
+es_agg_kind_lookup(const char *name, const char *extension, bool star, bool distinct,
+				   Oid argtype)
 {
 	int			i;
 
 	for (i = 0; i < lengthof(kinds); i++)
 	{
+		if ((kinds[i].extension == NULL) != (extension == NULL) ||
+			(extension != NULL && strcmp(kinds[i].extension, extension) != 0))
+			continue;
 		if (kinds[i].floats && !is_float(argtype))
 			continue;
 		if (kinds[i].distinct != distinct)

@@ -292,6 +292,31 @@ es_agg_count_distinct_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int 
 	appendStringInfoString(&sp->empty_vals, ", 0, '{}'");
 }
 
+/*
+ * hll_add_agg and hll_union_agg (the hll extension) keep their value only:
+ * a sketch, which a batch's sketch of its new rows is unioned into.  A
+ * sketch cannot take a row out: a batch with deleted rows raises an error
+ * (_cannot_remove, distinct.sql), which marks the aggregate failed until a
+ * refresh.  Such aggregates are append-only (aggregate_api.c).
+ */
+void
+es_agg_hll_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
+{
+	char	   *nsp = get_namespace_name(get_func_namespace(call->aggref->aggfnoid));
+	const char *fn = quote_qualified_identifier(nsp, call->kind->name);
+	const char *hll_union = quote_qualified_identifier(nsp, "hll_union");
+
+	appendStringInfo(&sp->cols, ", a_%d", k);
+	appendStringInfo(&sp->dcols, ", %s(x_%d) FILTER (WHERE __s > 0) AS a_%d"
+					 ", count(x_%d) FILTER (WHERE __s < 0) AS r_%d", fn, k, k, k, k);
+	appendStringInfo(&sp->ins, ", CASE WHEN " ES_SCHEMA "._cannot_remove(%s, d.r_%d) THEN d.a_%d END",
+					 quote_literal_cstr(call->kind->name), k, k);
+	appendStringInfo(&sp->set, ", a_%d = coalesce(%s(m.a_%d, excluded.a_%d), m.a_%d, excluded.a_%d)",
+					 k, hll_union, k, k, k, k);
+	appendStringInfo(&sp->empty_cols, ", a_%d", k);
+	appendStringInfoString(&sp->empty_vals, ", NULL");
+}
+
 /* the change rows of a side (es_new or es_old, or the source itself) */
 static char *
 rows_sql(SqlParts *sp, EsAggPlan *plan, const char *from, int sign)

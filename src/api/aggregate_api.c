@@ -376,7 +376,7 @@ require_catalog_for(EsAggPlan *plan)
 	for (int i = 0; i < plan->ncalls; i++)
 	{
 		floats |= plan->calls[i].kind->floats;
-		distinct |= plan->calls[i].kind->distinct;
+		distinct |= plan->calls[i].kind->distinct || plan->calls[i].kind->insert_only;
 	}
 	if ((plan->pins_settings || floats || distinct) &&
 		!es_catalog_has_column("aggregate_catalog", "settings"))
@@ -388,6 +388,19 @@ require_catalog_for(EsAggPlan *plan)
 						   : floats ? "Version 0.1.0 cannot keep exact sums of floats."
 						   : "Version 0.1.0 cannot keep distinct counts."),
 				 errhint("Run ALTER EXTENSION pg_eventstream UPDATE.")));
+}
+
+/* aggregates that cannot take rows out (hll sketches) are append-only */
+static void
+require_append_only_for(EsAggPlan *plan, bool append_only)
+{
+	for (int i = 0; i < plan->ncalls && !append_only; i++)
+		if (plan->calls[i].kind->insert_only)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s() needs an append-only aggregate", plan->calls[i].kind->name),
+					 errdetail("Its sketch can add rows, not take deleted or updated ones out."),
+					 errhint("Pass append_only => true, for a table that is only inserted into.")));
 }
 
 /*
@@ -433,6 +446,7 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	acl = pg_class_aclcheck(plan->source, owner, ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(plan->source));
+	require_append_only_for(plan, append_only);
 	check_source_tables(plan->source, append_only);
 	if (backfill)
 		require_read_committed("create_aggregate");
