@@ -9,8 +9,9 @@ EXTENSION = pg_eventstream
 MODULE_big = pg_eventstream
 # The install script of this version, built from the SQL of each subsystem;
 # earlier versions' scripts (kept as released) and the update scripts.
-DATA_built = pg_eventstream--0.2.0.sql pg_eventstream--0.1.0--0.2.0.sql
-DATA = upgrade/pg_eventstream--0.1.0.sql
+DATA_built = pg_eventstream--0.3.0.sql pg_eventstream--0.2.0--0.3.0.sql
+DATA = upgrade/pg_eventstream--0.1.0.sql upgrade/pg_eventstream--0.1.0--0.2.0.sql \
+	upgrade/pg_eventstream--0.2.0.sql
 PGFILEDESC = "pg_eventstream - change-data-capture event streams"
 
 # Layers (README.md, "Architecture"): each line may use only the lines above.
@@ -148,15 +149,15 @@ obj-dirs:
 	@mkdir -p $(sort $(dir $(OBJS)))
 .PHONY: obj-dirs
 
-pg_eventstream--0.2.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
+pg_eventstream--0.3.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
 	cat $^ > $@
 
-# 0.1.0 to 0.2.0: what changed in 0.1.0's objects, then the files new in
-# 0.2.0 (once a later version changes one, this keeps a copy of it)
-pg_eventstream--0.1.0--0.2.0.sql: $(srcdir)/upgrade/pg_eventstream--0.1.0--0.2.0.sql \
-		$(srcdir)/src/stream/gaps.sql $(srcdir)/src/consumer/poll.sql \
-		$(srcdir)/src/aggregate/distinct.sql \
-		$(srcdir)/src/api/restore.sql $(srcdir)/src/api/metrics.sql
+# 0.2.0 to 0.3.0: what changed in 0.2.0's objects, then the files new or
+# changed in 0.3.0.  Once a later version changes one of these files,
+# freeze the built update in upgrade/ (as 0.1.0 -> 0.2.0 is) and take it
+# from the list.
+pg_eventstream--0.2.0--0.3.0.sql: $(srcdir)/upgrade/pg_eventstream--0.2.0--0.3.0.sql \
+		$(srcdir)/src/consumer/poll.sql $(srcdir)/src/aggregate/distinct.sql
 	cat $^ > $@
 
 test/temp.conf: $(srcdir)/test/server_conf.sh

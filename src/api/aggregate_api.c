@@ -51,6 +51,7 @@
 #include "../aggregate/aggregate.h"
 #include "../common/as_owner.h"
 #include "../common/catalog.h"
+#include "../common/version.h"
 #include "../common/float_exact.h"
 #include "../pg_eventstream.h"
 #include "api.h"
@@ -372,21 +373,25 @@ require_catalog_for(EsAggPlan *plan)
 {
 	bool		floats = false;
 	bool		distinct = false;
+	const char *need = NULL;
+	const char *why = NULL;
 
 	for (int i = 0; i < plan->ncalls; i++)
 	{
 		floats |= plan->calls[i].kind->floats;
 		distinct |= plan->calls[i].kind->distinct || plan->calls[i].kind->insert_only;
 	}
-	if ((plan->pins_settings || floats || distinct) &&
-		!es_catalog_has_column("aggregate_catalog", "settings"))
+	if (distinct)
+		need = "0.3.0", why = "Its distinct counts need SQL functions of version 0.3.0.";
+	else if (plan->pins_settings)
+		need = "0.2.0", why = "Its query uses date/time functions whose settings version 0.1.0 cannot pin.";
+	else if (floats)
+		need = "0.2.0", why = "Version 0.1.0 cannot keep exact sums of floats.";
+	if (need != NULL && !es_catalog_at_least(need))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("this aggregate needs version 0.2.0 of the extension"),
-				 errdetail("%s", plan->pins_settings
-						   ? "Its query uses date/time functions whose settings version 0.1.0 cannot pin."
-						   : floats ? "Version 0.1.0 cannot keep exact sums of floats."
-						   : "Version 0.1.0 cannot keep distinct counts."),
+				 errmsg("this aggregate needs version %s of the extension", need),
+				 errdetail("%s", why),
 				 errhint("Run ALTER EXTENSION pg_eventstream UPDATE.")));
 }
 

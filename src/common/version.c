@@ -33,7 +33,7 @@
 #include "version.h"
 
 /* the catalog versions this library works with, oldest first */
-static const char *const known_versions[] = {"0.1.0", PG_EVENTSTREAM_VERSION};
+static const char *const known_versions[] = {"0.1.0", "0.2.0", PG_EVENTSTREAM_VERSION};
 
 /*
  * es_catalog_version returns the installed version of the extension in the
@@ -78,6 +78,30 @@ es_catalog_version_known(const char *version)
 		if (strcmp(version, known_versions[i]) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * es_catalog_at_least says whether the installed catalog is version or a
+ * later one this library knows: for features whose SQL objects came with
+ * a later version than the oldest known.  In a transaction.
+ */
+bool
+es_catalog_at_least(const char *version)
+{
+	char	   *installed = es_catalog_version();
+	int			have = -1;
+	int			need = -1;
+	int			i;
+
+	for (i = 0; i < lengthof(known_versions); i++)
+	{
+		if (installed != NULL && strcmp(installed, known_versions[i]) == 0)
+			have = i;
+		if (strcmp(version, known_versions[i]) == 0)
+			need = i;
+	}
+	Assert(need >= 0);
+	return have >= need;
 }
 
 /* the hint of both refusals: what makes library and catalog agree */

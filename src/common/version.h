@@ -12,6 +12,7 @@
 
 extern char *es_catalog_version(void);
 extern bool es_catalog_version_known(const char *version);
+extern bool es_catalog_at_least(const char *version);
 extern void es_require_known_catalog(void);
 extern bool es_catalog_usable(const char *worker);
 
