@@ -50,6 +50,7 @@ OBJS = \
 	src/aggregate/statements.o \
 	src/aggregate/maintain.o \
 	src/aggregate/target.o \
+	src/aggregate/window.o \
 	src/sink/options.o \
 	src/sink/signature.o \
 	src/sink/values.o \
@@ -70,7 +71,8 @@ OBJS = \
 	src/api/worker_api.o \
 	src/api/aggregate_api.o \
 	src/api/sink_api.o \
-	src/api/restore_api.o
+	src/api/restore_api.o \
+	src/api/window_api.o
 
 # The install script: one SQL source per subsystem, in dependency order.
 SQL_SOURCES = \
@@ -83,6 +85,7 @@ SQL_SOURCES = \
 	src/sink/sink.sql \
 	src/aggregate/aggregate.sql \
 	src/aggregate/distinct.sql \
+	src/aggregate/window.sql \
 	src/api/restore.sql \
 	src/api/metrics.sql
 
@@ -157,7 +160,8 @@ pg_eventstream--0.3.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
 # freeze the built update in upgrade/ (as 0.1.0 -> 0.2.0 is) and take it
 # from the list.
 pg_eventstream--0.2.0--0.3.0.sql: $(srcdir)/upgrade/pg_eventstream--0.2.0--0.3.0.sql \
-		$(srcdir)/src/consumer/poll.sql $(srcdir)/src/aggregate/distinct.sql
+		$(srcdir)/src/consumer/poll.sql $(srcdir)/src/aggregate/distinct.sql \
+		$(srcdir)/src/aggregate/window.sql
 	cat $^ > $@
 
 test/temp.conf: $(srcdir)/test/server_conf.sh

@@ -81,6 +81,8 @@ typedef struct EsAggKindRoutine
 	bool		extreme;		/* min/max: collation matters, deleting the
 								 * extreme may read the group again */
 	void		(*parts) (EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
+	/* its value over several of the table's rows (windows), or NULL: __count */
+	char	   *(*combine) (EsAggCall *call, int k);
 	bool		floats;			/* for float4/float8 arguments only */
 	bool		distinct;		/* name(DISTINCT x) */
 	const char *extension;		/* the extension of the aggregate, or NULL
@@ -103,7 +105,18 @@ extern void es_agg_float_sum_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall
 extern void es_agg_minmax_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern void es_agg_count_distinct_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
 extern void es_agg_hll_parts(EsAggSqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k);
+extern char *es_agg_count_combine(EsAggCall *call, int k);
+extern char *es_agg_sum_combine(EsAggCall *call, int k);
+extern char *es_agg_float_sum_combine(EsAggCall *call, int k);
+extern char *es_agg_minmax_combine(EsAggCall *call, int k);
+extern char *es_agg_count_distinct_combine(EsAggCall *call, int k);
+extern char *es_agg_hll_combine(EsAggCall *call, int k);
+extern char *es_agg_select_sql(EsAggPlan *plan, Oid mat, int skip, const char *from);
 extern char *es_agg_view_sql(EsAggPlan *plan, Oid mat);
+
+/* window.c: sliding windows over an aggregate's time buckets */
+extern int	es_agg_window_bucket(EsAggPlan *plan);
+extern char *es_agg_window_sql(EsAggPlan *plan, Oid mat, int bucket, const char *width);
 
 /* maintain.c: the worker side */
 typedef struct EsAggSet EsAggSet;

@@ -57,3 +57,10 @@ BEGIN
 	RETURN true;
 END
 $$;
+
+-- the value counts of several rows as one (windows: src/aggregate/window.c)
+CREATE OR REPLACE AGGREGATE eventstream._distinct_union(jsonb) (
+	SFUNC = eventstream._distinct_add,
+	STYPE = jsonb,
+	INITCOND = '{}'
+);

@@ -3,13 +3,14 @@
  * kinds.c
  *	  The table of aggregate functions a continuous aggregate maintains.
  *
- * Each kind says which pg_catalog aggregate it is, which argument types it
- * takes, the type of its running state, how many state columns it keeps in
- * the materialization beside its value, whether it keeps an extreme (its
- * value then depends on the collation, and deleting the extreme may read
- * the group again), and the function that writes its part of the
- * maintenance statements (statements.c).  A new kind is one entry here and
- * its parts function.
+ * Each kind says which aggregate it is (pg_catalog's, or an extension's),
+ * which argument types it takes, the type of its running state, how many
+ * state columns it keeps in the materialization beside its value, whether
+ * it keeps an extreme (its value then depends on the collation, and
+ * deleting the extreme may read the group again), the function that
+ * writes its part of the maintenance statements, and the one that combines
+ * its columns over several rows for windows (statements.c).  A new kind is
+ * one entry here and those two functions.
  *
  * src/aggregate/kinds.c
  *
@@ -89,18 +90,21 @@ distinct_check_type(const char *name, Oid argtype)
 /* (an entry for floats comes before the entry of the same name for others) */
 static const EsAggKindRoutine kinds[] = {
 	{"count", true, NULL, NULL, 0, false, NULL},
-	{"count", false, distinct_check_type, NULL, 1, false, es_agg_count_distinct_parts, false, true},
-	{"sum", false, NULL, float_sum_state_type, 5, false, es_agg_float_sum_parts, true},
-	{"avg", false, NULL, float_sum_state_type, 5, false, es_agg_float_sum_parts, true},
-	{"count", false, NULL, NULL, 0, false, es_agg_count_parts},
-	{"sum", false, sum_check_type, sum_state_type, 2, false, es_agg_sum_parts},
-	{"avg", false, sum_check_type, sum_state_type, 2, false, es_agg_sum_parts},
-	{"min", false, NULL, NULL, 3, true, es_agg_minmax_parts},
-	{"max", false, NULL, NULL, 3, true, es_agg_minmax_parts},
+	{"count", false, distinct_check_type, NULL, 1, false, es_agg_count_distinct_parts,
+	es_agg_count_distinct_combine, .distinct = true},
+	{"sum", false, NULL, float_sum_state_type, 5, false, es_agg_float_sum_parts,
+	es_agg_float_sum_combine, .floats = true},
+	{"avg", false, NULL, float_sum_state_type, 5, false, es_agg_float_sum_parts,
+	es_agg_float_sum_combine, .floats = true},
+	{"count", false, NULL, NULL, 0, false, es_agg_count_parts, es_agg_count_combine},
+	{"sum", false, sum_check_type, sum_state_type, 2, false, es_agg_sum_parts, es_agg_sum_combine},
+	{"avg", false, sum_check_type, sum_state_type, 2, false, es_agg_sum_parts, es_agg_sum_combine},
+	{"min", false, NULL, NULL, 3, true, es_agg_minmax_parts, es_agg_minmax_combine},
+	{"max", false, NULL, NULL, 3, true, es_agg_minmax_parts, es_agg_minmax_combine},
 	/* the hll extension's sketches: unions, which can take nothing out */
-	{"hll_add_agg", false, NULL, NULL, 0, false, es_agg_hll_parts,
+	{"hll_add_agg", false, NULL, NULL, 0, false, es_agg_hll_parts, es_agg_hll_combine,
 	.extension = "hll", .insert_only = true},
-	{"hll_union_agg", false, NULL, NULL, 0, false, es_agg_hll_parts,
+	{"hll_union_agg", false, NULL, NULL, 0, false, es_agg_hll_parts, es_agg_hll_combine,
 	.extension = "hll", .insert_only = true},
 };
 

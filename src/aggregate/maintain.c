@@ -29,6 +29,8 @@
  *		 INSERT ... ON CONFLICT of per-group deltas;
  *	  3. deletes the groups that reached zero rows and recomputes from the
  *		 source the min and max of the groups whose extreme was deleted.
+ *	  4. at most once a second, deletes the buckets older than the widest
+ *		 of its windows that drop them (window.c).
  * An error in one aggregate -- a timeout included -- rolls back its
  * subtransaction only and marks it failed; the streams and other
  * aggregates go on.  Updates or deletes
@@ -55,9 +57,11 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/timestamp.h"
 
 #include "../common/as_owner.h"
 #include "../common/catalog.h"
+#include "../common/version.h"
 #include "../pg_eventstream.h"
 #include "aggregate.h"
 
@@ -72,6 +76,8 @@ typedef struct EsAggDef
 	char	   *recompute_sql[2];	/* a group with a NULL key, one without */
 	char	   *empty_sql;
 	ArrayType  *settings;		/* date/time settings pinned at creation, or NULL */
+	char	   *retain_sql;		/* deletes the buckets its windows no longer read */
+	TimestampTz retained_at;
 } EsAggDef;
 
 /* tuples of one source that share a descriptor */
@@ -132,16 +138,22 @@ es_aggs_load(MemoryContext parent)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	/* (a catalog of 0.1.0 has no settings: common/version.c) */
+	/* (a catalog of 0.1.0 has no settings, one before 0.3.0 no windows) */
 	if (SPI_execute(psprintf("SELECT a.id, a.source_relid, a.owner, a.grouped, a.mat_relid::regclass::text, "
 							 "  a.delta_sql, a.recompute_sql, a.empty_sql, n.nspname, c.relname, "
-							 "  a.recompute_keyed_sql, %s "
+							 "  a.recompute_keyed_sql, %s, %s "
 							 "FROM " ES_SCHEMA ".aggregate_catalog a "
 							 "JOIN pg_catalog.pg_class c ON c.oid = a.source_relid "
 							 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 							 "WHERE a.active ORDER BY a.id",
 							 es_catalog_has_column("aggregate_catalog", "settings")
-							 ? "a.settings" : "NULL::text[]"),
+							 ? "a.settings" : "NULL::text[]",
+							 es_catalog_at_least("0.3.0")
+							 ? "(SELECT pg_catalog.format('DELETE FROM %s WHERE %I < pg_catalog.now() - %L::interval', "
+							 "    a.mat_relid, pg_catalog.min(w.bucket_column), pg_catalog.max(w.width)) "
+							 "  FROM " ES_SCHEMA ".window_catalog w "
+							 "  WHERE w.aggregate_id = a.id AND w.drop_older HAVING pg_catalog.count(*) > 0)"
+							 : "NULL::text"),
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the aggregate catalog");
 
@@ -172,6 +184,8 @@ es_aggs_load(MemoryContext parent)
 
 			def->settings = isnull ? NULL : DatumGetArrayTypePCopy(d);
 		}
+		def->retain_sql = SPI_getvalue(tup, desc, 13);
+		def->retained_at = 0;
 		src = hash_search(set->sources, &def->source, HASH_ENTER, &found);
 		if (!found)
 		{
@@ -531,6 +545,14 @@ apply_aggregate_work(void *arg)
 	es_pin_settings(w->def->settings);
 	foreach(lc, w->src->segments)
 		apply_segment(w->def, w->src, lfirst(lc));
+	/* at most once a second: buckets older than its windows read */
+	if (w->def->retain_sql != NULL &&
+		TimestampDifferenceExceeds(w->def->retained_at, GetCurrentTimestamp(), 1000))
+	{
+		if (SPI_execute(w->def->retain_sql, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not drop the old buckets of %s", w->def->mat_sql);
+		w->def->retained_at = GetCurrentTimestamp();
+	}
 }
 
 /* one aggregate's changes, in a subtransaction: an error marks it failed */

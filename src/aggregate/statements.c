@@ -317,6 +317,55 @@ es_agg_hll_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
 	appendStringInfoString(&sp->empty_vals, ", NULL");
 }
 
+/*
+ * Windows (window.c) read several of a group's rows -- its buckets -- as
+ * one: each kind says how its columns combine, over the rows of the table.
+ * A count over no rows is 0, as in an ungrouped query.
+ */
+char *
+es_agg_count_combine(EsAggCall *call, int k)
+{
+	return psprintf("coalesce(sum(a_%d), 0)::bigint", k);
+}
+
+char *
+es_agg_sum_combine(EsAggCall *call, int k)
+{
+	if (strcmp(call->kind->name, "avg") == 0)
+		return psprintf("CASE WHEN sum(n_%d) > 0 THEN %s END", k,
+						avg_sql(call, psprintf("sum(s_%d)", k), psprintf("sum(n_%d)", k)));
+	return psprintf("(sum(a_%d))::%s", k, format_type_be(call->aggref->aggtype));
+}
+
+char *
+es_agg_float_sum_combine(EsAggCall *call, int k)
+{
+	return psprintf("CASE WHEN sum(n_%d) > 0 THEN %s END", k,
+					float_value_sql(call, psprintf("sum(n_%d)", k), psprintf("sum(s_%d)", k),
+									psprintf("sum(pi_%d)", k), psprintf("sum(ni_%d)", k),
+									psprintf("sum(nan_%d)", k)));
+}
+
+char *
+es_agg_minmax_combine(EsAggCall *call, int k)
+{
+	return psprintf("%s(a_%d)", call->kind->name, k);
+}
+
+char *
+es_agg_count_distinct_combine(EsAggCall *call, int k)
+{
+	return psprintf(ES_SCHEMA "._distinct_count(" ES_SCHEMA "._distinct_union(v_%d))", k);
+}
+
+char *
+es_agg_hll_combine(EsAggCall *call, int k)
+{
+	char	   *nsp = get_namespace_name(get_func_namespace(call->aggref->aggfnoid));
+
+	return psprintf("%s(a_%d)", quote_qualified_identifier(nsp, "hll_union_agg"), k);
+}
+
 /* the change rows of a side (es_new or es_old, or the source itself) */
 static char *
 rows_sql(SqlParts *sp, EsAggPlan *plan, const char *from, int sign)
@@ -447,6 +496,7 @@ typedef struct ViewContext
 {
 	EsAggPlan  *plan;
 	Oid			mat;
+	int			skip;			/* a group key the SELECT leaves out, or 0 */
 } ViewContext;
 
 /* a Var of the materialization's column att */
@@ -475,7 +525,15 @@ to_mat_mutator(Node *node, ViewContext *cxt)
 	{
 		i++;
 		if (equal(node, lfirst(lc)))
+		{
+			if (i == cxt->skip)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a window cannot show an expression of the aggregate's time bucket"),
+						 errdetail("The window combines the buckets: it has no bucket of its own."),
+						 errhint("Leave the bucket out of the aggregate's other select-list expressions.")));
 			return mat_var(cxt, i);
+		}
 	}
 	if (IsA(node, Aggref))
 	{
@@ -487,11 +545,16 @@ to_mat_mutator(Node *node, ViewContext *cxt)
 	return expression_tree_mutator(node, to_mat_mutator, cxt);
 }
 
-/* es_agg_view_sql is the SELECT of the caller's view over table mat */
+/*
+ * es_agg_select_sql is the SELECT of the query's select list and HAVING
+ * over table mat's columns, read from "from" (a FROM item with the table's
+ * name and columns; NULL: the table itself), leaving out the select-list
+ * entries that are group key skip (1-based; 0: none).
+ */
 char *
-es_agg_view_sql(EsAggPlan *plan, Oid mat)
+es_agg_select_sql(EsAggPlan *plan, Oid mat, int skip, const char *from)
 {
-	ViewContext cxt = {plan, mat};
+	ViewContext cxt = {plan, mat, skip};
 	List	   *dpcontext = deparse_context_for(get_rel_name(mat), mat);
 	StringInfoData sql;
 	ListCell   *lc;
@@ -505,17 +568,29 @@ es_agg_view_sql(EsAggPlan *plan, Oid mat)
 
 		if (te->resjunk)
 			continue;
+		if (skip > 0 && equal(te->expr, list_nth(plan->group_exprs, skip - 1)))
+			continue;
 		appendStringInfo(&sql, "%s%s AS %s", first ? "" : ", ",
 						 deparse_expression(to_mat_mutator((Node *) te->expr, &cxt),
 											dpcontext, false, false),
 						 quote_identifier(te->resname));
 		first = false;
 	}
-	appendStringInfo(&sql, " FROM " ES_SCHEMA ".%s",
-					 quote_identifier(get_rel_name(mat)));
+	if (from)
+		appendStringInfo(&sql, " FROM %s", from);
+	else
+		appendStringInfo(&sql, " FROM " ES_SCHEMA ".%s",
+						 quote_identifier(get_rel_name(mat)));
 	if (plan->query->havingQual)
 		appendStringInfo(&sql, " WHERE %s",
 						 deparse_expression(to_mat_mutator(plan->query->havingQual, &cxt),
 											dpcontext, false, false));
 	return sql.data;
+}
+
+/* es_agg_view_sql is the SELECT of the caller's view over table mat */
+char *
+es_agg_view_sql(EsAggPlan *plan, Oid mat)
+{
+	return es_agg_select_sql(plan, mat, 0, NULL);
 }

@@ -224,20 +224,6 @@ lookup_aggregate(FunctionCallInfo fcinfo)
 	return row;
 }
 
-/* the view's name, quoted and qualified: its schema must exist and the name be free */
-static char *
-new_view_name(RangeVar *rv, Oid *view_nsp)
-{
-	Oid			existing;
-
-	*view_nsp = RangeVarGetAndCheckCreationNamespace(rv, NoLock, &existing);
-	if (OidIsValid(existing))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_TABLE),
-				 errmsg("relation \"%s\" already exists", rv->relname)));
-	return quote_qualified_identifier(get_namespace_name(*view_nsp), rv->relname);
-}
-
 /*
  * The table under the view, made by the catalog owner in the extension's
  * schema and named by the aggregate's id (set here); the owner of the
@@ -441,7 +427,7 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 	backfill = PG_GETARG_BOOL(2);
 	append_only = PG_GETARG_BOOL(3);
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
-	view_sql = new_view_name(rv, &view_nsp);
+	view_sql = es_new_view_name(rv, &view_nsp);
 
 	/* names resolve under the caller's path; all SQL made after, pinned */
 	parsed = es_agg_parse(query);
@@ -527,6 +513,19 @@ eventstream_drop_aggregate(PG_FUNCTION_ARGS)
 	Datum		args[1];
 
 	row = lookup_aggregate(fcinfo);
+	/* its windows first: they read its table */
+	if (es_catalog_at_least("0.3.0"))
+	{
+		args[0] = Int32GetDatum(row.id);
+		if (SPI_execute_with_args("SELECT view_relid::pg_catalog.text FROM " ES_SCHEMA ".window_catalog "
+								  "WHERE aggregate_id = $1 ORDER BY 1", 1, types, args, NULL,
+								  false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the window catalog");
+		for (uint64 i = 0, n = SPI_processed; i < n; i++)
+			spi_exec(psprintf("DROP VIEW %s", SPI_getvalue(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1)),
+					 SPI_OK_UTILITY);
+	}
 	spi_exec(psprintf("DROP VIEW %s",
 					  quote_qualified_identifier(get_namespace_name(get_rel_namespace(row.view)),
 												 get_rel_name(row.view))), SPI_OK_UTILITY);

@@ -20,6 +20,8 @@ extern void es_require_arg(FunctionCallInfo fcinfo, int n, const char *name);
 extern void es_become_catalog_owner(Oid *save_user, int *save_sec);
 extern uint64 es_catalog_exec(const char *sql, int nargs, Oid *types, Datum *args,
 							  const char *nulls, int expected);
+struct RangeVar;
+extern char *es_new_view_name(struct RangeVar *rv, Oid *view_nsp);
 
 /* worker_api.c: waiting for the capture worker */
 extern void es_wait_for_capture(void);

@@ -15,6 +15,7 @@
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -77,4 +78,21 @@ es_catalog_exec(const char *sql, int nargs, Oid *types, Datum *args,
 		elog(ERROR, "could not access the catalog of pg_eventstream: %s",
 			 SPI_result_code_string(rc));
 	return SPI_processed;
+}
+
+/*
+ * es_new_view_name is the name of a view to create, quoted and qualified:
+ * its schema must exist and the name be free
+ */
+char *
+es_new_view_name(RangeVar *rv, Oid *view_nsp)
+{
+	Oid			existing;
+
+	*view_nsp = RangeVarGetAndCheckCreationNamespace(rv, NoLock, &existing);
+	if (OidIsValid(existing))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists", rv->relname)));
+	return quote_qualified_identifier(get_namespace_name(*view_nsp), rv->relname);
 }

@@ -120,7 +120,7 @@ my $objects = q{
 my $functions = q{
 	SELECT string_agg(p.proname || ' ' || md5(pg_get_functiondef(p.oid)), E'\n'
 					  ORDER BY p.proname, md5(pg_get_functiondef(p.oid)))
-	FROM pg_proc p WHERE p.pronamespace = 'eventstream'::regnamespace};
+	FROM pg_proc p WHERE p.pronamespace = 'eventstream'::regnamespace AND p.prokind <> 'a'};
 my $policies = q{SELECT string_agg(format('%s %s %s %s', tablename, policyname, qual, with_check), E'\n'
 					  ORDER BY tablename, policyname)
 	FROM pg_policies WHERE schemaname = 'eventstream'};
