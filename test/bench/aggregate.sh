@@ -23,7 +23,13 @@
 # incremental maintenance (an AFTER INSERT ROW trigger upserting into a
 # summary table), interleaved, ROUNDS times each, medians printed.
 #
-#   bash test/bench/aggregate.sh     (env ROWS=400000 TABLE=1000000 DURATION=15 ROUNDS=3)
+# Part 4, time series: TS_ROWS readings of 1,000 devices, one a minute,
+# grouped by device and hour (count, sum, avg, min, max); then 1% more
+# rows, all in the latest buckets, as readings arrive.  The time until
+# the aggregate has them (decode included) vs REFRESH MATERIALIZED VIEW.
+#
+#   bash test/bench/aggregate.sh     (env ROWS=400000 TABLE=1000000 DURATION=15 ROUNDS=3
+#                                     TS_ROWS=2000000 SECTIONS="1 2 3 4")
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -32,6 +38,9 @@ ROWS=${ROWS:-400000}
 TABLE=${TABLE:-1000000}
 DURATION=${DURATION:-15}
 ROUNDS=${ROUNDS:-3}
+TS_ROWS=${TS_ROWS:-2000000}
+SECTIONS=${SECTIONS:-1 2 3 4}
+section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 es_base_packages
 es_install_packages "postgresql-$ES_PG_MAJOR-wal2json" bc
@@ -86,6 +95,7 @@ differ() {
 	                + (SELECT count(*) FROM (SELECT * FROM sales_hourly EXCEPT ALL ($query)) b)"
 }
 
+if section 1; then
 echo "== part 1: maintenance throughput"
 psql_b -c "SELECT eventstream.create_aggregate('sales_hourly', \$\$$query\$\$)" >/dev/null
 psql_b -c "SELECT 'init' FROM pg_create_logical_replication_slot('s_w2j', 'wal2json')" >/dev/null
@@ -109,10 +119,14 @@ printf '%-48s %9s %12s %9s\n' "" seconds "changes/s" "vs w2j"
 rate_row "worker: decode + maintain the aggregate" "$t_agg" "$changes" "$t_w2j"
 rate_row "wal2json format 2, decode only (anchor)" "$t_w2j" "$changes" "$t_w2j"
 echo "(groups: $(psql_b -c 'SELECT count(*) FROM sales_hourly'), changes: $changes)"
+psql_b -c "SELECT eventstream.drop_aggregate('sales_hourly')" >/dev/null
+fi
 
+if section 2; then
 echo "== part 2: a change of 1% and 10% of a $TABLE-row table"
 psql_b <<SQL
 TRUNCATE sales;
+SELECT eventstream.create_aggregate('sales_hourly', \$\$$query\$\$);
 INSERT INTO sales (region, ts, amount, qty)
 SELECT g % 50, timestamptz '2026-01-01' + (g % 20000) * interval '1 minute', (g % 1000) / 10.0, g % 97
 FROM generate_series(1, $TABLE) g;
@@ -137,10 +151,43 @@ SQL
 	printf '%3s%% (%7d changed rows): incremental %6.3f s, REFRESH MATERIALIZED VIEW %6.3f s: %6.1fx faster\n' \
 		"$pct" "$n" "$t_inc" "$t_ref" "$(echo "$t_ref / $t_inc" | bc -l)"
 done
+psql_b -c "SELECT eventstream.drop_aggregate('sales_hourly')" -c "DROP MATERIALIZED VIEW sales_mv" >/dev/null
+fi
+
+if section 4; then
+echo "== part 4: time series, $TS_ROWS readings of 1000 devices, then 1% more in the latest hours"
+ts_query="SELECT device, date_bin('1 hour', ts, timestamptz '2026-01-01') AS hour, count(*) AS n,
+       sum(v) AS total, avg(v) AS mean, min(v) AS lo, max(v) AS hi FROM readings GROUP BY 1, 2"
+psql_b <<SQL
+CREATE TABLE readings (id bigserial PRIMARY KEY, device int NOT NULL, ts timestamptz NOT NULL, v numeric(10,2));
+INSERT INTO readings (device, ts, v)
+SELECT g % 1000, timestamptz '2026-01-01' + (g / 1000) * interval '1 minute', (g % 997) / 10.0
+FROM generate_series(0, $TS_ROWS - 1) g;
+VACUUM ANALYZE readings;
+CREATE MATERIALIZED VIEW readings_mv AS $ts_query;
+SELECT eventstream.create_aggregate('readings_hourly', \$\$$ts_query\$\$, append_only => true);
+SQL
+psql_b -c "SELECT eventstream.sync('10 min')" >/dev/null
+capture off
+psql_b -c "INSERT INTO readings (device, ts, v)
+           SELECT g % 1000, timestamptz '2026-01-01' + (g / 1000) * interval '1 minute', (g % 991) / 10.0
+           FROM generate_series($TS_ROWS, $TS_ROWS + $TS_ROWS / 100 - 1) g"
+t_inc=$(catch_up)
+d=$(psql_b -c "SELECT (SELECT count(*) FROM (($ts_query) EXCEPT ALL SELECT * FROM readings_hourly) a)
+                    + (SELECT count(*) FROM (SELECT * FROM readings_hourly EXCEPT ALL ($ts_query)) b)")
+[ "$d" = 0 ] || { echo "the time-series aggregate differs from its query" >&2; exit 1; }
+t_ref=$(timed "REFRESH MATERIALIZED VIEW readings_mv")
+printf '1%% new rows (%d) in %s groups: incremental %6.3f s, REFRESH MATERIALIZED VIEW %6.3f s: %6.1fx faster\n' \
+	"$((TS_ROWS / 100))" "$(psql_b -c "SELECT count(*) FROM readings_hourly WHERE hour >= (SELECT max(hour) FROM readings_hourly) - interval '3 hours'")" \
+	"$t_inc" "$t_ref" "$(echo "$t_ref / $t_inc" | bc -l)"
+echo "(groups: $(psql_b -c 'SELECT count(*) FROM readings_hourly'))"
+psql_b -c "SELECT eventstream.drop_aggregate('readings_hourly')" -c "DROP TABLE readings CASCADE" >/dev/null
+fi
+
+section 3 || exit 0
 
 echo "== part 3: inserting writers, $ROUNDS x ${DURATION}s per setup, 2 clients"
 psql_b <<'SQL'
-DROP MATERIALIZED VIEW sales_mv;
 TRUNCATE sales;
 CREATE TABLE sales_ivm (region int, hour timestamptz, n bigint, revenue numeric,
                         min_qty int, max_qty int, PRIMARY KEY (region, hour));
@@ -155,7 +202,6 @@ BEGIN
   RETURN NULL;
 END $$;
 SQL
-psql_b -c "SELECT eventstream.drop_aggregate('sales_hourly')" >/dev/null
 cat > "$work/insert.sql" <<'SQL'
 \set r random(0, 49)
 \set a random(1, 100000)
