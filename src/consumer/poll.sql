@@ -86,14 +86,42 @@ BEGIN
 END
 $$;
 
+-- The last of the next max_events events after low: ids are dense per
+-- stream, so they are the ids up to low + max_events -- a range, which no
+-- plan can turn into reading the backlog (a new segment's estimates made
+-- ORDER BY id LIMIT sort it all).  Where the range is empty, the log may
+-- go on after a hole (retention dropped the ids after low): from its next
+-- id then.
+CREATE OR REPLACE FUNCTION eventstream._next_last(stream_id integer, low bigint, max_events integer)
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	last bigint;
+	first bigint;
+BEGIN
+	SELECT max(l.id) INTO last FROM eventstream.event_log l
+	 WHERE l.stream_id = _next_last.stream_id AND l.id > low AND l.id <= low + max_events;
+	IF last IS NULL THEN
+		SELECT min(l.id) INTO first FROM eventstream.event_log l
+		 WHERE l.stream_id = _next_last.stream_id AND l.id > low;
+		IF first IS NOT NULL THEN
+			SELECT max(l.id) INTO last FROM eventstream.event_log l
+			 WHERE l.stream_id = _next_last.stream_id AND l.id >= first AND l.id < first + max_events;
+		END IF;
+	END IF;
+	RETURN last;
+END
+$$;
+
 -- The last of the next max_events events in the partitions a member
 -- holds (pos, as _positions gives it), reading the log from low in id
--- order.  A cursor, so the plan starts at low and stops when done however
--- the estimates go (a sorted scan of the whole backlog is what a plain
--- query got), and at most scan_limit rows: when none of them was the
--- member's, its partitions had no events up to the last one read, and
--- they move there, so that the next look starts after it.  The cost of a
--- poll follows what it returns, not the backlog nor the partitions.
+-- ranges of at most a chunk (dense ids: see _next_last), and at most
+-- scan_limit rows: when none of them was the member's, its partitions had
+-- no events up to the last one read, and they move there (moved), so that
+-- the next look starts after it.  The cost of a poll follows what it
+-- returns and the member's share of the partitions, not the backlog.
 CREATE OR REPLACE FUNCTION eventstream._scan_partitions(c eventstream.consumer_catalog, pos bigint[],
 	low bigint, max_events integer, scan_limit integer DEFAULT 10000,
 	OUT last bigint, OUT moved boolean)
@@ -101,29 +129,41 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	log refcursor;
 	r record;
 	got integer := 0;
 	scanned integer := 0;
 	seen bigint;
+	hi bigint := low;
+	chunk integer := greatest(max_events, 100);
+	n integer;
 BEGIN
-	OPEN log FOR SELECT l.id, eventstream.partition_of(l.key, l.id, c.partitions) AS part
-				   FROM eventstream.event_log l
-				  WHERE l.stream_id = c.stream_id AND l.id > low
-				  ORDER BY l.id;
 	LOOP
-		FETCH log INTO r;
-		EXIT WHEN NOT FOUND;
-		seen := r.id;
-		IF r.id > pos[r.part + 1] THEN
-			last := r.id;
-			got := got + 1;
-			EXIT WHEN got >= max_events;
+		n := 0;
+		FOR r IN SELECT l.id, eventstream.partition_of(l.key, l.id, c.partitions) AS part
+				   FROM eventstream.event_log l
+				  WHERE l.stream_id = c.stream_id AND l.id > hi AND l.id <= hi + chunk
+				  ORDER BY l.id
+		LOOP
+			n := n + 1;
+			seen := r.id;
+			scanned := scanned + 1;
+			IF r.id > pos[r.part + 1] THEN
+				last := r.id;
+				got := got + 1;
+				EXIT WHEN got >= max_events;
+			END IF;
+			EXIT WHEN scanned >= scan_limit;
+		END LOOP;
+		EXIT WHEN got >= max_events OR scanned >= scan_limit;
+		IF n = 0 THEN
+			-- the end, or a hole: from the next id there is
+			SELECT min(l.id) - 1 INTO hi FROM eventstream.event_log l
+			 WHERE l.stream_id = c.stream_id AND l.id > hi;
+			EXIT WHEN hi IS NULL;
+		ELSE
+			hi := hi + chunk;
 		END IF;
-		scanned := scanned + 1;
-		EXIT WHEN scanned >= scan_limit;
 	END LOOP;
-	CLOSE log;
 	moved := last IS NULL AND seen IS NOT NULL;
 	IF moved THEN
 		UPDATE eventstream.consumer_partitions p
@@ -182,13 +222,9 @@ BEGIN
 		seq := eventstream._stream_wake_seq(c.stream_id);
 		pos := eventstream._positions(c, member, lease);
 		SELECT min(x) INTO low FROM unnest(pos) x;
-		-- the last of the next max_events events: ids only, so that the
-		-- log's index answers it in id order however the plan is made
+		-- the last of the next max_events events
 		IF c.partitions = 1 THEN
-			SELECT max(l.id) INTO last FROM (
-				SELECT l.id FROM eventstream.event_log l
-				 WHERE l.stream_id = c.stream_id AND l.id > low
-				 ORDER BY l.id LIMIT max_events) l;
+			last := eventstream._next_last(c.stream_id, low, max_events);
 		ELSE
 			SELECT s.last, s.moved INTO last, moved
 			  FROM eventstream._scan_partitions(c, pos, low, max_events) s;
