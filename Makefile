@@ -81,6 +81,7 @@ SQL_SOURCES = \
 	src/stream/gaps.sql \
 	src/worker/worker.sql \
 	src/consumer/consumer.sql \
+	src/consumer/positions.sql \
 	src/consumer/poll.sql \
 	src/sink/sink.sql \
 	src/aggregate/aggregate.sql \
@@ -160,8 +161,9 @@ pg_eventstream--0.3.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
 # freeze the built update in upgrade/ (as 0.1.0 -> 0.2.0 is) and take it
 # from the list.
 pg_eventstream--0.2.0--0.3.0.sql: $(srcdir)/upgrade/pg_eventstream--0.2.0--0.3.0.sql \
-		$(srcdir)/src/consumer/poll.sql $(srcdir)/src/aggregate/distinct.sql \
-		$(srcdir)/src/aggregate/window.sql
+		$(srcdir)/src/consumer/positions.sql $(srcdir)/src/consumer/poll.sql \
+		$(srcdir)/src/aggregate/distinct.sql $(srcdir)/src/aggregate/window.sql \
+		$(srcdir)/src/api/metrics.sql
 	cat $^ > $@
 
 test/temp.conf: $(srcdir)/test/server_conf.sh

@@ -117,7 +117,7 @@ SELECT name, partitions, jsonb_array_length(partition_positions) AS positions,
   FROM eventstream.consumers WHERE name = 'pc';
 -- lag: each partition's events after its own position, not after the lowest
 SELECT lag_events = (SELECT count(*) FROM eventstream.read('cs_o', 0, 100000) e
-                       JOIN eventstream.consumer_partitions p
+                       JOIN eventstream._partition_positions p
                          ON p.consumer_id = (SELECT id FROM eventstream.consumer_catalog WHERE name = 'pc')
                         AND p.partition = eventstream.partition_of(e.key, e.id, 4)
                       WHERE e.id > p.committed) AS lag_is_exact,
@@ -206,7 +206,7 @@ SELECT count(*) FROM eventstream.poll('p_hot', 1, member => 'b');
 SELECT count(*) FROM eventstream.poll('p_hot', 1, member => 'a');  -- gives partition 1 back
 SELECT count(*) FROM eventstream.poll('p_hot', 1, member => 'b');  -- takes it
 CREATE TEMP VIEW idle AS
-  SELECT p.member, p.committed FROM eventstream.consumer_partitions p
+  SELECT p.member, p.committed FROM eventstream._partition_positions p
    WHERE p.consumer_id = (SELECT id FROM eventstream.consumer_catalog WHERE name = 'p_hot')
      AND p.partition = 1 - eventstream.partition_of('{"id": 1}', 0, 2);
 SELECT count(*) AS idle_gets FROM eventstream.poll('p_hot', 10, member => (SELECT member FROM idle));

@@ -1,5 +1,6 @@
 -- src/api/metrics.sql: numbers for monitoring, in one view
--- (concatenated into the install script by the Makefile)
+-- (concatenated into the install script by the Makefile, and into the
+-- update from 0.2.0, which replaces the view: hence OR REPLACE)
 
 -- ---------------------------------------------------------------------
 -- Metrics: one row per (metric, object), for exporters
@@ -11,7 +12,7 @@
 -- roles granted SELECT) read it.  Metric names follow Prometheus'
 -- conventions (unit suffixes); "stream" and "object" are the labels.
 -- examples/monitoring/ has collector configurations built on it.
-CREATE VIEW eventstream.metrics AS
+CREATE OR REPLACE VIEW eventstream.metrics AS
 	-- the capture worker
 	SELECT m.metric, NULL::text AS stream, NULL::text AS object, m.value
 	  FROM eventstream.status w,
@@ -46,7 +47,7 @@ CREATE VIEW eventstream.metrics AS
 	  JOIN eventstream.stream_catalog s ON s.id = k.stream_id
 	  CROSS JOIN LATERAL (
 		SELECT CASE WHEN k.partitions > 1
-					THEN (SELECT min(p.committed) FROM eventstream.consumer_partitions p
+					THEN (SELECT min(p.committed) FROM eventstream._partition_positions p
 						  WHERE p.consumer_id = k.id)
 					ELSE k.committed END AS pos) x
 	  CROSS JOIN LATERAL (SELECT max(l.id) AS last_id

@@ -62,8 +62,11 @@ BEGIN
 	share := ceil(c.partitions::numeric / greatest(members, 1));
 	SELECT count(*) INTO held FROM eventstream.consumer_partitions p
 	 WHERE p.consumer_id = c.id AND p.member = _lease.member;
+	-- (partitions change hands with their positions settled: the member's
+	-- row speaks only for what it holds, positions.sql)
 	IF held > share THEN
 		-- others joined: give back the surplus
+		PERFORM eventstream._settle_member(c.id, _lease.member);
 		UPDATE eventstream.consumer_partitions p SET member = NULL, lease_until = NULL,
 			   delivered = p.committed
 		 WHERE p.consumer_id = c.id AND p.partition IN (
@@ -71,15 +74,22 @@ BEGIN
 			 WHERE q.consumer_id = c.id AND q.member = _lease.member
 			 ORDER BY q.partition DESC LIMIT held - share);
 	ELSIF held < share THEN
+		-- a partition whose lease ran out resumes where its last member's
+		-- row had committed it
+		PERFORM eventstream._settle_member(c.id, _lease.member);
 		UPDATE eventstream.consumer_partitions p
 		   SET member = _lease.member, lease_until = clock_timestamp() + lease,
-			   delivered = p.committed
-		 WHERE p.consumer_id = c.id AND p.partition IN (
-			SELECT q.partition FROM eventstream.consumer_partitions q
-			 WHERE q.consumer_id = c.id
-			   AND (q.member IS NULL OR q.lease_until <= clock_timestamp())
-			 ORDER BY q.partition LIMIT share - held
-			 FOR UPDATE SKIP LOCKED);
+			   committed = greatest(p.committed, o.committed),
+			   delivered = greatest(p.committed, o.committed)
+		  FROM (SELECT q.partition, m.committed
+				  FROM eventstream.consumer_partitions q
+				  LEFT JOIN eventstream.consumer_members m
+					ON m.consumer_id = q.consumer_id AND m.member = q.member
+				 WHERE q.consumer_id = c.id
+				   AND (q.member IS NULL OR q.lease_until <= clock_timestamp())
+				 ORDER BY q.partition LIMIT share - held
+				 FOR UPDATE OF q SKIP LOCKED) o
+		 WHERE p.consumer_id = c.id AND p.partition = o.partition;
 	END IF;
 	RETURN ARRAY(SELECT p.partition FROM eventstream.consumer_partitions p
 				  WHERE p.consumer_id = c.id AND p.member = _lease.member ORDER BY 1);
@@ -122,8 +132,8 @@ $$;
 -- no events up to the last one read, and they move there (moved), so that
 -- the next look starts after it.  The cost of a poll follows what it
 -- returns and the member's share of the partitions, not the backlog.
-CREATE OR REPLACE FUNCTION eventstream._scan_partitions(c eventstream.consumer_catalog, pos bigint[],
-	low bigint, max_events integer, scan_limit integer DEFAULT 10000,
+CREATE OR REPLACE FUNCTION eventstream._scan_partitions(c eventstream.consumer_catalog, member text,
+	pos bigint[], low bigint, max_events integer, scan_limit integer DEFAULT 10000,
 	OUT last bigint, OUT moved boolean)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -166,9 +176,9 @@ BEGIN
 	END LOOP;
 	moved := last IS NULL AND seen IS NOT NULL;
 	IF moved THEN
-		UPDATE eventstream.consumer_partitions p
-		   SET committed = seen, delivered = greatest(p.delivered, seen)
-		 WHERE p.consumer_id = c.id AND pos[p.partition + 1] IS NOT NULL AND p.committed < seen;
+		UPDATE eventstream.consumer_members m
+		   SET committed = greatest(m.committed, seen), delivered = greatest(m.delivered, seen)
+		 WHERE m.consumer_id = c.id AND m.member = _scan_partitions.member;
 	END IF;
 END
 $$;
@@ -227,7 +237,7 @@ BEGIN
 			last := eventstream._next_last(c.stream_id, low, max_events);
 		ELSE
 			SELECT s.last, s.moved INTO last, moved
-			  FROM eventstream._scan_partitions(c, pos, low, max_events) s;
+			  FROM eventstream._scan_partitions(c, member, pos, low, max_events) s;
 		END IF;
 		EXIT WHEN last IS NOT NULL OR clock_timestamp() >= deadline;
 		CONTINUE WHEN moved;	-- there may be more of the log to read
@@ -242,12 +252,13 @@ BEGIN
 
 	-- what was delivered: commit may not go past it.  Every partition
 	-- the member holds got all of its events up to last, those that had
-	-- none included, so all of them may be committed that far: otherwise
+	-- none included, so all of them may be committed that far (otherwise
 	-- a quiet partition would hold the next poll's scan back where its
-	-- own last event was.
+	-- own last event was): the member's row says so for all of them.
 	IF c.partitions > 1 THEN
-		UPDATE eventstream.consumer_partitions p SET delivered = last
-		 WHERE p.consumer_id = c.id AND pos[p.partition + 1] IS NOT NULL AND p.delivered < last;
+		UPDATE eventstream.consumer_members m SET delivered = last
+		 WHERE m.consumer_id = c.id AND m.member = poll.member
+		   AND (m.delivered IS NULL OR m.delivered < last);
 	ELSIF pg_has_role(c.owner, 'USAGE') THEN
 		UPDATE eventstream.consumer_catalog k SET delivered = greatest(k.delivered, last)
 		 WHERE k.id = c.id AND k.delivered < last;
