@@ -133,6 +133,14 @@ SELECT count(*) >= 0 FROM eventstream.poll('pc', 1000, member => 'a');
 SELECT member, count(*) AS partitions FROM eventstream.consumer_partitions
  WHERE consumer_id = (SELECT id FROM eventstream.consumer_catalog WHERE name = 'pc')
  GROUP BY member ORDER BY member;
+-- what b committed (kept in b's row) came with its partitions: a gets
+-- none of those events again, and gets the new ones of b's partitions
+INSERT INTO cs.o SELECT g, 'late ' || g FROM generate_series(200, 240) g;
+SELECT eventstream.sync() IS NOT NULL AS synced;
+SELECT count(*) FILTER (WHERE e.id <= (SELECT max(id) FROM got_b)) AS redelivered,
+       count(*) > 0 AS rest_delivered
+  FROM eventstream.poll('pc', 1000, member => 'a') e
+ WHERE eventstream.partition_of(e.key, e.id, 4) IN (SELECT eventstream.partition_of(key, id, 4) FROM got_b);
 
 SELECT eventstream.drop_consumer('c_late');
 SELECT eventstream.drop_consumer('c_late');

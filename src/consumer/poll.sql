@@ -30,6 +30,7 @@ DECLARE
 	members integer;
 	share integer;
 	held integer;
+	taking integer[];
 BEGIN
 	IF member IS NULL THEN
 		RAISE EXCEPTION 'consumer "%" has % partitions: poll it with a member name', c.name, c.partitions
@@ -74,22 +75,26 @@ BEGIN
 			 WHERE q.consumer_id = c.id AND q.member = _lease.member
 			 ORDER BY q.partition DESC LIMIT held - share);
 	ELSIF held < share THEN
-		-- a partition whose lease ran out resumes where its last member's
-		-- row had committed it
-		PERFORM eventstream._settle_member(c.id, _lease.member);
-		UPDATE eventstream.consumer_partitions p
-		   SET member = _lease.member, lease_until = clock_timestamp() + lease,
-			   committed = greatest(p.committed, o.committed),
-			   delivered = greatest(p.committed, o.committed)
-		  FROM (SELECT q.partition, m.committed
-				  FROM eventstream.consumer_partitions q
-				  LEFT JOIN eventstream.consumer_members m
-					ON m.consumer_id = q.consumer_id AND m.member = q.member
-				 WHERE q.consumer_id = c.id
-				   AND (q.member IS NULL OR q.lease_until <= clock_timestamp())
-				 ORDER BY q.partition LIMIT share - held
-				 FOR UPDATE OF q SKIP LOCKED) o
-		 WHERE p.consumer_id = c.id AND p.partition = o.partition;
+		taking := ARRAY(SELECT q.partition FROM eventstream.consumer_partitions q
+						 WHERE q.consumer_id = c.id
+						   AND (q.member IS NULL OR q.lease_until <= clock_timestamp())
+						 ORDER BY q.partition LIMIT share - held
+						 FOR UPDATE SKIP LOCKED);
+		IF cardinality(taking) > 0 THEN
+			-- a partition whose lease ran out resumes where its last
+			-- member's row had committed it
+			PERFORM eventstream._settle_member(c.id, _lease.member);
+			UPDATE eventstream.consumer_partitions p
+			   SET member = _lease.member, lease_until = clock_timestamp() + lease,
+				   committed = greatest(p.committed, o.committed),
+				   delivered = greatest(p.committed, o.committed)
+			  FROM (SELECT q.partition, m.committed
+					  FROM eventstream.consumer_partitions q
+					  LEFT JOIN eventstream.consumer_members m
+						ON m.consumer_id = q.consumer_id AND m.member = q.member
+					 WHERE q.consumer_id = c.id AND q.partition = ANY (taking)) o
+			 WHERE p.consumer_id = c.id AND p.partition = o.partition;
+		END IF;
 	END IF;
 	RETURN ARRAY(SELECT p.partition FROM eventstream.consumer_partitions p
 				  WHERE p.consumer_id = c.id AND p.member = _lease.member ORDER BY 1);
