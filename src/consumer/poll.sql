@@ -31,6 +31,8 @@ DECLARE
 	share integer;
 	held integer;
 	taking integer[];
+	parts integer[];
+	renewed bigint;
 BEGIN
 	IF member IS NULL THEN
 		RAISE EXCEPTION 'consumer "%" has % partitions: poll it with a member name', c.name, c.partitions
@@ -51,18 +53,23 @@ BEGIN
 	-- partition's row each time), so that a member polling, or waiting
 	-- in poll, at least every lease / 2 keeps at least a quarter in hand;
 	-- a shorter lease than the one held applies at once
+	-- (the member's partitions are renewed with its row: taken later,
+	-- they never end before it)
 	INSERT INTO eventstream.consumer_members AS m (consumer_id, member, lease_until)
 		VALUES (c.id, _lease.member, clock_timestamp() + lease)
 		ON CONFLICT ON CONSTRAINT consumer_members_pkey DO UPDATE SET lease_until = excluded.lease_until
 		WHERE m.lease_until NOT BETWEEN clock_timestamp() + lease * 0.75 AND excluded.lease_until;
-	UPDATE eventstream.consumer_partitions p SET lease_until = clock_timestamp() + lease
-	 WHERE p.consumer_id = c.id AND p.member = _lease.member
-	   AND p.lease_until NOT BETWEEN clock_timestamp() + lease * 0.75 AND clock_timestamp() + lease;
+	GET DIAGNOSTICS renewed = ROW_COUNT;
+	IF renewed > 0 THEN
+		UPDATE eventstream.consumer_partitions p SET lease_until = clock_timestamp() + lease
+		 WHERE p.consumer_id = c.id AND p.member = _lease.member;
+	END IF;
 	SELECT count(*) INTO members FROM eventstream.consumer_members m
 	 WHERE m.consumer_id = c.id AND m.lease_until > clock_timestamp();
 	share := ceil(c.partitions::numeric / greatest(members, 1));
-	SELECT count(*) INTO held FROM eventstream.consumer_partitions p
-	 WHERE p.consumer_id = c.id AND p.member = _lease.member;
+	parts := ARRAY(SELECT p.partition FROM eventstream.consumer_partitions p
+					WHERE p.consumer_id = c.id AND p.member = _lease.member ORDER BY 1);
+	held := cardinality(parts);
 	-- (partitions change hands with their positions settled: the member's
 	-- row speaks only for what it holds, positions.sql)
 	IF held > share THEN
@@ -96,8 +103,11 @@ BEGIN
 			 WHERE p.consumer_id = c.id AND p.partition = o.partition;
 		END IF;
 	END IF;
-	RETURN ARRAY(SELECT p.partition FROM eventstream.consumer_partitions p
-				  WHERE p.consumer_id = c.id AND p.member = _lease.member ORDER BY 1);
+	IF held <> share THEN		-- (what it holds may have changed)
+		parts := ARRAY(SELECT p.partition FROM eventstream.consumer_partitions p
+						WHERE p.consumer_id = c.id AND p.member = _lease.member ORDER BY 1);
+	END IF;
+	RETURN parts;
 END
 $$;
 

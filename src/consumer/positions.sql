@@ -51,14 +51,12 @@ RETURNS bigint[]
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	parts integer[];
 BEGIN
 	IF c.partitions = 1 THEN
 		RETURN ARRAY[(SELECT k.committed FROM eventstream.consumer_catalog k WHERE k.id = c.id)];
 	END IF;
-	parts := eventstream._lease(c, member, lease);
-	RETURN ARRAY(SELECT CASE WHEN p.partition = ANY (parts) THEN p.committed END
+	PERFORM eventstream._lease(c, member, lease);
+	RETURN ARRAY(SELECT CASE WHEN p.member = _positions.member THEN p.committed END
 				   FROM eventstream._partition_positions p
 				  WHERE p.consumer_id = c.id ORDER BY p.partition);
 END
