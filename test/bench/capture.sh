@@ -17,7 +17,15 @@
 # ROUNDS times each, medians printed.  During the stream runs the worker's
 # lag (bytes and seconds, from eventstream.status) is sampled every 0.5 s.
 #
-#   bash test/bench/capture.sh       (env ROWS=500000 DURATION=20 ROUNDS=3)
+# Part 3, WAL per change: the workload of part 1 (env WAL_ROWS inserts
+# and the same proportions of updates and deletes) written with nothing
+# capturing it, with the table in a stream (until the worker has appended
+# it all), and with the trigger of part 2; each after a checkpoint.  The
+# WAL of each, per change, and what capture and the trigger add to the
+# source's own.
+#
+#   bash test/bench/capture.sh       (env ROWS=500000 DURATION=20 ROUNDS=3
+#                                     WAL_ROWS=100000 SECTIONS="1 2 3")
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -27,6 +35,9 @@ DURATION=${DURATION:-20}
 ROUNDS=${ROUNDS:-3}
 UPDATES=$((ROWS / 4))
 DELETES=$((ROWS / 10))
+WAL_ROWS=${WAL_ROWS:-100000}
+SECTIONS=${SECTIONS:-1 2 3}
+section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 es_base_packages
 es_install_packages "postgresql-$ES_PG_MAJOR-wal2json" bc
@@ -39,11 +50,23 @@ bench_cluster "${BENCH_PORT:-55433}" \
 	"synchronous_commit = off" \
 	"autovacuum = off"
 
-echo "== part 1: capture throughput ($ROWS inserts, $UPDATES updates, $DELETES deletes)"
-psql_b <<SQL
+psql_b <<'SQL'
 CREATE EXTENSION pg_eventstream;
 CREATE TABLE bench(id bigint PRIMARY KEY, qty int, price numeric(12,2), name text,
                    created timestamptz, active bool, attrs jsonb, score float8);
+CREATE TABLE trigger_capture (id bigserial PRIMARY KEY, tbl text, op text, row jsonb,
+                              at timestamptz DEFAULT now());
+CREATE FUNCTION capture_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO trigger_capture (tbl, op, row)
+    VALUES (TG_TABLE_NAME, TG_OP, to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END));
+  RETURN NULL;
+END $$;
+SQL
+
+if section 1; then
+echo "== part 1: capture throughput ($ROWS inserts, $UPDATES updates, $DELETES deletes)"
+psql_b <<SQL
 SELECT eventstream.create_stream('bench', '{bench}');
 SELECT 'init' FROM pg_create_logical_replication_slot('s_w2j', 'wal2json');
 ALTER SYSTEM SET eventstream.enabled = off;
@@ -70,19 +93,45 @@ printf '%-48s %9s %12s %9s\n' "" seconds "changes/s" "vs w2j"
 rate_row "worker: decode + append to the log" "$t_es" "$changes" "$t_w2j"
 rate_row "wal2json format 2, decode only (anchor)" "$t_w2j" "$changes" "$t_w2j"
 echo "(wal2json rows: $n_w2j)"
+psql_b -c "SELECT eventstream.drop_stream('bench')" -c "TRUNCATE bench" >/dev/null
+fi
+
+if section 3; then
+w_updates=$((WAL_ROWS / 4))
+w_deletes=$((WAL_ROWS / 10))
+w_changes=$((WAL_ROWS + w_updates + w_deletes))
+echo "== part 3: WAL per change ($WAL_ROWS inserts, $w_updates updates, $w_deletes deletes)"
+declare -A wal
+for s in none stream trigger; do
+	psql_b -c "TRUNCATE bench" >/dev/null
+	case $s in
+	stream) psql_b -c "SELECT eventstream.create_stream('bench_wal', '{bench}')" >/dev/null ;;
+	trigger) psql_b -c "CREATE TRIGGER cap AFTER INSERT OR UPDATE OR DELETE ON bench FOR EACH ROW EXECUTE FUNCTION capture_row()" ;;
+	esac
+	psql_b -c "CHECKPOINT" >/dev/null
+	lsn0=$(psql_b -c "SELECT pg_current_wal_insert_lsn()")
+	psql_b -v rows="$WAL_ROWS" -v updates="$w_updates" -v deletes="$w_deletes" \
+		-f "$ES_ROOT/test/bench/workload.sql" >/dev/null
+	[ $s = stream ] && psql_b -c "SELECT eventstream.sync('30 min')" >/dev/null
+	wal[$s]=$(psql_b -c "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$lsn0')")
+	case $s in
+	stream) psql_b -c "SELECT eventstream.drop_stream('bench_wal')" >/dev/null ;;
+	trigger) psql_b -c "DROP TRIGGER cap ON bench" -c "TRUNCATE trigger_capture" >/dev/null ;;
+	esac
+done
+src=$(echo "${wal[none]} / $w_changes" | bc -l)
+cap=$(echo "(${wal[stream]} - ${wal[none]}) / $w_changes" | bc -l)
+trg=$(echo "(${wal[trigger]} - ${wal[none]}) / $w_changes" | bc -l)
+printf '%-48s %12s %10s\n' "" "bytes/change" "vs trigger"
+printf '%-48s %12.0f %10s\n' "the source change itself (no capture)" "$src" ""
+printf '%-48s %12.0f %9.2fx\n' "added by the stream (decoded, appended to the log)" "$cap" "$(echo "$cap / $trg" | bc -l)"
+printf '%-48s %12.0f %9.2fx\n' "added by an AFTER ROW to_jsonb trigger (anchor)" "$trg" 1
+fi
+
+section 2 || exit 0
 
 echo "== part 2: pgbench writers, $ROUNDS x ${DURATION}s per setup, 2 clients"
 es_as_pg pgbench -h "$work" -p "$port" -i -s 10 -q postgres >/dev/null 2>&1
-psql_b <<'SQL'
-CREATE TABLE trigger_capture (id bigserial PRIMARY KEY, tbl text, op text, row jsonb,
-                              at timestamptz DEFAULT now());
-CREATE FUNCTION capture_row() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO trigger_capture (tbl, op, row)
-    VALUES (TG_TABLE_NAME, TG_OP, to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END));
-  RETURN NULL;
-END $$;
-SQL
 tables="pgbench_accounts pgbench_branches pgbench_tellers pgbench_history"
 
 setup() {
