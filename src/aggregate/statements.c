@@ -299,12 +299,19 @@ es_agg_count_distinct_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int 
  * (_cannot_remove, distinct.sql), which marks the aggregate failed until a
  * refresh.  Such aggregates are append-only (aggregate_api.c).
  */
+/* a function of the hll extension, qualified by the schema of the call's aggregate */
+static const char *
+hll_function(EsAggCall *call, const char *name)
+{
+	return quote_qualified_identifier(get_namespace_name(get_func_namespace(call->aggref->aggfnoid)),
+									  name);
+}
+
 void
 es_agg_hll_parts(SqlParts *sp, EsAggPlan *plan, EsAggCall *call, int k)
 {
-	char	   *nsp = get_namespace_name(get_func_namespace(call->aggref->aggfnoid));
-	const char *fn = quote_qualified_identifier(nsp, call->kind->name);
-	const char *hll_union = quote_qualified_identifier(nsp, "hll_union");
+	const char *fn = hll_function(call, call->kind->name);
+	const char *hll_union = hll_function(call, "hll_union");
 
 	appendStringInfo(&sp->cols, ", a_%d", k);
 	appendStringInfo(&sp->dcols, ", %s(x_%d) FILTER (WHERE __s > 0) AS a_%d"
@@ -361,9 +368,7 @@ es_agg_count_distinct_combine(EsAggCall *call, int k)
 char *
 es_agg_hll_combine(EsAggCall *call, int k)
 {
-	char	   *nsp = get_namespace_name(get_func_namespace(call->aggref->aggfnoid));
-
-	return psprintf("%s(a_%d)", quote_qualified_identifier(nsp, "hll_union_agg"), k);
+	return psprintf("%s(a_%d)", hll_function(call, "hll_union_agg"), k);
 }
 
 /* the change rows of a side (es_new or es_old, or the source itself) */
