@@ -37,6 +37,9 @@ SELECT count(*) FROM eventstream.metrics;
 RESET ROLE;
 SET ROLE mt_monitor;
 SELECT count(DISTINCT metric) AS metrics, count(*) AS rows FROM eventstream.metrics;
+-- every consumer's position, the partitioned one's too, whoever owns it
+SELECT object, value FROM eventstream.metrics
+ WHERE metric = 'eventstream_consumer_position' ORDER BY object;
 RESET ROLE;
 
 -- the collector for sql_exporter names exactly the view's metrics

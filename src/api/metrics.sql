@@ -47,8 +47,15 @@ CREATE OR REPLACE VIEW eventstream.metrics AS
 	  JOIN eventstream.stream_catalog s ON s.id = k.stream_id
 	  CROSS JOIN LATERAL (
 		SELECT CASE WHEN k.partitions > 1
-					THEN (SELECT min(p.committed) FROM eventstream._partition_positions p
-						  WHERE p.consumer_id = k.id)
+					-- (as in _partition_positions, positions.sql, but read
+					-- as the view's owner: a reader of the metrics sees
+					-- every consumer, not only the ones row-level
+					-- security shows it)
+					THEN (SELECT min(greatest(p.committed, m.committed))
+							FROM eventstream.consumer_partitions p
+							LEFT JOIN eventstream.consumer_members m
+							  ON m.consumer_id = p.consumer_id AND m.member = p.member
+						   WHERE p.consumer_id = k.id)
 					ELSE k.committed END AS pos) x
 	  CROSS JOIN LATERAL (SELECT max(l.id) AS last_id
 						  FROM eventstream.event_log l WHERE l.stream_id = k.stream_id) l,
