@@ -20,6 +20,7 @@ OBJS = \
 	src/guc.o \
 	src/common/json_write.o \
 	src/common/value_encode.o \
+	src/common/value_jsonb.o \
 	src/common/as_owner.o \
 	src/common/try.o \
 	src/common/catalog.o \

@@ -352,13 +352,13 @@ encode_jsonb(StringInfo out, Jsonb *jb)
 }
 
 /*
- * Call a type's output function with DateStyle, IntervalStyle, TimeZone,
- * extra_float_digits and bytea_output pinned, so that nested values (a
- * timestamptz inside a composite, a float inside a point) come out the
- * same in every session.
+ * es_output_fixed calls a type's output function with DateStyle,
+ * IntervalStyle, TimeZone, extra_float_digits and bytea_output pinned, so
+ * that nested values (a timestamptz inside a composite, a float inside a
+ * point) come out the same in every session.
  */
-static char *
-output_fixed(const EsTypeInfo *info, Datum value)
+char *
+es_output_fixed(const EsTypeInfo *info, Datum value)
 {
 	static pg_tz *utc = NULL;
 	int			save_datestyle = DateStyle;
@@ -489,7 +489,7 @@ es_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,
 											   value));
 			break;
 		case ES_KIND_OUTPUT_FIXED:
-			es_json_cstring(out, output_fixed(info, value));
+			es_json_cstring(out, es_output_fixed(info, value));
 			break;
 	}
 }
@@ -634,7 +634,7 @@ encode_array(StringInfo out, const EsTypeInfo *info, Datum value,
 		if (ARR_LBOUND(arr)[d] != 1)
 		{
 			/* a JSON array would lose the bounds: the text form keeps them */
-			es_json_cstring(out, output_fixed(info, PointerGetDatum(arr)));
+			es_json_cstring(out, es_output_fixed(info, PointerGetDatum(arr)));
 			return;
 		}
 	}

@@ -106,6 +106,7 @@ extern void es_encode_value(StringInfo out, const EsTypeInfo *info,
 extern void es_encode_array_elements(StringInfo out, const EsTypeInfo *info,
 									 Datum value, const EsEncodeOptions *opts,
 									 EsValueEncoder encode);
+extern char *es_output_fixed(const EsTypeInfo *info, Datum value);
 extern bool es_value_is_json_null(const EsTypeInfo *info, Datum value);
 extern bool es_value_fits(const EsTypeInfo *info, Datum value, Size room);
 extern bool es_datum_is_unchanged_toast(const EsTypeInfo *info, Datum value);

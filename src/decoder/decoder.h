@@ -30,6 +30,7 @@
 #include "access/htup.h"
 #include "access/tupconvert.h"
 #include "replication/logical.h"
+#include "utils/jsonb.h"
 #include "utils/relcache.h"
 
 #include "../common/value_encode.h"
@@ -155,6 +156,9 @@ typedef struct EsRelInfo
 	int			natts;
 	EsColumn   *columns;		/* natts entries */
 	int			nkeys;
+	int		   *jsonb_order;	/* live columns in jsonb's key order */
+	int			njsonb_order;
+	bool		builds_jsonb;	/* es_type_builds_jsonb for every column */
 
 	uint32		schema_hash;	/* identifies names, columns and types */
 
@@ -301,6 +305,8 @@ extern bool es_write_key(StringInfo out, EsDecodingData *data, EsRelInfo *rel,
 						 HeapTuple tuple, HeapTuple other);
 extern void es_write_row_fields(StringInfo out, EsDecodingData *data,
 								const EsEvent *ev);
+extern bool es_build_row_parts(EsDecodingData *data, const EsEvent *ev,
+							   Jsonb **key, Jsonb **oldout, Jsonb **newout);
 extern void es_write_row_parts(EsDecodingData *data, const EsEvent *ev,
 							   StringInfo key, StringInfo oldout,
 							   StringInfo newout);

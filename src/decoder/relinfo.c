@@ -44,6 +44,7 @@
 #include "utils/syscache.h"
 
 #include "../common/json_write.h"
+#include "../common/value_jsonb.h"
 #include "decoder.h"
 
 static HTAB *RelInfoCache = NULL;
@@ -237,6 +238,45 @@ name_in_list(List *names, const char *name)
 }
 
 /* fill the column array and the schema description from entry->desc */
+/* jsonb's order of object keys: shorter first, then bytewise */
+static int
+jsonb_key_cmp(const void *a, const void *b, void *arg)
+{
+	EsColumn   *columns = arg;
+	const char *x = columns[*(const int *) a].name;
+	const char *y = columns[*(const int *) b].name;
+	size_t		xl = strlen(x);
+	size_t		yl = strlen(y);
+
+	if (xl != yl)
+		return xl < yl ? -1 : 1;
+	return memcmp(x, y, xl);
+}
+
+/*
+ * The live columns in the order jsonb keeps object keys, so that an event
+ * built as jsonb (stream/batch.c) is pushed in order and never sorted
+ */
+static void
+build_jsonb_order(EsRelInfo *entry)
+{
+	int			i;
+
+	entry->jsonb_order = palloc(sizeof(int) * Max(entry->natts, 1));
+	entry->njsonb_order = 0;
+	entry->builds_jsonb = true;
+	for (i = 0; i < entry->natts; i++)
+	{
+		if (entry->columns[i].name == NULL)
+			continue;
+		entry->jsonb_order[entry->njsonb_order++] = i;
+		if (!es_type_builds_jsonb(&entry->columns[i].type))
+			entry->builds_jsonb = false;
+	}
+	qsort_arg(entry->jsonb_order, entry->njsonb_order, sizeof(int),
+			  jsonb_key_cmp, entry->columns);
+}
+
 static void
 build_columns(EsRelInfo *entry, List *key_names)
 {
@@ -283,6 +323,7 @@ build_columns(EsRelInfo *entry, List *key_names)
 	}
 	appendStringInfoChar(&types, ']');
 	entry->type_names_json = types.data;
+	build_jsonb_order(entry);
 }
 
 /* (re)build an entry for relation, in the entry's own memory context */

@@ -22,9 +22,11 @@
 #include "utils/datum.h"
 
 #include "../common/json_write.h"
+#include "../common/value_jsonb.h"
 #include "decoder.h"
 
-#define DEBEZIUM_UNAVAILABLE "\"__debezium_unavailable_value\""
+#define DEBEZIUM_UNAVAILABLE_VALUE "__debezium_unavailable_value"
+#define DEBEZIUM_UNAVAILABLE "\"" DEBEZIUM_UNAVAILABLE_VALUE "\""
 
 /* a deformed tuple */
 typedef struct EsRow
@@ -76,6 +78,19 @@ is_unchanged_toast(EsRelInfo *rel, EsRow *row, int i)
 }
 
 /*
+ * The row to read column i from: row, or fallback (if not NULL) where row
+ * has an unchanged TOAST pointer and fallback the value
+ */
+static inline EsRow *
+column_source(EsRelInfo *rel, EsRow *row, EsRow *fallback, int i)
+{
+	if (fallback != NULL && is_unchanged_toast(rel, row, i) &&
+		!is_unchanged_toast(rel, fallback, i))
+		return fallback;
+	return row;
+}
+
+/*
  * Write row as {"col":value,...}.  keys_only limits it to the key columns.
  * Unchanged TOAST values are left out and their names appended to
  * toast_names (as ,"name" items; toast_names->data is NULL until the first)
@@ -119,14 +134,12 @@ write_row_from(StringInfo out, EsDecodingData *data, EsRelInfo *rel, EsRow *row,
 	{
 		EsColumn   *col = &rel->columns[i];
 
-		EsRow	   *from = row;
+		EsRow	   *from;
 
 		if (col->name == NULL || (keys_only && !col->is_key))
 			continue;
 
-		if (fallback != NULL && is_unchanged_toast(rel, row, i) &&
-			!is_unchanged_toast(rel, fallback, i))
-			from = fallback;
+		from = column_source(rel, row, fallback, i);
 		if (!from->nulls[i] && !is_unchanged_toast(rel, from, i) &&
 			!es_value_fits(&col->type, from->values[i],
 						   data->max_event_size > (Size) out->len + col->json_key_len ?
@@ -344,6 +357,125 @@ es_write_row_parts(EsDecodingData *data, const EsEvent *ev, StringInfo key,
 		write_row(newout, data, rel, &new, false, ES_TOAST_OMIT, NULL);
 	}
 	es_warn_oversized(data, ev);
+}
+
+/*
+ * Rows larger than this (the raw size of their variable-length values) are
+ * written as text even where they could be built as jsonb: the text path
+ * leaves out values too large for an event, and jsonb's own limits
+ * (256 MB per container) are then checked by the parser, whose error the
+ * worker can catch.  Far above any common row, so the fast path is the
+ * usual one.
+ */
+#define ES_JSONB_DIRECT_MAX		(1024 * 1024)
+
+/* is row small enough to be built as jsonb directly? */
+static bool
+row_fits_jsonb(EsRelInfo *rel, EsRow *row)
+{
+	Size		total = 0;
+	int			i;
+
+	for (i = 0; i < rel->natts; i++)
+	{
+		if (rel->columns[i].name == NULL || row->nulls[i] ||
+			rel->columns[i].type.typlen != -1 || is_unchanged_toast(rel, row, i))
+			continue;
+		total += toast_raw_datum_size(row->values[i]);
+		if (total > ES_JSONB_DIRECT_MAX)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * row as a jsonb object, equal to jsonb_in of what write_row_from writes
+ * with the same arguments (unchanged TOAST values left out, or in a key
+ * written as the placeholder); the columns are pushed in jsonb's key order
+ */
+static Jsonb *
+build_row_jsonb(EsDecodingData *data, EsRelInfo *rel, EsRow *row,
+				EsRow *fallback, bool keys_only, EsToastMode toast)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	v;
+	int			j;
+
+	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (j = 0; j < rel->njsonb_order; j++)
+	{
+		int			i = rel->jsonb_order[j];
+		EsColumn   *col = &rel->columns[i];
+		EsRow	   *from;
+
+		if (keys_only && !col->is_key)
+			continue;
+		from = column_source(rel, row, fallback, i);
+		if (is_unchanged_toast(rel, from, i) && toast == ES_TOAST_OMIT)
+			continue;
+
+		v.type = jbvString;
+		v.val.string.val = col->name;
+		v.val.string.len = strlen(col->name);
+		(void) pushJsonbValue(&state, WJB_KEY, &v);
+		if (from->nulls[i])
+		{
+			v.type = jbvNull;
+			(void) pushJsonbValue(&state, WJB_VALUE, &v);
+		}
+		else if (is_unchanged_toast(rel, from, i))
+		{
+			v.type = jbvString;
+			v.val.string.val = DEBEZIUM_UNAVAILABLE_VALUE;
+			v.val.string.len = strlen(DEBEZIUM_UNAVAILABLE_VALUE);
+			(void) pushJsonbValue(&state, WJB_VALUE, &v);
+		}
+		else
+			es_push_value_jsonb(&state, WJB_VALUE, &col->type, from->values[i],
+								&data->opts.encode);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * es_build_row_parts builds the key, old and new parts of a change event
+ * as jsonb, each equal to jsonb_in of what es_write_row_parts writes (a
+ * part the event does not have is NULL).  It returns false, building
+ * nothing, for an event that must take the text path: a table with json
+ * columns, a row past ES_JSONB_DIRECT_MAX, or a format with encoders of
+ * its own.
+ */
+bool
+es_build_row_parts(EsDecodingData *data, const EsEvent *ev, Jsonb **key,
+				   Jsonb **oldout, Jsonb **newout)
+{
+	EsRelInfo  *rel = ev->rel;
+	EsRow		old;
+	EsRow		new;
+	bool		have_old;
+	bool		have_new;
+	bool		show_old;
+
+	if (!rel->builds_jsonb || data->opts.format->encode != NULL ||
+		data->opts.format->placeholder != NULL)
+		return false;
+	row_plan(ev, &old, &new, &have_old, &have_new, &show_old);
+	if ((have_old && !row_fits_jsonb(rel, &old)) ||
+		(have_new && !row_fits_jsonb(rel, &new)))
+		return false;
+
+	*key = *oldout = *newout = NULL;
+	if (rel->nkeys > 0 && (have_new || have_old))
+		*key = build_row_jsonb(data, rel, have_new ? &new : &old,
+							   have_new && have_old ? &old : NULL, true,
+							   ES_TOAST_PLACEHOLDER);
+	if (show_old)
+		*oldout = build_row_jsonb(data, rel, &old, NULL,
+								  rel->identity != REPLICA_IDENTITY_FULL,
+								  ES_TOAST_OMIT);
+	if (have_new)
+		*newout = build_row_jsonb(data, rel, &new, NULL, false, ES_TOAST_OMIT);
+	return true;
 }
 
 /* ,"field":["a","b"] from a list of ,"a","b" items, if it has any */

@@ -16,8 +16,9 @@
  *		 transaction does no DDL;
  *	  3. a NOTIFY on channel "eventstream" with the stream's name is
  *		 queued; it is sent when the transaction commits, by the worker only.
- * An event is stored as jsonb parsed from the JSON text the plugin wrote.
- * Some values of type json cannot be jsonb (a "\u0000", a number past
+ * An event's parts arrive as jsonb, built from the decoded values, or as
+ * JSON text (tables with json columns, huge rows: decoder/row.c), parsed
+ * here.  Some values of type json cannot be jsonb (a "\u0000", a number past
  * numeric's range); rather than let one such row stop capture for every
  * stream, the worker, when a batch fails, applies it again "carefully":
  * each event's parsing in a subtransaction of its own, an event that
@@ -26,7 +27,8 @@
  * The worker never updates a row: the log and its catalog are written
  * insert-only, the last id being the log's own max(id).
  * Rows go straight into the segment through the table AM and its indexes,
- * with a per-event memory context reset after each one.
+ * buffered per stream and written by table_multi_insert as COPY does, with
+ * a per-event memory context reset after each one.
  *
  * src/stream/apply.c
  *
@@ -88,8 +90,21 @@ typedef struct ApplyStream
 	int64		segno;			/* of the open segment */
 	Relation	seg;			/* open segment, or NULL */
 	ResultRelInfo *rri;
-	TupleTableSlot *slot;
+	EState	   *estate;
+	/* rows waiting for one multi-insert into the open segment */
+	TupleTableSlot **slots;		/* ES_INSERT_ROWS, made as needed */
+	int			nslots;			/* made */
+	int			nbuffered;		/* holding a row */
+	Size		buffered_bytes;
 } ApplyStream;
+
+/*
+ * Rows go into a segment by table_multi_insert, like COPY's: at most this
+ * many rows or bytes at a time (fewer WAL records, one buffer lookup per
+ * page instead of per row)
+ */
+#define ES_INSERT_ROWS		1000
+#define ES_INSERT_BYTES		(64 * 1024)
 
 /* the index of the stream with this id, or -1 */
 static int
@@ -137,11 +152,39 @@ load_stream_states(EsStreamSet *set, ApplyStream *states)
 }
 
 static void
+flush_segment(ApplyStream *st)
+{
+	int			i;
+
+	if (st->nbuffered == 0)
+		return;
+	table_multi_insert(st->seg, st->slots, st->nbuffered,
+					   GetCurrentCommandId(true), 0, NULL);
+	for (i = 0; i < st->nbuffered; i++)
+	{
+		if (st->rri->ri_NumIndices > 0)
+			ExecInsertIndexTuples(st->rri, st->slots[i], st->estate, false,
+								  false, NULL, NIL);
+		ExecClearTuple(st->slots[i]);
+		ResetPerTupleExprContext(st->estate);
+	}
+	st->nbuffered = 0;
+	st->buffered_bytes = 0;
+}
+
+/* write the buffered rows and close the open segment */
+static void
 close_segment(ApplyStream *st)
 {
+	int			i;
+
 	if (st->seg == NULL)
 		return;
-	ExecDropSingleTupleTableSlot(st->slot);
+	flush_segment(st);
+	for (i = 0; i < st->nslots; i++)
+		ExecDropSingleTupleTableSlot(st->slots[i]);
+	pfree(st->slots);
+	st->nslots = 0;
 	ExecCloseIndices(st->rri);
 	table_close(st->seg, NoLock);
 	st->seg = NULL;
@@ -165,19 +208,58 @@ open_segment(EsStreamDef *def, ApplyStream *st, int64 id)
 	st->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(st->rri, st->seg, 0, NULL, 0);
 	ExecOpenIndices(st->rri, false);
-	st->slot = MakeSingleTupleTableSlot(RelationGetDescr(st->seg),
-										table_slot_callbacks(st->seg));
+	st->slots = palloc(sizeof(TupleTableSlot *) * ES_INSERT_ROWS);
+	st->nslots = 0;
+	st->nbuffered = 0;
+	st->buffered_bytes = 0;
 	st->segno = segno;
 }
 
-/* jsonb from buffered JSON text, or NULL */
+/*
+ * Add a log row to the open segment's buffer (copied into the slot's own
+ * memory), writing the buffer when full
+ */
+static void
+buffer_row(ApplyStream *st, Datum *values, bool *nulls, MemoryContext cxt)
+{
+	TupleTableSlot *slot;
+	int			i;
+
+	if (st->nbuffered == st->nslots)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+
+		st->slots[st->nslots++] =
+			MakeSingleTupleTableSlot(RelationGetDescr(st->seg),
+									 table_slot_callbacks(st->seg));
+		MemoryContextSwitchTo(oldcxt);
+	}
+	slot = st->slots[st->nbuffered++];
+	ExecClearTuple(slot);
+	memcpy(slot->tts_values, values, sizeof(Datum) * LOG_NCOLS);
+	memcpy(slot->tts_isnull, nulls, sizeof(bool) * LOG_NCOLS);
+	ExecStoreVirtualTuple(slot);
+	ExecMaterializeSlot(slot);
+
+	st->buffered_bytes += 128;
+	for (i = LOG_KEY; i <= LOG_NEW; i++)
+		if (!nulls[i])
+			st->buffered_bytes += VARSIZE_ANY(DatumGetPointer(values[i]));
+	if (st->nbuffered == ES_INSERT_ROWS || st->buffered_bytes >= ES_INSERT_BYTES)
+		flush_segment(st);
+}
+
+/* a buffered part as jsonb (built at decoding, or parsed here), or NULL */
 static Datum
 buffered_jsonb(TupleTableSlot *bslot, int col, bool *isnull)
 {
 	Datum		d = slot_getattr(bslot, col + 1, isnull);
+	bool		jsonb_null;
 
 	if (*isnull)
 		return (Datum) 0;
+	if (DatumGetBool(slot_getattr(bslot, ES_BUF_JSONB + 1, &jsonb_null)))
+		return d;
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(d)));
 }
 
@@ -407,8 +489,7 @@ fill_log_row(TupleTableSlot *bslot, int *kind, Datum content, bool careful,
  */
 static int64
 append_event(EsStreamSet *set, ApplyStream *states, Bitmapset *targets,
-			 Datum *values, bool *nulls, EState *estate,
-			 MemoryContext cxt, MemoryContext rowcxt)
+			 Datum *values, bool *nulls, MemoryContext cxt, MemoryContext rowcxt)
 {
 	int64		written = 0;
 	int			idx = -1;
@@ -417,7 +498,6 @@ append_event(EsStreamSet *set, ApplyStream *states, Bitmapset *targets,
 	{
 		EsStreamDef *def = &set->streams[idx];
 		ApplyStream *st = &states[idx];
-		TupleTableSlot *slot;
 
 		if (!st->exists)
 			continue;			/* dropped since it was decoded */
@@ -431,16 +511,7 @@ append_event(EsStreamSet *set, ApplyStream *states, Bitmapset *targets,
 
 		values[LOG_STREAM_ID] = Int32GetDatum(def->id);
 		values[LOG_ID] = Int64GetDatum(st->last_id);
-		slot = st->slot;
-		ExecClearTuple(slot);
-		memcpy(slot->tts_values, values, sizeof(Datum) * LOG_NCOLS);
-		memcpy(slot->tts_isnull, nulls, sizeof(bool) * LOG_NCOLS);
-		ExecStoreVirtualTuple(slot);
-
-		table_tuple_insert(st->seg, slot, GetCurrentCommandId(true), 0, NULL);
-		if (st->rri->ri_NumIndices > 0)
-			ExecInsertIndexTuples(st->rri, slot, estate, false, false,
-								  NULL, NIL);
+		buffer_row(st, values, nulls, cxt);
 	}
 	return written;
 }
@@ -476,6 +547,8 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 	load_stream_states(set, states);
 
 	estate = CreateExecutorState();
+	for (i = 0; i < set->nstreams; i++)
+		states[i].estate = estate;
 	bslot = MakeSingleTupleTableSlot(batch->desc, &TTSOpsMinimalTuple);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_eventstream apply row",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -503,17 +576,20 @@ es_apply_batch(EsBatch *batch, EsStreamSet *set, bool careful)
 			continue;
 		}
 		fill_log_row(bslot, &kind, content, careful, values, nulls);
-		written += append_event(set, states, targets, values, nulls, estate,
+		written += append_event(set, states, targets, values, nulls,
 								oldcxt, rowcxt);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(rowcxt);
-		ResetPerTupleExprContext(estate);
 	}
 
 	es_backfill_record(batch, set);
 	for (i = 0; i < set->nstreams; i++)
 	{
+		/* the last rows of each stream (the insert's memory in rowcxt) */
+		oldcxt = MemoryContextSwitchTo(rowcxt);
 		close_segment(&states[i]);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(rowcxt);
 		if (states[i].added > 0)
 			set->streams[i].woken = true;	/* after the commit: target.c */
 		if (states[i].added > 0 && es_notify)

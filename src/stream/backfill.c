@@ -492,6 +492,7 @@ es_backfill_message(EsBatch *batch, const EsEvent *ev)
 	values[ES_BUF_XID] = Int64GetDatum(0);
 	values[ES_BUF_COMMIT_TIME] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[ES_BUF_STREAM] = Int32GetDatum(chunk->stream_id);
+	values[ES_BUF_JSONB] = BoolGetDatum(false);
 	for (i = 0; i < chunk->nrows; i++)
 	{
 		if (chunk->dropped[i])

@@ -5,8 +5,10 @@
  *
  * The capture worker hands every row change, truncate and emit() message
  * of a committed transaction to es_batch_add (through the streams'
- * capture target, target.c), which writes the key, old and new parts as
- * JSON text (the plugin's value encoding) into a tuplestore.  The
+ * capture target, target.c), which builds the key, old and new parts as
+ * jsonb from the decoded values (decoder/row.c), or, for the changes that
+ * take the text path there (json columns, huge rows), writes them as JSON
+ * text for apply.c to parse; either goes into a tuplestore.  The
  * tuplestore keeps work_mem in memory and spills the rest to a temporary
  * file, so a transaction of any size costs bounded memory; its file
  * survives the transactions that logical decoding starts and aborts
@@ -29,6 +31,7 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "../pg_eventstream.h"
@@ -79,6 +82,10 @@ es_batch_add(EsBatch *batch, EsDecodingData *data, const EsEvent *ev)
 {
 	Datum		values[ES_BUF_NCOLS];
 	bool		nulls[ES_BUF_NCOLS];
+	bool		jsonb_parts = false;
+	Jsonb	   *key;
+	Jsonb	   *old;
+	Jsonb	   *new;
 
 	memset(nulls, 0, sizeof(nulls));
 	batch->key.len = batch->old.len = batch->new.len = -1;
@@ -93,7 +100,18 @@ es_batch_add(EsBatch *batch, EsDecodingData *data, const EsEvent *ev)
 			es_backfill_change(batch, data, ev);
 			if (!stream_takes(batch, ev))
 				return false;
-			if (ev->kind != ES_EV_TRUNCATE)
+			if (ev->kind != ES_EV_TRUNCATE &&
+				es_build_row_parts(data, ev, &key, &old, &new))
+			{
+				jsonb_parts = true;
+				nulls[ES_BUF_KEY] = key == NULL;
+				nulls[ES_BUF_OLD] = old == NULL;
+				nulls[ES_BUF_NEW] = new == NULL;
+				values[ES_BUF_KEY] = JsonbPGetDatum(key);
+				values[ES_BUF_OLD] = JsonbPGetDatum(old);
+				values[ES_BUF_NEW] = JsonbPGetDatum(new);
+			}
+			else if (ev->kind != ES_EV_TRUNCATE)
 			{
 				resetStringInfo(&batch->key);
 				resetStringInfo(&batch->old);
@@ -140,9 +158,13 @@ es_batch_add(EsBatch *batch, EsDecodingData *data, const EsEvent *ev)
 	}
 
 	values[ES_BUF_KIND] = Int32GetDatum((int32) ev->kind);
-	values[ES_BUF_KEY] = text_or_null(&batch->key, &nulls[ES_BUF_KEY]);
-	values[ES_BUF_OLD] = text_or_null(&batch->old, &nulls[ES_BUF_OLD]);
-	values[ES_BUF_NEW] = text_or_null(&batch->new, &nulls[ES_BUF_NEW]);
+	if (!jsonb_parts)
+	{
+		values[ES_BUF_KEY] = text_or_null(&batch->key, &nulls[ES_BUF_KEY]);
+		values[ES_BUF_OLD] = text_or_null(&batch->old, &nulls[ES_BUF_OLD]);
+		values[ES_BUF_NEW] = text_or_null(&batch->new, &nulls[ES_BUF_NEW]);
+	}
+	values[ES_BUF_JSONB] = BoolGetDatum(jsonb_parts);
 	values[ES_BUF_LSN] = Int64GetDatum((int64) ev->lsn);
 	values[ES_BUF_COMMIT_LSN] = Int64GetDatum((int64) ev->commit_lsn);
 	values[ES_BUF_XID] = Int64GetDatum((int64) U64FromFullTransactionId(full_xid(batch, ev->xid)));
@@ -177,15 +199,17 @@ es_batch_create(MemoryContext parent)
 	TupleDescInitEntry(desc, ES_BUF_RELID + 1, "relid", OIDOID, -1, 0);
 	TupleDescInitEntry(desc, ES_BUF_SCHEMA + 1, "schema", TEXTOID, -1, 0);
 	TupleDescInitEntry(desc, ES_BUF_TABLE + 1, "table", TEXTOID, -1, 0);
-	TupleDescInitEntry(desc, ES_BUF_KEY + 1, "key", TEXTOID, -1, 0);
-	TupleDescInitEntry(desc, ES_BUF_OLD + 1, "old", TEXTOID, -1, 0);
-	TupleDescInitEntry(desc, ES_BUF_NEW + 1, "new", TEXTOID, -1, 0);
+	/* jsonb or JSON text, as column "jsonb" says: varlenas alike */
+	TupleDescInitEntry(desc, ES_BUF_KEY + 1, "key", BYTEAOID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_OLD + 1, "old", BYTEAOID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_NEW + 1, "new", BYTEAOID, -1, 0);
 	TupleDescInitEntry(desc, ES_BUF_LSN + 1, "lsn", INT8OID, -1, 0);
 	TupleDescInitEntry(desc, ES_BUF_COMMIT_LSN + 1, "commit_lsn", INT8OID, -1, 0);
 	TupleDescInitEntry(desc, ES_BUF_XID + 1, "xid", INT8OID, -1, 0);
 	TupleDescInitEntry(desc, ES_BUF_COMMIT_TIME + 1, "commit_time", TIMESTAMPTZOID, -1, 0);
 	TupleDescInitEntry(desc, ES_BUF_SEQ + 1, "seq", INT4OID, -1, 0);
 	TupleDescInitEntry(desc, ES_BUF_STREAM + 1, "stream", INT4OID, -1, 0);
+	TupleDescInitEntry(desc, ES_BUF_JSONB + 1, "jsonb", BOOLOID, -1, 0);
 	batch->desc = desc;
 	initStringInfo(&batch->key);
 	initStringInfo(&batch->old);

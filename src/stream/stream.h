@@ -116,6 +116,7 @@ enum
 	ES_BUF_COMMIT_TIME,
 	ES_BUF_SEQ,
 	ES_BUF_STREAM,				/* target stream id, or 0: by table */
+	ES_BUF_JSONB,				/* key, old and new are jsonb, not JSON text */
 	ES_BUF_NCOLS
 };
 
