@@ -9,8 +9,9 @@
  * jsonb from the decoded values (decoder/row.c), or, for the changes that
  * take the text path there (json columns, huge rows), writes them as JSON
  * text for apply.c to parse; either goes into a tuplestore.  The
- * tuplestore keeps work_mem in memory and spills the rest to a temporary
- * file, so a transaction of any size costs bounded memory; its file
+ * tuplestore keeps ES_BATCH_MEMORY (or work_mem, if larger) in memory and
+ * spills the rest to a temporary file, so a transaction of any size costs
+ * bounded memory; its file
  * survives the transactions that logical decoding starts and aborts
  * around each replayed transaction.
  *
@@ -36,6 +37,14 @@
 
 #include "../pg_eventstream.h"
 #include "stream.h"
+
+/*
+ * Memory a batch keeps before it spills to a file, in kB: enough for a
+ * batch of eventstream.batch_size (10,000) common events, which writing to
+ * a file and reading back cost a tenth of capture's time (at work_mem's
+ * default of 4 MB they did)
+ */
+#define ES_BATCH_MEMORY		(16 * 1024)
 
 /* the 64-bit form of a transaction id of the recent past */
 static FullTransactionId
@@ -231,7 +240,7 @@ es_batch_reset(EsBatch *batch)
 	MemoryContextReset(batch->cxt);
 	oldcxt = MemoryContextSwitchTo(batch->cxt);
 	/* interXact: the file must outlive decoding's internal transactions */
-	batch->store = tuplestore_begin_heap(false, true, work_mem);
+	batch->store = tuplestore_begin_heap(false, true, Max(work_mem, ES_BATCH_MEMORY));
 	MemoryContextSwitchTo(oldcxt);
 	batch->nevents = 0;
 }
