@@ -126,11 +126,21 @@ stream_index(EsStreamSet *set, int32 id)
 static void
 load_stream_states(EsStreamSet *set, ApplyStream *states)
 {
+	static SPIPlanPtr plan = NULL;
 	uint64		i;
 
-	if (SPI_execute("SELECT c.id, coalesce((SELECT max(l.id) FROM " ES_SCHEMA ".event_log l "
-					"WHERE l.stream_id = c.id), 0) FROM " ES_SCHEMA ".stream_catalog c",
-					false, 0) != SPI_OK_SELECT)
+	/* planned once (over every segment of the log), run twice per batch */
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("SELECT c.id, coalesce((SELECT max(l.id) FROM " ES_SCHEMA ".event_log l "
+									"WHERE l.stream_id = c.id), 0) FROM " ES_SCHEMA ".stream_catalog c",
+									0, NULL);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not plan reading the stream catalog");
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the stream catalog");
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -382,9 +392,39 @@ event_targets(EsStreamSet *set, TupleTableSlot *bslot, int kind, Datum *content)
 }
 
 /*
+ * Do the segments exist for nevents more events in every stream?  No
+ * stream takes more events than the batch holds, so then nothing needs
+ * counting or making -- the case of all batches that do not reach the end
+ * of a segment.
+ */
+static bool
+segments_ready(EsStreamSet *set, ApplyStream *states, int64 nevents)
+{
+	int			i;
+
+	for (i = 0; i < set->nstreams; i++)
+	{
+		EsStreamDef *def = &set->streams[i];
+		int64		segno;
+
+		if (!states[i].exists)
+			continue;
+		for (segno = states[i].last_id / def->segment_size;
+			 segno <= (states[i].last_id + nevents - 1) / def->segment_size;
+			 segno++)
+		{
+			if (!OidIsValid(es_segment_relid(def->id, segno)))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
  * es_prepare_segments creates, in the caller's transaction, every segment
- * the batch will fill, so that the apply transaction does no DDL: a first
- * pass over the batch counts each stream's events.
+ * the batch will fill, so that the apply transaction does no DDL: unless
+ * the segments exist for as many events as the batch holds in every
+ * stream, a first pass over the batch counts each stream's events.
  */
 void
 es_prepare_segments(EsBatch *batch, EsStreamSet *set)
@@ -403,6 +443,11 @@ es_prepare_segments(EsBatch *batch, EsStreamSet *set)
 	states = palloc0(sizeof(ApplyStream) * set->nstreams);
 	counts = palloc0(sizeof(int64) * set->nstreams);
 	load_stream_states(set, states);
+	if (segments_ready(set, states, batch->nevents))
+	{
+		SPI_finish();
+		return;
+	}
 
 	bslot = MakeSingleTupleTableSlot(batch->desc, &TTSOpsMinimalTuple);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_eventstream count row",
