@@ -9,9 +9,10 @@ EXTENSION = pg_eventstream
 MODULE_big = pg_eventstream
 # The install script of this version, built from the SQL of each subsystem;
 # earlier versions' scripts (kept as released) and the update scripts.
-DATA_built = pg_eventstream--0.3.0.sql pg_eventstream--0.2.0--0.3.0.sql
+DATA_built = pg_eventstream--0.4.0.sql pg_eventstream--0.3.0--0.4.0.sql
 DATA = upgrade/pg_eventstream--0.1.0.sql upgrade/pg_eventstream--0.1.0--0.2.0.sql \
-	upgrade/pg_eventstream--0.2.0.sql
+	upgrade/pg_eventstream--0.2.0.sql upgrade/pg_eventstream--0.2.0--0.3.0.sql \
+	upgrade/pg_eventstream--0.3.0.sql
 PGFILEDESC = "pg_eventstream - change-data-capture event streams"
 
 # Layers (README.md, "Architecture"): each line may use only the lines above.
@@ -78,6 +79,7 @@ OBJS = \
 # The install script: one SQL source per subsystem, in dependency order.
 SQL_SOURCES = \
 	src/pg_eventstream.sql \
+	src/stream/access.sql \
 	src/stream/stream.sql \
 	src/stream/gaps.sql \
 	src/worker/worker.sql \
@@ -154,17 +156,16 @@ obj-dirs:
 	@mkdir -p $(sort $(dir $(OBJS)))
 .PHONY: obj-dirs
 
-pg_eventstream--0.3.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
+pg_eventstream--0.4.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
 	cat $^ > $@
 
-# 0.2.0 to 0.3.0: what changed in 0.2.0's objects, then the files new or
-# changed in 0.3.0.  Once a later version changes one of these files,
-# freeze the built update in upgrade/ (as 0.1.0 -> 0.2.0 is) and take it
-# from the list.
-pg_eventstream--0.2.0--0.3.0.sql: $(srcdir)/upgrade/pg_eventstream--0.2.0--0.3.0.sql \
-		$(srcdir)/src/consumer/positions.sql $(srcdir)/src/consumer/poll.sql \
-		$(srcdir)/src/aggregate/distinct.sql $(srcdir)/src/aggregate/window.sql \
-		$(srcdir)/src/api/metrics.sql
+# 0.3.0 to 0.4.0: the head (what changed in 0.3.0's objects besides
+# functions: nothing), then the files new or changed in 0.4.0, all OR
+# REPLACE.  Once a later version changes one of these files, freeze the
+# built update in upgrade/ (as the earlier updates are) and take it from
+# the list.
+pg_eventstream--0.3.0--0.4.0.sql: $(srcdir)/upgrade/pg_eventstream--0.3.0--0.4.0.sql \
+		$(srcdir)/src/stream/access.sql
 	cat $^ > $@
 
 test/temp.conf: $(srcdir)/test/server_conf.sh
