@@ -160,12 +160,12 @@ pg_eventstream--0.4.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
 	cat $^ > $@
 
 # 0.3.0 to 0.4.0: the head (what changed in 0.3.0's objects besides
-# functions: nothing), then the files new or changed in 0.4.0, all OR
+# function bodies), then the files new or changed in 0.4.0, all OR
 # REPLACE.  Once a later version changes one of these files, freeze the
 # built update in upgrade/ (as the earlier updates are) and take it from
 # the list.
 pg_eventstream--0.3.0--0.4.0.sql: $(srcdir)/upgrade/pg_eventstream--0.3.0--0.4.0.sql \
-		$(srcdir)/src/stream/access.sql
+		$(srcdir)/src/stream/access.sql $(srcdir)/src/consumer/poll.sql
 	cat $^ > $@
 
 test/temp.conf: $(srcdir)/test/server_conf.sh

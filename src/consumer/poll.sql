@@ -1,7 +1,7 @@
 -- src/consumer/poll.sql: poll(), the wait behind it, and the leases of
 -- partitioned consumers' members
 -- (concatenated into the install script by the Makefile, and into the
--- update from 0.1.0, which replaces 0.1.0's poll: hence OR REPLACE)
+-- updates that replace an earlier poll: hence OR REPLACE)
 
 -- A stream's wake counter and a wait on it (src/stream/wake.c): the
 -- worker bumps the counter of each stream that got events, after the
@@ -16,13 +16,13 @@ RETURNS boolean
 LANGUAGE C STRICT VOLATILE
 AS 'MODULE_PATHNAME', 'eventstream_wait_for_stream';
 
--- Take, renew and give back a member's partition leases; returns the
--- partitions the member holds.  Each member aims at its fair share
+-- Take, renew and give back a member's partition leases.  Each member
+-- aims at its fair share
 -- (partitions / live members, rounded up); free and expired partitions
 -- are claimed with SKIP LOCKED, so racing members get disjoint ones, and
 -- a claimed partition resumes at its committed position.
 CREATE OR REPLACE FUNCTION eventstream._lease(c eventstream.consumer_catalog, member text, lease interval)
-RETURNS integer[]
+RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -31,7 +31,6 @@ DECLARE
 	share integer;
 	held integer;
 	taking integer[];
-	parts integer[];
 	renewed bigint;
 BEGIN
 	IF member IS NULL THEN
@@ -67,9 +66,8 @@ BEGIN
 	SELECT count(*) INTO members FROM eventstream.consumer_members m
 	 WHERE m.consumer_id = c.id AND m.lease_until > clock_timestamp();
 	share := ceil(c.partitions::numeric / greatest(members, 1));
-	parts := ARRAY(SELECT p.partition FROM eventstream.consumer_partitions p
-					WHERE p.consumer_id = c.id AND p.member = _lease.member ORDER BY 1);
-	held := cardinality(parts);
+	SELECT count(*) INTO held FROM eventstream.consumer_partitions p
+	 WHERE p.consumer_id = c.id AND p.member = _lease.member;
 	-- (partitions change hands with their positions settled: the member's
 	-- row speaks only for what it holds, positions.sql)
 	IF held > share THEN
@@ -103,11 +101,6 @@ BEGIN
 			 WHERE p.consumer_id = c.id AND p.partition = o.partition;
 		END IF;
 	END IF;
-	IF held <> share THEN		-- (what it holds may have changed)
-		parts := ARRAY(SELECT p.partition FROM eventstream.consumer_partitions p
-						WHERE p.consumer_id = c.id AND p.member = _lease.member ORDER BY 1);
-	END IF;
-	RETURN parts;
 END
 $$;
 
@@ -217,6 +210,9 @@ DECLARE
 	seq bigint;
 	pos bigint[];
 	low bigint;
+	high bigint;
+	held integer;
+	whole boolean;
 	last bigint;
 	moved boolean := false;
 BEGIN
@@ -246,9 +242,12 @@ BEGIN
 	LOOP
 		seq := eventstream._stream_wake_seq(c.stream_id);
 		pos := eventstream._positions(c, member, lease);
-		SELECT min(x) INTO low FROM unnest(pos) x;
-		-- the last of the next max_events events
-		IF c.partitions = 1 THEN
+		SELECT min(x), max(x), count(x) INTO low, high, held FROM unnest(pos) x;
+		-- the last of the next max_events events: where every partition is
+		-- this member's and at one position (always so unpartitioned), the
+		-- next ids after it, else the ones of its partitions
+		whole := held = c.partitions AND low = high;
+		IF whole THEN
 			last := eventstream._next_last(c.stream_id, low, max_events);
 		ELSE
 			SELECT s.last, s.moved INTO last, moved
@@ -281,8 +280,7 @@ BEGIN
 	RETURN QUERY
 		SELECT e.* FROM eventstream._events(stream, c.stream_id, low) e
 		 WHERE e.id <= last
-		   AND (c.partitions = 1
-				OR e.id > pos[eventstream.partition_of(e.key, e.id, c.partitions) + 1])
+		   AND (whole OR e.id > pos[eventstream.partition_of(e.key, e.id, c.partitions) + 1])
 		 ORDER BY e.id;
 END
 $$;
