@@ -32,6 +32,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "access/xlogutils.h"
 #include "catalog/namespace.h"
 #include "commands/extension.h"
@@ -251,6 +252,55 @@ leave_decoding_status(void)
 }
 
 /*
+ * The end of the WAL written so far, as XLogFlush takes it.  At the start
+ * of a page, GetXLogInsertRecPtr gives the position after the page's
+ * header, which is not written until a record goes there: flushing up to
+ * it fails ("xlog flush request ... is not satisfied"), an ERROR that
+ * restarted the worker.  There the end is the page boundary.
+ */
+static XLogRecPtr
+written_end(void)
+{
+	XLogRecPtr	ptr = GetXLogInsertRecPtr();
+	uint32		off = ptr % XLOG_BLCKSZ;
+	uint32		header = XLogSegmentOffset(ptr, wal_segment_size) < XLOG_BLCKSZ ?
+		SizeOfXLogLongPHD : SizeOfXLogShortPHD;
+
+	if (off != 0 && off <= header)
+		ptr -= off;
+	return ptr;
+}
+
+/*
+ * The decoder's page reader.  Decoding reads only flushed WAL, and
+ * read_local_xlog_page waits until what it needs is flushed.  The WAL
+ * writer flushes asynchronous commits by whole pages first and the rest up
+ * to wal_writer_delay later, so the flushed end can fall inside a record:
+ * a worker reaching that record would wait for the WAL writer's next round
+ * (and flush_async_commits, which runs between records, would never get
+ * its turn).  The rest of the record is written already -- its beginning
+ * is -- so the worker flushes up to what it needs itself, which is what
+ * the next commit, or the WAL writer, would do anyway.  A worker that is
+ * behind never gets here with unflushed WAL to read.
+ */
+static int
+read_page_flushing(XLogReaderState *state, XLogRecPtr targetPagePtr,
+				   int reqLen, XLogRecPtr targetRecPtr, char *cur_page)
+{
+	XLogRecPtr	need = targetPagePtr + reqLen;
+
+	if (!RecoveryInProgress() && need > GetFlushRecPtr(NULL))
+	{
+		XLogRecPtr	upto = Min(need, written_end());
+
+		if (upto > GetFlushRecPtr(NULL))
+			XLogFlush(upto);
+	}
+	return read_local_xlog_page(state, targetPagePtr, reqLen, targetRecPtr,
+								cur_page);
+}
+
+/*
  * Load the stream definitions and start decoding at the origin's
  * position: everything before it is in the log already.
  */
@@ -285,7 +335,7 @@ start_decoding(CaptureState *cs)
 	start = replorigin_get_progress(cs->origin, false);
 	es_capture_receiver = &cs->hub->receiver;
 	cs->ctx = CreateDecodingContext(start, options, false,
-									XL_ROUTINE(.page_read = read_local_xlog_page,
+									XL_ROUTINE(.page_read = read_page_flushing,
 											   .segment_open = wal_segment_open,
 											   .segment_close = wal_segment_close),
 									no_prepare_write, no_write, NULL);
@@ -318,7 +368,7 @@ stop_decoding(CaptureState *cs)
 static XLogRecPtr
 flush_async_commits(CaptureState *cs, XLogRecPtr flushed)
 {
-	XLogRecPtr	written = GetXLogInsertRecPtr();
+	XLogRecPtr	written = written_end();
 	TimestampTz now;
 
 	if (written <= flushed)
@@ -335,7 +385,7 @@ flush_async_commits(CaptureState *cs, XLogRecPtr flushed)
 static bool
 unflushed_wal(void)
 {
-	return GetXLogInsertRecPtr() > GetFlushRecPtr(NULL);
+	return written_end() > GetFlushRecPtr(NULL);
 }
 
 /*
