@@ -11,13 +11,18 @@
 # with 1, 8, 64 and 256 partitions, batch 100; the time and the slowest
 # single poll are printed against partitions = 1.
 #
-# Latency: pgbench inserts rows at a fixed rate (default 100 and 5000 per
-# second) for DURATION seconds while a consumer waits in poll(); each
-# event's latency is the time from its source transaction's commit to the
-# return of the poll that delivered it.  p50 and p99 are printed.
+# Latency: pgbench inserts rows at a fixed rate for DURATION seconds while
+# a consumer waits in poll(); each event's latency is the time from its
+# source transaction's commit to the return of the poll that delivered it.
+# p50 and p99 are printed for each case of LATENCY, rate:commit[:busy] --
+# commit "on" or "off" (the inserting sessions' synchronous_commit), and
+# "busy": two more pgbench clients write other tables (TPC-B, not in the
+# stream) as fast as they can meanwhile, so the machine is saturated and
+# the worker decodes their WAL too.
 #
 #   bash test/bench/consume.sh       (env EVENTS=200000 DURATION=10
 #                                     PARTS="1 8 64 256"
+#                                     LATENCY="100:on 5000:on 100:off 100:on:busy 100:off:busy"
 #                                     SECTIONS="throughput partitions latency")
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
@@ -26,6 +31,7 @@ set -euo pipefail
 EVENTS=${EVENTS:-200000}
 DURATION=${DURATION:-10}
 PARTS=${PARTS:-1 8 64 256}
+LATENCY=${LATENCY:-100:on 5000:on 100:off 100:on:busy 100:off:busy}
 SECTIONS=${SECTIONS:-throughput partitions latency}
 section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
@@ -119,15 +125,15 @@ fi
 section latency || exit 0
 echo "== latency: source commit to the return of a waiting poll"
 psql_b <<'SQL'
-CREATE TABLE latency (rate int, ms double precision);
-CREATE PROCEDURE measure(name text, rate int, seconds int) LANGUAGE plpgsql AS $$
+CREATE TABLE latency (name text, ms double precision);
+CREATE PROCEDURE measure(name text, seconds int) LANGUAGE plpgsql AS $$
 DECLARE
   until timestamptz := clock_timestamp() + make_interval(secs => seconds);
   last bigint;
 BEGIN
   WHILE clock_timestamp() < until LOOP
     WITH got AS (SELECT id, commit_time FROM eventstream.poll(name, 10000, wait => '1 s')),
-         ins AS (INSERT INTO latency SELECT rate, extract(epoch FROM clock_timestamp() - commit_time) * 1000 FROM got)
+         ins AS (INSERT INTO latency SELECT name, extract(epoch FROM clock_timestamp() - commit_time) * 1000 FROM got)
     SELECT max(id) INTO last FROM got;
     IF last IS NOT NULL THEN
       PERFORM eventstream.commit(name, last);
@@ -137,16 +143,28 @@ BEGIN
 END $$;
 SQL
 echo "INSERT INTO src (payload) VALUES ('live');" > "$work/insert.sql"
-printf '%-20s %10s %10s %10s\n' "rate (events/s)" events "p50 ms" "p99 ms"
-for rate in 100 5000; do
-	psql_b -c "SELECT eventstream.create_consumer('lat$rate', 'src', start_at => 'latest')" >/dev/null
-	psql_b -c "CALL measure('lat$rate', $rate, $((DURATION + 2)))" &
+case " $LATENCY " in *:busy*) es_as_pg pgbench -h "$work" -p "$port" -i -s 10 -q postgres >/dev/null 2>&1 ;; esac
+printf '%-34s %10s %10s %10s\n' "rate/s, synchronous_commit, load" events "p50 ms" "p99 ms"
+n=0
+for c in $LATENCY; do
+	IFS=: read -r rate commit busy <<< "$c"
+	n=$((n + 1))
+	name="lat$n"
+	psql_b -c "SELECT eventstream.create_consumer('$name', 'src', start_at => 'latest')" >/dev/null
+	busy_pid=
+	if [ "$busy" = busy ]; then
+		es_as_pg pgbench -h "$work" -p "$port" -n -c 2 -j 2 -T $((DURATION + 3)) postgres >/dev/null 2>&1 &
+		busy_pid=$!
+	fi
+	psql_b -c "CALL measure('$name', $((DURATION + 2)))" &
 	consumer=$!
 	sleep 1
-	es_as_pg pgbench -h "$work" -p "$port" -n -c 2 -j 2 -R "$rate" -T "$DURATION" -f "$work/insert.sql" postgres >/dev/null 2>&1
+	es_as_pg env PGOPTIONS="-c synchronous_commit=$commit" \
+		pgbench -h "$work" -p "$port" -n -c 2 -j 2 -R "$rate" -T "$DURATION" -f "$work/insert.sql" postgres >/dev/null 2>&1
 	wait $consumer
+	[ -n "$busy_pid" ] && wait "$busy_pid"
 	psql_b -F ' ' -c "SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
 	                          round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)
-	                   FROM latency WHERE rate = $rate" |
-		awk -v r="$rate" '{ printf "%-20s %10d %10s %10s\n", r, $1, $2, $3 }'
+	                   FROM latency WHERE name = '$name'" |
+		awk -v r="$rate, $commit${busy:+, $busy}" '{ printf "%-34s %10d %10s %10s\n", r, $1, $2, $3 }'
 done
