@@ -298,25 +298,48 @@ es_key_changed(EsRelInfo *rel, HeapTuple oldtuple, HeapTuple newtuple)
 	return false;
 }
 
+/* the key, old and new parts of a change event, and the rows they show */
+typedef struct EsParts
+{
+	EsRow		old;
+	EsRow		new;
+	EsRow	   *key;			/* the key's row, or NULL: no key part */
+	EsRow	   *key_fallback;	/* where the key's row lacks a value, or NULL */
+	bool		show_old;		/* an old part ... */
+	bool		old_keys_only;	/* ... of the key columns only */
+	bool		show_new;
+} EsParts;
+
 /*
- * Deform the tuples of a change event and decide which parts it shows; a
- * delete without REPLICA IDENTITY FULL has only the key in the WAL, so its
- * old row is not shown (the key is).
+ * Deform the tuples of a change event and decide which parts it shows,
+ * for every writer of them: the key from the new row (the old one's where
+ * the new carries a key value only as unchanged TOAST), or from the old
+ * row of a delete; the old row when the WAL has it -- a delete without
+ * REPLICA IDENTITY FULL has only the key there, so its old row is not
+ * shown (the key is), and an update's old key columns are.
  */
 static void
-row_plan(const EsEvent *ev, EsRow *old, EsRow *new, bool *have_old,
-		 bool *have_new, bool *show_old)
+parts_plan(const EsEvent *ev, EsParts *p)
 {
 	EsRelInfo  *rel = ev->rel;
+	bool		have_old = ev->oldtuple != NULL;
+	bool		have_new = ev->newtuple != NULL;
 
-	*have_old = ev->oldtuple != NULL;
-	*have_new = ev->newtuple != NULL;
-	if (*have_old)
-		deform_row(rel, ev->oldtuple, old, 0);
-	if (*have_new)
-		deform_row(rel, ev->newtuple, new, 1);
-	*show_old = *have_old &&
+	if (have_old)
+		deform_row(rel, ev->oldtuple, &p->old, 0);
+	if (have_new)
+		deform_row(rel, ev->newtuple, &p->new, 1);
+	p->key = NULL;
+	p->key_fallback = NULL;
+	if (rel->nkeys > 0 && (have_new || have_old))
+	{
+		p->key = have_new ? &p->new : &p->old;
+		p->key_fallback = have_new && have_old ? &p->old : NULL;
+	}
+	p->show_old = have_old &&
 		(rel->identity == REPLICA_IDENTITY_FULL || ev->kind == ES_EV_UPDATE);
+	p->old_keys_only = rel->identity != REPLICA_IDENTITY_FULL;
+	p->show_new = have_new;
 }
 
 /*
@@ -330,31 +353,25 @@ es_write_row_parts(EsDecodingData *data, const EsEvent *ev, StringInfo key,
 				   StringInfo oldout, StringInfo newout)
 {
 	EsRelInfo  *rel = ev->rel;
-	EsRow		old;
-	EsRow		new;
-	bool		have_old;
-	bool		have_new;
-	bool		show_old;
+	EsParts		p;
 
-	row_plan(ev, &old, &new, &have_old, &have_new, &show_old);
+	parts_plan(ev, &p);
 	resetStringInfo(&data->oversized);
 	key->len = oldout->len = newout->len = -1;
-	if (rel->nkeys > 0 && (have_new || have_old))
+	if (p.key != NULL)
 	{
 		key->len = 0;
-		write_key(key, data, rel, have_new ? &new : &old,
-				  have_new && have_old ? &old : NULL);
+		write_key(key, data, rel, p.key, p.key_fallback);
 	}
-	if (show_old)
+	if (p.show_old)
 	{
 		oldout->len = 0;
-		write_row(oldout, data, rel, &old,
-				  rel->identity != REPLICA_IDENTITY_FULL, ES_TOAST_OMIT, NULL);
+		write_row(oldout, data, rel, &p.old, p.old_keys_only, ES_TOAST_OMIT, NULL);
 	}
-	if (have_new)
+	if (p.show_new)
 	{
 		newout->len = 0;
-		write_row(newout, data, rel, &new, false, ES_TOAST_OMIT, NULL);
+		write_row(newout, data, rel, &p.new, false, ES_TOAST_OMIT, NULL);
 	}
 	es_warn_oversized(data, ev);
 }
@@ -450,31 +467,25 @@ es_build_row_parts(EsDecodingData *data, const EsEvent *ev, Jsonb **key,
 				   Jsonb **oldout, Jsonb **newout)
 {
 	EsRelInfo  *rel = ev->rel;
-	EsRow		old;
-	EsRow		new;
-	bool		have_old;
-	bool		have_new;
-	bool		show_old;
+	EsParts		p;
 
 	if (!rel->builds_jsonb || data->opts.format->encode != NULL ||
 		data->opts.format->placeholder != NULL)
 		return false;
-	row_plan(ev, &old, &new, &have_old, &have_new, &show_old);
-	if ((have_old && !row_fits_jsonb(rel, &old)) ||
-		(have_new && !row_fits_jsonb(rel, &new)))
+	parts_plan(ev, &p);
+	if ((ev->oldtuple != NULL && !row_fits_jsonb(rel, &p.old)) ||
+		(ev->newtuple != NULL && !row_fits_jsonb(rel, &p.new)))
 		return false;
 
 	*key = *oldout = *newout = NULL;
-	if (rel->nkeys > 0 && (have_new || have_old))
-		*key = build_row_jsonb(data, rel, have_new ? &new : &old,
-							   have_new && have_old ? &old : NULL, true,
+	if (p.key != NULL)
+		*key = build_row_jsonb(data, rel, p.key, p.key_fallback, true,
 							   ES_TOAST_PLACEHOLDER);
-	if (show_old)
-		*oldout = build_row_jsonb(data, rel, &old, NULL,
-								  rel->identity != REPLICA_IDENTITY_FULL,
+	if (p.show_old)
+		*oldout = build_row_jsonb(data, rel, &p.old, NULL, p.old_keys_only,
 								  ES_TOAST_OMIT);
-	if (have_new)
-		*newout = build_row_jsonb(data, rel, &new, NULL, false, ES_TOAST_OMIT);
+	if (p.show_new)
+		*newout = build_row_jsonb(data, rel, &p.new, NULL, false, ES_TOAST_OMIT);
 	return true;
 }
 
@@ -510,39 +521,33 @@ void
 es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 {
 	EsRelInfo  *rel = ev->rel;
-	bool		full = rel->identity == REPLICA_IDENTITY_FULL;
-	EsRow		old;
-	EsRow		new;
-	bool		have_old;
-	bool		have_new;
-	bool		show_old;
+	EsParts		p;
 	StringInfoData toast_names;
 
-	row_plan(ev, &old, &new, &have_old, &have_new, &show_old);
+	parts_plan(ev, &p);
 	resetStringInfo(&data->oversized);
 
-	if (rel->nkeys > 0 && (have_new || have_old))
+	if (p.key != NULL)
 	{
 		appendStringInfoString(out, ",\"key\":");
-		write_key(out, data, rel, have_new ? &new : &old,
-				  have_new && have_old ? &old : NULL);
+		write_key(out, data, rel, p.key, p.key_fallback);
 	}
 
 	resetStringInfo(&data->json_nulls_buf[0]);
 	resetStringInfo(&data->json_nulls_buf[1]);
-	if (show_old)
+	if (p.show_old)
 	{
 		appendStringInfoString(out, ",\"old\":");
 		data->json_nulls = &data->json_nulls_buf[0];
-		write_row(out, data, rel, &old, !full, ES_TOAST_OMIT, NULL);
+		write_row(out, data, rel, &p.old, p.old_keys_only, ES_TOAST_OMIT, NULL);
 	}
 
-	if (have_new)
+	if (p.show_new)
 	{
 		toast_names.data = NULL;
 		appendStringInfoString(out, ",\"new\":");
 		data->json_nulls = &data->json_nulls_buf[1];
-		write_row(out, data, rel, &new, false, ES_TOAST_OMIT, &toast_names);
+		write_row(out, data, rel, &p.new, false, ES_TOAST_OMIT, &toast_names);
 		if (toast_names.data != NULL)
 		{
 			/* the list starts with a comma: turn it into the opening '[' */
@@ -566,7 +571,9 @@ es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 		es_warn_oversized(data, ev);
 	}
 
-	if (data->opts.include_changed_columns && show_old && full && have_new)
+	/* (the whole old row, and a new one: an update with REPLICA IDENTITY FULL) */
+	if (data->opts.include_changed_columns && p.show_old && !p.old_keys_only &&
+		p.show_new)
 	{
 		bool		first = true;
 		int			i;
@@ -575,7 +582,7 @@ es_write_row_fields(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 		for (i = 0; i < rel->natts; i++)
 		{
 			if (rel->columns[i].name == NULL ||
-				!column_changed(rel, &old, &new, i))
+				!column_changed(rel, &p.old, &p.new, i))
 				continue;
 			if (!first)
 				appendStringInfoCharMacro(out, ',');
