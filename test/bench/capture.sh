@@ -24,8 +24,15 @@
 # WAL of each, per change, and what capture and the trigger add to the
 # source's own.
 #
+# Part 4, streams over one table: the part 3 workload written while
+# capture is paused, then captured into STREAMS streams that all take the
+# table (1, then 10); the time until sync() returns and the WAL capture
+# added per change, each against one stream.  Each stream keeps its own
+# copy of every event today, so both grow with the streams.
+#
 #   bash test/bench/capture.sh       (env ROWS=500000 DURATION=20 ROUNDS=3
-#                                     WAL_ROWS=100000 SECTIONS="1 2 3")
+#                                     WAL_ROWS=100000 STREAMS="1 10"
+#                                     SECTIONS="1 2 3 4")
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -36,7 +43,8 @@ ROUNDS=${ROUNDS:-3}
 UPDATES=$((ROWS / 4))
 DELETES=$((ROWS / 10))
 WAL_ROWS=${WAL_ROWS:-100000}
-SECTIONS=${SECTIONS:-1 2 3}
+STREAMS=${STREAMS:-1 10}
+SECTIONS=${SECTIONS:-1 2 3 4}
 section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 es_base_packages
@@ -126,6 +134,35 @@ printf '%-48s %12s %10s\n' "" "bytes/change" "vs trigger"
 printf '%-48s %12.0f %10s\n' "the source change itself (no capture)" "$src" ""
 printf '%-48s %12.0f %9.2fx\n' "added by the stream (decoded, appended to the log)" "$cap" "$(echo "$cap / $trg" | bc -l)"
 printf '%-48s %12.0f %9.2fx\n' "added by an AFTER ROW to_jsonb trigger (anchor)" "$trg" 1
+fi
+
+if section 4; then
+w_updates=$((WAL_ROWS / 4))
+w_deletes=$((WAL_ROWS / 10))
+w_changes=$((WAL_ROWS + w_updates + w_deletes))
+echo "== part 4: streams over one table ($w_changes changes)"
+printf '%-10s %10s %12s %16s %10s %10s\n' streams seconds "changes/s" "WAL B/change" "time vs 1" "WAL vs 1"
+t1=; b1=
+for n in $STREAMS; do
+	psql_b -c "TRUNCATE bench" >/dev/null
+	psql_b -c "SELECT count(eventstream.create_stream('many_' || g, '{bench}')) FROM generate_series(1, $n) g" >/dev/null
+	psql_b -c "SELECT eventstream.sync('30 min')" -c "ALTER SYSTEM SET eventstream.enabled = off" -c "SELECT pg_reload_conf()" >/dev/null
+	psql_b -c "SELECT pg_sleep(0.5)" >/dev/null
+	psql_b -v rows="$WAL_ROWS" -v updates="$w_updates" -v deletes="$w_deletes" \
+		-f "$ES_ROOT/test/bench/workload.sql" >/dev/null
+	lsn0=$(psql_b -c "SELECT pg_current_wal_insert_lsn()")
+	t0=$(now)
+	psql_b -c "ALTER SYSTEM SET eventstream.enabled = on" -c "SELECT pg_reload_conf()" >/dev/null
+	psql_b -c "SELECT eventstream.sync('30 min')" >/dev/null
+	t=$(echo "$(now) - $t0" | bc -l)
+	b=$(psql_b -c "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$lsn0') / $w_changes")
+	got=$(psql_b -c "SELECT sum(last_id) FROM eventstream.streams WHERE name LIKE 'many\_%'")
+	[ "$got" -eq $((n * w_changes)) ] || { echo "streams have $got events, expected $((n * w_changes))" >&2; exit 1; }
+	[ -z "$t1" ] && { t1=$t; b1=$b; }
+	printf '%-10s %10.2f %12.0f %16.0f %9.2fx %9.2fx\n' "$n" "$t" "$(echo "$w_changes / $t" | bc -l)" "$b" \
+		"$(echo "$t / $t1" | bc -l)" "$(echo "$b / $b1" | bc -l)"
+	psql_b -c "SELECT count(eventstream.drop_stream('many_' || g)) FROM generate_series(1, $n) g" >/dev/null
+done
 fi
 
 section 2 || exit 0
