@@ -67,6 +67,7 @@ OBJS = \
 	src/worker/hub.o \
 	src/worker/slot.o \
 	src/worker/gap.o \
+	src/worker/flush.o \
 	src/worker/capture.o \
 	src/api/api_util.o \
 	src/api/stream_api.o \

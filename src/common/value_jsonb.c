@@ -32,6 +32,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 
 #include "value_encode.h"
@@ -112,13 +113,30 @@ push_encoded_string(JsonbParseState **state, JsonbIteratorToken tok,
 					const EsTypeInfo *info, Datum value,
 					const EsEncodeOptions *opts)
 {
-	StringInfoData buf;
+	static StringInfo scratch = NULL;
 
-	initStringInfo(&buf);
-	es_encode_value(&buf, info, value, opts);
-	Assert(buf.len >= 2 && buf.data[0] == '"' && buf.data[buf.len - 1] == '"' &&
-		   memchr(buf.data, '\\', buf.len) == NULL);
-	push_string(state, tok, buf.data + 1, buf.len - 2);
+	/* written in a buffer kept for the process; the value gets a copy */
+	if (scratch == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		scratch = makeStringInfo();
+		MemoryContextSwitchTo(oldcxt);
+	}
+	resetStringInfo(scratch);
+	es_encode_value(scratch, info, value, opts);
+	Assert(scratch->len >= 2 && scratch->data[0] == '"' &&
+		   scratch->data[scratch->len - 1] == '"' &&
+		   memchr(scratch->data, '\\', scratch->len) == NULL);
+	push_string(state, tok, pnstrdup(scratch->data + 1, scratch->len - 2),
+				scratch->len - 2);
+	if (scratch->maxlen > 64 * 1024)
+	{
+		/* a big bytea grew it: do not keep that much for good */
+		pfree(scratch->data);
+		pfree(scratch);
+		scratch = NULL;
+	}
 }
 
 static void

@@ -32,7 +32,6 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "access/xlog_internal.h"
 #include "access/xlogutils.h"
 #include "catalog/namespace.h"
 #include "commands/extension.h"
@@ -66,7 +65,6 @@
 /* the longest a non-empty batch waits for more events, for latency */
 #define ES_BATCH_MAX_MS 200
 /* caught up with WAL not yet flushed: flush it ourselves at most this often */
-#define ES_SELF_FLUSH_MS 10
 /* records decoded between two looks at the clock */
 #define ES_BATCH_CLOCK_RECORDS 1000
 /* the window of the events_per_sec rate */
@@ -84,7 +82,7 @@ typedef struct CaptureState
 	EsHub	   *hub;			/* what decoding feeds */
 	LogicalDecodingContext *ctx;
 
-	TimestampTz last_self_flush;	/* see flush_async_commits */
+	TimestampTz last_self_flush;	/* see es_flush_async_commits */
 
 	/* statistics */
 	TimestampTz window_start;
@@ -252,55 +250,6 @@ leave_decoding_status(void)
 }
 
 /*
- * The end of the WAL written so far, as XLogFlush takes it.  At the start
- * of a page, GetXLogInsertRecPtr gives the position after the page's
- * header, which is not written until a record goes there: flushing up to
- * it fails ("xlog flush request ... is not satisfied"), an ERROR that
- * restarted the worker.  There the end is the page boundary.
- */
-static XLogRecPtr
-written_end(void)
-{
-	XLogRecPtr	ptr = GetXLogInsertRecPtr();
-	uint32		off = ptr % XLOG_BLCKSZ;
-	uint32		header = XLogSegmentOffset(ptr, wal_segment_size) < XLOG_BLCKSZ ?
-		SizeOfXLogLongPHD : SizeOfXLogShortPHD;
-
-	if (off != 0 && off <= header)
-		ptr -= off;
-	return ptr;
-}
-
-/*
- * The decoder's page reader.  Decoding reads only flushed WAL, and
- * read_local_xlog_page waits until what it needs is flushed.  The WAL
- * writer flushes asynchronous commits by whole pages first and the rest up
- * to wal_writer_delay later, so the flushed end can fall inside a record:
- * a worker reaching that record would wait for the WAL writer's next round
- * (and flush_async_commits, which runs between records, would never get
- * its turn).  The rest of the record is written already -- its beginning
- * is -- so the worker flushes up to what it needs itself, which is what
- * the next commit, or the WAL writer, would do anyway.  A worker that is
- * behind never gets here with unflushed WAL to read.
- */
-static int
-read_page_flushing(XLogReaderState *state, XLogRecPtr targetPagePtr,
-				   int reqLen, XLogRecPtr targetRecPtr, char *cur_page)
-{
-	XLogRecPtr	need = targetPagePtr + reqLen;
-
-	if (!RecoveryInProgress() && need > GetFlushRecPtr(NULL))
-	{
-		XLogRecPtr	upto = Min(need, written_end());
-
-		if (upto > GetFlushRecPtr(NULL))
-			XLogFlush(upto);
-	}
-	return read_local_xlog_page(state, targetPagePtr, reqLen, targetRecPtr,
-								cur_page);
-}
-
-/*
  * Load the stream definitions and start decoding at the origin's
  * position: everything before it is in the log already.
  */
@@ -335,7 +284,7 @@ start_decoding(CaptureState *cs)
 	start = replorigin_get_progress(cs->origin, false);
 	es_capture_receiver = &cs->hub->receiver;
 	cs->ctx = CreateDecodingContext(start, options, false,
-									XL_ROUTINE(.page_read = read_page_flushing,
+									XL_ROUTINE(.page_read = es_read_page_flushing,
 											   .segment_open = wal_segment_open,
 											   .segment_close = wal_segment_close),
 									no_prepare_write, no_write, NULL);
@@ -356,39 +305,6 @@ stop_decoding(CaptureState *cs)
 }
 
 /*
- * Asynchronous commits (synchronous_commit = off) reach the disk when the
- * WAL writer gets to them, up to wal_writer_delay later -- or three times
- * that -- and decoding reads only flushed WAL: their events would wait that
- * long.  A worker that has caught up with the flushed WAL and sees more
- * written flushes it itself, at most every ES_SELF_FLUSH_MS, so that a
- * commit is in the streams within milliseconds either way.  A worker that
- * is behind never flushes: it has flushed WAL to read.  Returns the new end
- * of the flushed WAL.
- */
-static XLogRecPtr
-flush_async_commits(CaptureState *cs, XLogRecPtr flushed)
-{
-	XLogRecPtr	written = written_end();
-	TimestampTz now;
-
-	if (written <= flushed)
-		return flushed;
-	now = GetCurrentTimestamp();
-	if (!TimestampDifferenceExceeds(cs->last_self_flush, now, ES_SELF_FLUSH_MS))
-		return flushed;
-	cs->last_self_flush = now;
-	XLogFlush(written);
-	return GetFlushRecPtr(NULL);
-}
-
-/* true if WAL is written but not flushed: the next round should come soon */
-static bool
-unflushed_wal(void)
-{
-	return written_end() > GetFlushRecPtr(NULL);
-}
-
-/*
  * Decode whole transactions into the batch until it is full, definitions
  * changed, it has waited long enough, or the WAL flushed so far is read
  * (flushing it first when only asynchronous commits are left).  Returns
@@ -404,7 +320,7 @@ decode_batch(CaptureState *cs)
 
 	CurrentResourceOwner = cs->owner;
 	if (ctx->reader->EndRecPtr >= end_of_wal)
-		end_of_wal = flush_async_commits(cs, end_of_wal);
+		end_of_wal = es_flush_async_commits(&cs->last_self_flush, end_of_wal);
 	while (ctx->reader->EndRecPtr < end_of_wal)
 	{
 		XLogRecord *record;
@@ -643,13 +559,13 @@ ask_for_sink_worker(CaptureState *cs)
 
 /*
  * sleep until woken or naptime passes -- or ES_SELF_FLUSH_MS when WAL
- * waits to be flushed (flush_async_commits)
+ * waits to be flushed (es_flush_async_commits, flush.c)
  */
 static void
 nap(void)
 {
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 unflushed_wal() ? Min(es_naptime_ms, ES_SELF_FLUSH_MS) : es_naptime_ms,
+					 es_unflushed_wal() ? Min(es_naptime_ms, ES_SELF_FLUSH_MS) : es_naptime_ms,
 					 PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 }

@@ -6,6 +6,7 @@
  *	  shmem.c		shared memory: one EsWorkerSlot per database
  *	  launcher.c	the launcher, and the hooks that tell it what to run
  *	  capture.c		a database's worker: slot, decoding loop, batches
+ *	  flush.c		the worker's own WAL flushes, for asynchronous commits
  *	  hub.c			what the worker decodes, handed to each capture target (hub.h)
  *
  * Locking: EsShared->lock (an LWLock) protects every field of the slots
@@ -20,6 +21,7 @@
 #define ES_WORKER_H
 
 #include "access/xlogdefs.h"
+#include "access/xlogreader.h"
 #include "replication/origin.h"
 #include "datatype/timestamp.h"
 #include "storage/condition_variable.h"
@@ -125,5 +127,12 @@ extern void es_slot_drop(const char *name, struct LogicalDecodingContext **ctx);
 extern bool es_wal_has_commits(XLogRecPtr from, XLogRecPtr to, RepOriginId own,
 							   TransactionId own_xid);
 extern void es_record_gap(XLogRecPtr from, XLogRecPtr to, const char *reason);
+
+/* flush.c */
+#define ES_SELF_FLUSH_MS 10		/* the worker flushes at most this often */
+extern int	es_read_page_flushing(XLogReaderState *state, XLogRecPtr targetPagePtr,
+								  int reqLen, XLogRecPtr targetRecPtr, char *cur_page);
+extern XLogRecPtr es_flush_async_commits(TimestampTz *last_self_flush, XLogRecPtr flushed);
+extern bool es_unflushed_wal(void);
 
 #endif							/* ES_WORKER_H */
