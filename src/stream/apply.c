@@ -161,6 +161,7 @@ load_stream_states(EsStreamSet *set, ApplyStream *states)
 	}
 }
 
+/* write the rows buffered for the open segment, then their index entries */
 static void
 flush_segment(ApplyStream *st)
 {
