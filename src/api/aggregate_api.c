@@ -153,47 +153,28 @@ check_source_tables(Oid source, bool append_only)
 	}
 }
 
-/* the catalog row of an aggregate's view, or an error */
-typedef struct AggRow
-{
-	Oid			view;
-	int32		id;
-	Oid			mat;
-	Oid			source;
-	Oid			owner;
-	bool		grouped;
-	char	   *populate_sql;
-	char	   *empty_sql;
-	ArrayType  *settings;		/* pinned date/time settings, or NULL */
-} AggRow;
-
 /*
- * The aggregate named by argument 0 of a SQL function, which the caller
- * must own; connects SPI.
+ * es_lookup_aggregate: the catalog row of the aggregate whose view is
+ * view, which the caller must own; SPI connected.  For the functions of
+ * aggregates and of windows over them.
  */
-static AggRow
-lookup_aggregate(FunctionCallInfo fcinfo)
+EsAggregateRow
+es_lookup_aggregate(Oid view)
 {
-	Oid			view;
-	AggRow		row;
+	EsAggregateRow row;
 	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1];
+	Datum		args[1] = {ObjectIdGetDatum(view)};
 	bool		isnull;
 	HeapTuple	tup;
 	TupleDesc	desc;
+	Datum		d;
 
-	es_require_arg(fcinfo, 0, "name");
-	view = PG_GETARG_OID(0);
 	if (get_rel_name(view) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", view)));
-	args[0] = ObjectIdGetDatum(view);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
 	if (SPI_execute_with_args(psprintf("SELECT id, mat_relid, source_relid, grouped, populate_sql, "
-									   "  empty_sql, owner, %s "
+									   "  empty_sql, owner, %s, query "
 									   "FROM " ES_SCHEMA ".aggregate_catalog WHERE view_relid = $1",
 									   es_catalog_has_column("aggregate_catalog", "settings")
 									   ? "settings" : "NULL::text[]"),
@@ -213,15 +194,26 @@ lookup_aggregate(FunctionCallInfo fcinfo)
 	row.populate_sql = SPI_getvalue(tup, desc, 5);
 	row.empty_sql = SPI_getvalue(tup, desc, 6);
 	row.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 7, &isnull));
-	{
-		Datum		d = SPI_getbinval(tup, desc, 8, &isnull);
-
-		row.settings = isnull ? NULL : DatumGetArrayTypePCopy(d);
-	}
+	d = SPI_getbinval(tup, desc, 8, &isnull);
+	row.settings = isnull ? NULL : DatumGetArrayTypePCopy(d);
+	row.query = SPI_getvalue(tup, desc, 9);
 	row.view = view;
 	if (!pg_class_ownercheck(view, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_VIEW, get_rel_name(view));
 	return row;
+}
+
+/*
+ * The aggregate named by argument 0 of a SQL function, which the caller
+ * must own; connects SPI.
+ */
+static EsAggregateRow
+lookup_aggregate(FunctionCallInfo fcinfo)
+{
+	es_require_arg(fcinfo, 0, "name");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	return es_lookup_aggregate(PG_GETARG_OID(0));
 }
 
 /*
@@ -474,7 +466,7 @@ eventstream_create_aggregate(PG_FUNCTION_ARGS)
 Datum
 eventstream_refresh_aggregate(PG_FUNCTION_ARGS)
 {
-	AggRow		row;
+	EsAggregateRow row;
 	Oid			types[1] = {INT4OID};
 	Datum		args[1];
 	EsOwnerContext as_owner;
@@ -508,7 +500,7 @@ eventstream_refresh_aggregate(PG_FUNCTION_ARGS)
 Datum
 eventstream_drop_aggregate(PG_FUNCTION_ARGS)
 {
-	AggRow		row;
+	EsAggregateRow row;
 	Oid			types[1] = {INT4OID};
 	Datum		args[1];
 

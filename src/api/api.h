@@ -23,6 +23,22 @@ extern uint64 es_catalog_exec(const char *sql, int nargs, Oid *types, Datum *arg
 struct RangeVar;
 extern char *es_new_view_name(struct RangeVar *rv, Oid *view_nsp);
 
+/* aggregate_api.c: an aggregate's catalog row (aggregates, windows) */
+typedef struct EsAggregateRow
+{
+	Oid			view;
+	int32		id;
+	Oid			mat;
+	Oid			source;
+	Oid			owner;
+	bool		grouped;
+	char	   *query;
+	char	   *populate_sql;
+	char	   *empty_sql;
+	struct ArrayType *settings; /* pinned date/time settings, or NULL */
+} EsAggregateRow;
+extern EsAggregateRow es_lookup_aggregate(Oid view);
+
 /* worker_api.c: waiting for the capture worker */
 extern void es_wait_for_capture(void);
 extern XLogRecPtr es_wait_applied(int64 timeout_ms);

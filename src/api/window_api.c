@@ -39,43 +39,6 @@
 PG_FUNCTION_INFO_V1(eventstream_create_window);
 PG_FUNCTION_INFO_V1(eventstream_drop_window);
 
-/* an aggregate, as a window needs it */
-typedef struct WinAggregate
-{
-	int32		id;
-	Oid			mat;
-	char	   *query;
-} WinAggregate;
-
-/* the aggregate whose view is view, which the caller must own; SPI connected */
-static WinAggregate
-lookup_window_aggregate(Oid view)
-{
-	Oid			types[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(view)};
-	WinAggregate	agg;
-	bool		isnull;
-
-	if (get_rel_name(view) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", view)));
-	if (SPI_execute_with_args("SELECT id, mat_relid, query FROM " ES_SCHEMA ".aggregate_catalog "
-							  "WHERE view_relid = $1", 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the aggregate catalog");
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("\"%s\" is not a continuous aggregate", get_rel_name(view)),
-				 errhint("See eventstream.aggregates.")));
-	agg.id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	agg.mat = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	agg.query = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	if (!pg_class_ownercheck(view, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_VIEW, get_rel_name(view));
-	return agg;
-}
-
 /*
  * The query, analysed again, must describe the aggregate's table: the same
  * column names in order, the group keys and values of the same types.
@@ -126,7 +89,7 @@ eventstream_create_window(PG_FUNCTION_ARGS)
 	char	   *name;
 	Interval   *width;
 	bool		drop_older;
-	WinAggregate	agg;
+	EsAggregateRow agg;
 	RangeVar   *rv;
 	char	   *view_sql;
 	Oid			view_nsp;
@@ -155,7 +118,7 @@ eventstream_create_window(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	agg = lookup_window_aggregate(PG_GETARG_OID(1));
+	agg = es_lookup_aggregate(PG_GETARG_OID(1));
 	rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
 	view_sql = es_new_view_name(rv, &view_nsp);
 
