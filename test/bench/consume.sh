@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# test/bench/consume.sh - consumers against a SKIP LOCKED queue table, same run.
+# test/bench/consume.sh - consumers against queues, same run.
 #
 # Poll throughput: N events (default 200k) are read and committed in
-# batches of 100 and of 1000, one transaction per batch, by a consumer;
-# the same N rows are consumed from a plain queue table with
-# "DELETE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING",
-# the pattern pgmq-style queues use.
+# batches of 100 and of 1000, one transaction per batch, by a consumer.
+# Anchors, the same N messages consumed the same way:
+#   - pgmq, built from its source when PGMQ_SRC names its pgmq-extension
+#     directory (skipped, with a message, otherwise): pgmq.read, then
+#     pgmq.delete of the ids read;
+#   - a plain queue table, "DELETE ... WHERE id IN (SELECT ... FOR UPDATE
+#     SKIP LOCKED) RETURNING", the pattern such queues use.
 #
 # Partitioned poll: one member drains the same N events from consumers
 # with 1, 8, 64 and 256 partitions, batch 100; the time and the slowest
@@ -21,6 +24,7 @@
 # the worker decodes their WAL too.
 #
 #   bash test/bench/consume.sh       (env EVENTS=200000 DURATION=10
+#                                     PGMQ_SRC=.../pgmq/pgmq-extension
 #                                     PARTS="1 8 64 256"
 #                                     LATENCY="100:on 5000:on 100:off 100:on:busy 100:off:busy"
 #                                     SECTIONS="throughput partitions latency")
@@ -38,6 +42,8 @@ section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 es_base_packages
 es_install_packages bc
 es_build_install
+pgmq=0
+anchor_install pgmq "${PGMQ_SRC:-}" && pgmq=1
 
 bench_cluster "${BENCH_PORT:-55434}" \
 	"logical_decoding_work_mem = 256MB" \
@@ -89,21 +95,49 @@ BEGIN
   END LOOP;
 END \$\$;
 SQL
+if [ "$pgmq" = 1 ]; then
+	psql_b <<'SQL'
+CREATE EXTENSION pgmq;
+SELECT pgmq.create('bench') \g /dev/null
+CREATE PROCEDURE consume_pgmq(batch int) LANGUAGE plpgsql AS $$
+DECLARE ids bigint[];
+BEGIN
+  LOOP
+    SELECT array_agg(msg_id) INTO ids FROM pgmq.read('bench', 30, batch);
+    EXIT WHEN ids IS NULL;
+    PERFORM pgmq.delete('bench', ids);
+    COMMIT;
+  END LOOP;
+END $$;
+SQL
+fi
 
 if section throughput; then
 echo "== poll throughput: $EVENTS events"
-printf '%-44s %8s %12s %10s\n' "" batch "events/s" "vs queue"
+printf '%-44s %8s %12s %10s %10s\n' "" batch "events/s" "vs pgmq" "vs queue"
 for batch in 100 1000; do
 	psql_b -c "INSERT INTO queue SELECT * FROM queue_src" -c "VACUUM ANALYZE queue"
 	psql_b -c "SELECT eventstream.create_consumer('c$batch', 'src')" >/dev/null
+	tm=
+	if [ "$pgmq" = 1 ]; then
+		psql_b -c "SELECT pgmq.send_batch('bench', array_agg(payload ORDER BY id)) FROM queue_src" \
+			-c "VACUUM ANALYZE pgmq.q_bench" >/dev/null
+		t0=$(now); psql_b -c "CALL consume_pgmq($batch)"; tm=$(echo "$(now) - $t0" | bc -l)
+		left=$(psql_b -c "SELECT count(*) FROM pgmq.q_bench")
+		[ "$left" -eq 0 ] || { echo "pgmq left $left messages" >&2; exit 1; }
+	fi
 	t0=$(now); psql_b -c "CALL consume_queue($batch)"; tq=$(echo "$(now) - $t0" | bc -l)
 	t0=$(now); psql_b -c "CALL consume_stream('c$batch', $batch)"; ts=$(echo "$(now) - $t0" | bc -l)
 	left=$(psql_b -c "SELECT lag_events FROM eventstream.consumers WHERE name = 'c$batch'")
 	[ "$left" -eq 0 ] || { echo "consumer c$batch did not reach the end ($left left)" >&2; exit 1; }
-	printf '%-44s %8d %12.0f %9.2fx\n' "consumer: poll + commit" "$batch" \
-		"$(echo "$EVENTS / $ts" | bc -l)" "$(echo "$tq / $ts" | bc -l)"
-	printf '%-44s %8d %12.0f %9.2fx\n' "queue table: DELETE ... SKIP LOCKED (anchor)" "$batch" \
-		"$(echo "$EVENTS / $tq" | bc -l)" 1
+	vs_pgmq=-
+	[ -z "$tm" ] || vs_pgmq=$(printf '%.2fx' "$(echo "$tm / $ts" | bc -l)")
+	printf '%-44s %8d %12.0f %10s %9.2fx\n' "consumer: poll + commit" "$batch" \
+		"$(echo "$EVENTS / $ts" | bc -l)" "$vs_pgmq" "$(echo "$tq / $ts" | bc -l)"
+	[ -z "$tm" ] || printf '%-44s %8d %12.0f %10s %9.2fx\n' "pgmq: read + delete (anchor)" "$batch" \
+		"$(echo "$EVENTS / $tm" | bc -l)" 1.00x "$(echo "$tq / $tm" | bc -l)"
+	printf '%-44s %8d %12.0f %10s %9.2fx\n' "queue table: DELETE ... SKIP LOCKED (anchor)" "$batch" \
+		"$(echo "$EVENTS / $tq" | bc -l)" "" 1
 done
 fi
 

@@ -64,3 +64,25 @@ resume_and_time() {
 	done
 	echo "$(now) - $t0" | bc -l
 }
+
+# anchor_install NAME DIR builds and installs an anchor extension from its
+# PGXS source directory DIR (copied first: DIR may be read-only or private);
+# without DIR it says the anchor is skipped and returns 1.
+anchor_install() {
+	local copy
+	if [ -z "$2" ] || [ ! -f "$2/Makefile" ]; then
+		echo "($1 anchor skipped: no source; set its *_SRC to a $1 source directory)"
+		return 1
+	fi
+	copy=$(mktemp -d "/tmp/pg_eventstream-anchor.XXXXXX")
+	cp -r "$2/." "$copy"
+	# built first, then installed: a Makefile may make its install script
+	# in "all" (pgmq does) and list its scripts when it starts
+	make -s -C "$copy" PG_CONFIG="$PG_CONFIG" >/dev/null
+	if [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then
+		make -s -C "$copy" PG_CONFIG="$PG_CONFIG" install >/dev/null
+	else
+		sudo make -s -C "$copy" PG_CONFIG="$PG_CONFIG" install >/dev/null
+	fi
+	rm -rf "$copy"
+}
