@@ -68,6 +68,7 @@ OBJS = \
 	src/worker/slot.o \
 	src/worker/gap.o \
 	src/worker/flush.o \
+	src/worker/caches.o \
 	src/worker/capture.o \
 	src/api/api_util.o \
 	src/api/stream_api.o \

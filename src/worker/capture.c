@@ -64,7 +64,6 @@
 
 /* the longest a non-empty batch waits for more events, for latency */
 #define ES_BATCH_MAX_MS 200
-/* caught up with WAL not yet flushed: flush it ourselves at most this often */
 /* records decoded between two looks at the clock */
 #define ES_BATCH_CLOCK_RECORDS 1000
 /* the window of the events_per_sec rate */
@@ -138,18 +137,15 @@ set_want(EsWorkerWant want)
 }
 
 /*
- * Open a transaction for the worker's own work (apply, checks, retention).
- * Decoding builds catalog cache entries under historic snapshots, which
- * must not serve the present, and the present's must not serve decoding:
- * the caches are reset on the way in and out, as
- * pg_logical_slot_get_changes does around its decoding.
+ * Open a transaction for the worker's own work (apply, checks, retention),
+ * with caches that hold the present (caches.c)
  */
 static void
 begin_work(void)
 {
 	SetCurrentStatementStartTimestamp();	/* now() is this transaction's */
 	StartTransactionCommand();
-	InvalidateSystemCaches();
+	es_caches_for_work();
 	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
@@ -157,7 +153,6 @@ static void
 end_work(void)
 {
 	PopActiveSnapshot();
-	InvalidateSystemCaches();
 	CommitTransactionCommand();
 }
 
@@ -317,10 +312,15 @@ decode_batch(CaptureState *cs)
 	XLogRecPtr	end_of_wal = GetFlushRecPtr(NULL);
 	TimestampTz started = GetCurrentTimestamp();
 	int			records = 0;
+	bool		at_end = true;
 
 	CurrentResourceOwner = cs->owner;
 	if (ctx->reader->EndRecPtr >= end_of_wal)
 		end_of_wal = es_flush_async_commits(&cs->last_self_flush, end_of_wal);
+	if (ctx->reader->EndRecPtr >= end_of_wal)
+		return true;
+
+	es_caches_for_decoding();
 	while (ctx->reader->EndRecPtr < end_of_wal)
 	{
 		XLogRecord *record;
@@ -333,15 +333,18 @@ decode_batch(CaptureState *cs)
 			LogicalDecodingProcessRecord(ctx, ctx->reader);
 
 		/* every record boundary is a transaction boundary for the batch */
-		if (cs->hub->nchanges >= es_batch_size || cs->hub->defs_changed)
-			return false;
-		if (cs->hub->nchanges > 0 && (++records % ES_BATCH_CLOCK_RECORDS) == 0 &&
-			TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
-									   ES_BATCH_MAX_MS))
-			return false;
+		if (cs->hub->nchanges >= es_batch_size || cs->hub->defs_changed ||
+			(cs->hub->nchanges > 0 && (++records % ES_BATCH_CLOCK_RECORDS) == 0 &&
+			 TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
+										ES_BATCH_MAX_MS)))
+		{
+			at_end = false;
+			break;
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
-	return true;
+	es_caches_decoded();
+	return at_end;
 }
 
 /* publish progress for eventstream.status and sync() */
@@ -630,6 +633,7 @@ set_up(CaptureState *cs)
 	set_want(ES_WANT_RUN);
 
 	CurrentResourceOwner = cs->owner;
+	es_caches_init();
 	wait_for_known_catalog(cs);
 	new_slot = ensure_slot(cs);
 	cs->origin = es_origin_setup(cs->name);

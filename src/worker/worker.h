@@ -128,6 +128,12 @@ extern bool es_wal_has_commits(XLogRecPtr from, XLogRecPtr to, RepOriginId own,
 							   TransactionId own_xid);
 extern void es_record_gap(XLogRecPtr from, XLogRecPtr to, const char *reason);
 
+/* caches.c */
+extern void es_caches_init(void);
+extern void es_caches_for_work(void);
+extern void es_caches_for_decoding(void);
+extern void es_caches_decoded(void);
+
 /* flush.c */
 #define ES_SELF_FLUSH_MS 10		/* the worker flushes at most this often */
 extern int	es_read_page_flushing(XLogReaderState *state, XLogRecPtr targetPagePtr,
