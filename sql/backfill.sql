@@ -21,7 +21,7 @@ SELECT pg_reload_conf();
 -- freshly started worker still making its slot may do late)
 SELECT pg_sleep(1);
 SELECT eventstream.create_stream('bf_items', '{bf.items, bf.parts}', backfill => true);
-DO $$
+CREATE PROCEDURE wait_backfills() LANGUAGE plpgsql AS $$
 DECLARE
 	deadline timestamptz := clock_timestamp() + interval '60 s';
 BEGIN
@@ -34,6 +34,7 @@ BEGIN
 	END LOOP;
 END
 $$;
+CALL wait_backfills();
 SELECT stream, schema_name, table_name, state, rows_done, chunks
   FROM eventstream.backfills ORDER BY table_name;
 SELECT op, table_name, key, new, xid IS NULL AS no_xid
@@ -43,6 +44,13 @@ UPDATE bf.items SET price = 0 WHERE id = 1;
 SELECT eventstream.sync() IS NOT NULL AS synced;
 SELECT op, key, new->'price' AS price FROM eventstream.read('bf_items')
  WHERE op <> 'snapshot';
+-- backfill() again while the worker is caught up and has found no
+-- backfill left: it must look again (the call touches the stream's row)
+SELECT eventstream.backfill('bf_items');
+CALL wait_backfills();
+SELECT count(*) FILTER (WHERE op = 'snapshot') AS snapshots,
+	   min(id) = 1 AND max(id) = count(*) AS ids_dense
+  FROM eventstream.read('bf_items');
 ALTER SYSTEM RESET eventstream.backfill_chunk_size;
 SELECT pg_reload_conf();
 

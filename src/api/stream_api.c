@@ -511,6 +511,10 @@ eventstream_backfill(PG_FUNCTION_ARGS)
 							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not reset the backfills of stream \"%s\"", name);
 	insert_backfills(id, backfill);
+	/* a change of the stream's definition: the worker looks for backfills again */
+	if (SPI_execute_with_args("UPDATE " ES_SCHEMA ".stream_catalog SET tables = tables WHERE id = $1",
+							  1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not touch the catalog row of stream \"%s\"", name);
 	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 	PG_RETURN_INT32(list_length(backfill));

@@ -96,6 +96,8 @@ typedef struct EsBatch
 	TransactionId last_xid;		/* cache for the xid's epoch */
 	FullTransactionId last_fxid;
 	EsBackfillChunk *chunk;		/* backfill chunk in flight, or NULL */
+	bool		backfills_done; /* none unfinished at the last look, and no
+								 * definition changed since */
 	EsStreamSet *streams;		/* the definitions decoding uses */
 } EsBatch;
 

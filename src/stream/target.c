@@ -35,6 +35,7 @@ stream_load(void *state)
 		es_streams_free(batch->streams);
 	batch->streams = NULL;
 	batch->streams = es_streams_load(batch->parent);
+	batch->backfills_done = false;	/* a new stream may want one */
 }
 
 static const char *
@@ -105,15 +106,23 @@ stream_reset(void *state)
 	}
 }
 
-/* caught up, no chunk in flight: read the next backfill chunk */
+/*
+ * caught up, no chunk in flight: read the next backfill chunk.  Once none
+ * is left the catalog is not read again until the definitions change
+ * (backfill() touches its stream's row for that): this runs after every
+ * batch.
+ */
 static bool
 stream_idle(void *state, EsDecodingData *data)
 {
 	EsBatch    *batch = state;
 
-	if (batch->chunk != NULL)
+	if (batch->chunk != NULL || batch->backfills_done)
 		return false;
-	return es_backfill_start(batch, data, batch->parent);
+	if (es_backfill_start(batch, data, batch->parent))
+		return true;
+	batch->backfills_done = true;
+	return false;
 }
 
 const EsTargetRoutine es_stream_target = {
