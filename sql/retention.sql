@@ -38,6 +38,23 @@ $$;
 SELECT name, first_id, last_id, segments FROM eventstream.streams ORDER BY name;
 SELECT min(id), max(id), count(*) FROM eventstream.read('ret');
 SELECT min(id), max(id), count(*) FROM eventstream.read('keep');
+-- one batch after another across segment boundaries, the worker reading
+-- each stream's last id from its newest segments: ids stay dense, and no
+-- batch fails on an id already taken (the worker would exit and restart)
+SELECT pid AS worker_pid FROM eventstream.status \gset
+DO $$
+BEGIN
+	FOR i IN 27..48 LOOP
+		INSERT INTO ret_t VALUES (i);
+		COMMIT;
+		PERFORM eventstream.sync();
+	END LOOP;
+END
+$$;
+SELECT name, last_id, max(id) - min(id) + 1 = count(*) AS dense
+  FROM eventstream.streams s, eventstream.read(s.name, 0, 1000) r
+ GROUP BY name, last_id ORDER BY name;
+SELECT pid = :worker_pid AS same_worker FROM eventstream.status;
 ALTER SYSTEM RESET eventstream.retention_interval;
 SELECT pg_reload_conf();
 

@@ -121,16 +121,52 @@ stream_index(EsStreamSet *set, int32 id)
 /*
  * Which streams still exist, and the last id of each, read from the log
  * itself: the log is insert-only and the last id is whatever the last
- * committed batch wrote, so it can never disagree with the log.
+ * committed batch wrote, so it can never disagree with the log.  Each
+ * stream's newest segments tell it (es_stream_last_id); when they cannot,
+ * as at the first batch, a query over the whole log does, once for all.
  */
 static void
 load_stream_states(EsStreamSet *set, ApplyStream *states)
 {
-	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr exist_plan = NULL;
+	static SPIPlanPtr last_plan = NULL;
+	bool		ask_log = false;
 	uint64		i;
+	int			j;
 
-	/* planned once (over every segment of the log), run twice per batch */
-	if (plan == NULL)
+	if (exist_plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("SELECT c.id FROM " ES_SCHEMA ".stream_catalog c", 0, NULL);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not plan reading the stream catalog");
+		exist_plan = p;
+	}
+	if (SPI_execute_plan(exist_plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the stream catalog");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int			idx = stream_index(set, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+																		  SPI_tuptable->tupdesc, 1, &isnull)));
+
+		if (idx >= 0)
+			states[idx].exists = true;
+	}
+	for (j = 0; j < set->nstreams; j++)
+	{
+		EsStreamDef *def = &set->streams[j];
+
+		if (!states[j].exists)
+			continue;
+		states[j].last_id = es_stream_last_id(def->id, &def->last_segno);
+		if (states[j].last_id < 0)
+			ask_log = true;
+	}
+	if (!ask_log)
+		return;
+
+	if (last_plan == NULL)
 	{
 		SPIPlanPtr	p = SPI_prepare("SELECT c.id, coalesce((SELECT max(l.id) FROM " ES_SCHEMA ".event_log l "
 									"WHERE l.stream_id = c.id), 0) FROM " ES_SCHEMA ".stream_catalog c",
@@ -138,26 +174,22 @@ load_stream_states(EsStreamSet *set, ApplyStream *states)
 
 		if (p == NULL || SPI_keepplan(p) != 0)
 			elog(ERROR, "could not plan reading the stream catalog");
-		plan = p;
+		last_plan = p;
 	}
-	if (SPI_execute_plan(plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the stream catalog");
+	if (SPI_execute_plan(last_plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the log");
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
-		int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-													 SPI_tuptable->tupdesc, 1, &isnull));
-		int			j;
+		int			idx = stream_index(set, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+																		  SPI_tuptable->tupdesc, 1, &isnull)));
+		int64		last;
 
-		for (j = 0; j < set->nstreams; j++)
-		{
-			if (set->streams[j].id == id)
-			{
-				states[j].exists = true;
-				states[j].last_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-																SPI_tuptable->tupdesc, 2, &isnull));
-			}
-		}
+		if (idx < 0 || !states[idx].exists)
+			continue;
+		last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		states[idx].last_id = last;
+		set->streams[idx].last_segno = last > 0 ? (last - 1) / set->streams[idx].segment_size : 0;
 	}
 }
 

@@ -9,7 +9,7 @@
  *	  apply.c		writing a batch into the log segments, exactly once
  *	  backfill.c	existing rows as snapshot events, in watermarked chunks
  *	  message.c		emit()'s signed logical message
- *	  segments.c	the log's segments: names, creation
+ *	  segments.c	the log's segments: names, creation, a stream's last id
  *
  * The log is eventstream.event_log, partitioned by range on (stream_id,
  * id); each partition is a segment of a stream holding a fixed range of
@@ -42,6 +42,8 @@ typedef struct EsStreamDef
 	List	   *patterns;		/* EsTablePattern list */
 	int			opmask;			/* ES_OP_* */
 	int64		segment_size;
+	int64		last_segno;		/* where the worker found its last id, -1:
+								 * not yet (es_stream_last_id) */
 	bool		woken;			/* got events in the batch: wake its readers */
 } EsStreamDef;
 
@@ -154,6 +156,7 @@ extern void es_segment_name(char *name, int32 stream_id, int64 segno);
 extern bool es_segment_parse(const char *name, int32 *stream_id, int64 *segno);
 extern Oid	es_segment_relid(int32 stream_id, int64 segno);
 extern Oid	es_segment_create(int32 stream_id, int64 segno, int64 segment_size);
+extern int64 es_stream_last_id(int32 stream_id, int64 *segno);
 
 /* message.c */
 extern bool es_message_key(uint8 *key);

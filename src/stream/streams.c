@@ -116,6 +116,7 @@ es_streams_load(MemoryContext parent)
 		}
 		def->opmask = parse_operations(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)));
 		def->segment_size = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+		def->last_segno = -1;
 	}
 	set->tables_option = tables.data;
 	MemoryContextSwitchTo(oldcxt);
