@@ -135,7 +135,13 @@ extern void es_caches_for_decoding(void);
 extern void es_caches_decoded(void);
 
 /* flush.c */
-#define ES_SELF_FLUSH_MS 10		/* the worker flushes at most this often */
+/*
+ * the worker flushes at most this often: at 10 ms a commit arriving just
+ * after a flush waited up to 10 ms, most of the async p99 once batches got
+ * cheap; an fsync here costs ~0.2 ms, and a worker that is behind never
+ * flushes
+ */
+#define ES_SELF_FLUSH_MS 3
 extern int	es_read_page_flushing(XLogReaderState *state, XLogRecPtr targetPagePtr,
 								  int reqLen, XLogRecPtr targetRecPtr, char *cur_page);
 extern XLogRecPtr es_flush_async_commits(TimestampTz *last_self_flush, XLogRecPtr flushed);
