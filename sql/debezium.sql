@@ -141,6 +141,29 @@ SELECT regexp_replace(d, '"id":"[0-9]+:[0-9]+"', '"id":"<id>"', 'g') AS data
   FROM es_changes('dbz', 'format', 'debezium', 'include-transaction', '1') d
  WHERE d::jsonb ? 'status';
 
+-- Decimal bytes are the fewest that hold the value with its sign, as
+-- Java's BigInteger.toByteArray writes them: at each width's edges, and
+-- past 18 digits (a different path in the encoder)
+CREATE TABLE dbz_dec (id int PRIMARY KEY, n numeric(30,2));
+INSERT INTO dbz_dec
+  SELECT row_number() OVER (), v / 100
+    FROM unnest(ARRAY[0, 1, -1, 127, 128, -128, -129, 255, 256, 32767, 32768, -32768, -32769,
+                      8388607, 8388608, 2147483647, 2147483648, -2147483649,
+                      36028797018963967, 36028797018963968, -36028797018963969,
+                      999999999999999999, -999999999999999999,
+                      9223372036854775807, 9223372036854775808, -9223372036854775809,
+                      123456789012345678901234567890]::numeric[]) v;
+SELECT count(*) AS values,
+       count(*) FILTER (WHERE decode(e->'after'->>'n', 'base64') = (
+         SELECT string_agg(set_byte('\x00'::bytea, 0,
+                  (floor(u / 256::numeric ^ (w - 1 - i)) % 256)::int), '' ORDER BY i)
+           FROM (SELECT min(w) AS w FROM generate_series(1, 16) w
+                  WHERE r.n * 100 >= -(2::numeric ^ (8 * w - 1)) AND r.n * 100 < 2::numeric ^ (8 * w - 1)) wid,
+                LATERAL (SELECT CASE WHEN r.n < 0 THEN 256::numeric ^ wid.w + r.n * 100 ELSE r.n * 100 END AS u) uu,
+                generate_series(0, wid.w - 1) i)) AS fewest_bytes
+  FROM (SELECT es_changes::jsonb AS e FROM es_changes('dbz', 'format', 'debezium', 'tables', 'public.dbz_dec')) x
+  JOIN dbz_dec r ON r.id = (e->'after'->>'id')::int;
+
 SELECT pg_drop_replication_slot('dbz');
-DROP TABLE dbz_types, dbz_k, dbz_toast;
+DROP TABLE dbz_types, dbz_k, dbz_toast, dbz_dec;
 DROP FUNCTION dbz_decimal(text, int);

@@ -195,21 +195,31 @@ format_hex(char *buf, uint32 v)
 	return n;
 }
 
-/* es_json_lsn appends an LSN in PostgreSQL's text form, "0/16B37C0". */
+/*
+ * es_json_lsn_text appends an LSN in PostgreSQL's text form, "0/16B37C0",
+ * unquoted: for strings made of several parts
+ */
 void
-es_json_lsn(StringInfo out, XLogRecPtr lsn)
+es_json_lsn_text(StringInfo out, XLogRecPtr lsn)
 {
 	char	   *p;
 
-	enlargeStringInfo(out, 20);
+	enlargeStringInfo(out, 18);
 	p = out->data + out->len;
-	*p++ = '"';
 	p += format_hex(p, (uint32) (lsn >> 32));
 	*p++ = '/';
 	p += format_hex(p, (uint32) lsn);
-	*p++ = '"';
 	*p = '\0';
 	out->len = p - out->data;
+}
+
+/* es_json_lsn appends an LSN as a JSON string, "0/16B37C0". */
+void
+es_json_lsn(StringInfo out, XLogRecPtr lsn)
+{
+	appendStringInfoCharMacro(out, '"');
+	es_json_lsn_text(out, lsn);
+	appendStringInfoCharMacro(out, '"');
 }
 
 /* es_json_int64 appends a signed integer as a JSON number. */

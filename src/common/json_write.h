@@ -27,6 +27,7 @@ extern void es_json_cstring(StringInfo out, const char *s);
 extern void es_json_embed(StringInfo out, const char *json, int len);
 extern void es_json_base64(StringInfo out, const char *data, int len);
 extern void es_json_lsn(StringInfo out, XLogRecPtr lsn);
+extern void es_json_lsn_text(StringInfo out, XLogRecPtr lsn);
 extern void es_json_int64(StringInfo out, int64 value);
 extern void es_json_uint64(StringInfo out, uint64 value);
 extern void es_json_timestamp(StringInfo out, Timestamp ts, bool utc);

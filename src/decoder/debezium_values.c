@@ -51,6 +51,7 @@
 #include "utils/datetime.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/varbit.h"
@@ -163,15 +164,54 @@ base64_string(StringInfo out, const char *bytes, int len)
 	es_json_base64(out, bytes, len);
 }
 
+/*
+ * The fewest big-endian two's complement bytes that hold v, as
+ * unscaled_bytes writes them for a value of up to 18 digits
+ */
+static int
+int64_bytes(char *bytes, int64 v)
+{
+	int			n = 1;
+	int			i;
+
+	while (n < 8 && (v < -((int64) 1 << (8 * n - 1)) || v >= ((int64) 1 << (8 * n - 1))))
+		n++;
+	for (i = 0; i < n; i++)
+		bytes[i] = (char) ((uint64) v >> (8 * (n - 1 - i)));
+	return n;
+}
+
 /* Debezium's Decimal: the unscaled value of text (a plain decimal) at scale */
 static void
 write_decimal_bytes(StringInfo out, const char *text, int scale)
 {
 	StringInfoData digits;
-	StringInfoData bytes;
+	char		bytes[8];
+	StringInfoData be;
+	int			nbytes;
 	const char *dot = strchr(text, '.');
 	int			have = dot ? (int) strlen(dot + 1) : 0;
 	const char *p;
+	int			ndig = 0;
+	int64		v = 0;
+
+	/* up to 18 digits (the common case), in an int64: no allocation */
+	for (p = text; *p; p++)
+		if (*p >= '0' && *p <= '9')
+			ndig++;
+	if (ndig + Max(scale - have, 0) <= 18)
+	{
+		for (p = text; *p; p++)
+			if (*p >= '0' && *p <= '9')
+				v = v * 10 + (*p - '0');
+		for (; have < scale; have++)
+			v *= 10;
+		if (text[0] == '-')
+			v = -v;
+		nbytes = int64_bytes(bytes, v);
+		base64_string(out, bytes, nbytes);
+		return;
+	}
 
 	initStringInfo(&digits);
 	for (p = text; *p; p++)
@@ -182,11 +222,11 @@ write_decimal_bytes(StringInfo out, const char *text, int scale)
 	/* the stored value has at most the declared scale: pad to it */
 	for (; have < scale; have++)
 		appendStringInfoChar(&digits, '0');
-	initStringInfo(&bytes);
-	unscaled_bytes(&bytes, digits.data);
-	base64_string(out, bytes.data, bytes.len);
+	initStringInfo(&be);
+	unscaled_bytes(&be, digits.data);
+	base64_string(out, be.data, be.len);
 	pfree(digits.data);
-	pfree(bytes.data);
+	pfree(be.data);
 }
 
 /* numeric, and money as a numeric of scale 2 */
@@ -396,13 +436,32 @@ es_dbz_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,
 		case ES_KIND_JSON:
 		case ES_KIND_JSONB:
 			{
-				/* a string holding the JSON text, as PostgreSQL writes it */
-				StringInfoData json;
+				/*
+				 * a string holding the JSON text, as PostgreSQL writes it;
+				 * written in a buffer kept for the session (dropped when a
+				 * value made it large)
+				 */
+				static StringInfo json = NULL;
 
-				initStringInfo(&json);
-				es_encode_value(&json, info, value, opts);
-				es_json_string(out, json.data, json.len);
-				pfree(json.data);
+				if (json == NULL || json->maxlen > 64 * 1024)
+				{
+					if (json != NULL)
+					{
+						pfree(json->data);
+						pfree(json);
+					}
+					json = NULL;
+				}
+				if (json == NULL)
+				{
+					MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+					json = makeStringInfo();
+					MemoryContextSwitchTo(oldcxt);
+				}
+				resetStringInfo(json);
+				es_encode_value(json, info, value, opts);
+				es_json_string(out, json->data, json->len);
 				return;
 			}
 		case ES_KIND_BYTEA:

@@ -35,19 +35,22 @@
 static void
 write_id(StringInfo out, const EsEvent *ev)
 {
-	const char *op = es_event_op(ev->kind);
+	bool		committed = !XLogRecPtrIsInvalid(ev->commit_lsn);
 
-	if (!XLogRecPtrIsInvalid(ev->commit_lsn) && ev->seq > 0)
-		appendStringInfo(out, "\"%X/%X:" INT64_FORMAT "\"",
-						 LSN_FORMAT_ARGS(ev->commit_lsn), ev->seq);
-	else if (!XLogRecPtrIsInvalid(ev->commit_lsn) && ev->kind == ES_EV_SCHEMA)
-		appendStringInfo(out, "\"%X/%X:schema:%X/%X\"",
-						 LSN_FORMAT_ARGS(ev->commit_lsn), LSN_FORMAT_ARGS(ev->lsn));
-	else if (!XLogRecPtrIsInvalid(ev->commit_lsn))
-		appendStringInfo(out, "\"%X/%X:%s\"",
-						 LSN_FORMAT_ARGS(ev->commit_lsn), op);
+	/* "<commit lsn>:<seq>", "<commit lsn>:schema:<lsn>" or "<lsn>:<op>" */
+	appendStringInfoCharMacro(out, '"');
+	es_json_lsn_text(out, committed ? ev->commit_lsn : ev->lsn);
+	appendStringInfoCharMacro(out, ':');
+	if (committed && ev->seq > 0)
+		es_json_int64(out, ev->seq);
+	else if (committed && ev->kind == ES_EV_SCHEMA)
+	{
+		appendBinaryStringInfo(out, "schema:", 7);
+		es_json_lsn_text(out, ev->lsn);
+	}
 	else
-		appendStringInfo(out, "\"%X/%X:%s\"", LSN_FORMAT_ARGS(ev->lsn), op);
+		appendStringInfoString(out, es_event_op(ev->kind));
+	appendStringInfoCharMacro(out, '"');
 }
 
 /* is c allowed, unescaped, in a URI-reference (RFC 3986)? */

@@ -47,8 +47,11 @@ epoch_ms(TimestampTz ts)
 static void
 write_txn_id(StringInfo out, const EsEvent *ev)
 {
-	appendStringInfo(out, "\"%u:" UINT64_FORMAT "\"", ev->xid,
-					 (uint64) ev->commit_lsn);
+	appendStringInfoCharMacro(out, '"');
+	es_json_uint64(out, ev->xid);
+	appendStringInfoCharMacro(out, ':');
+	es_json_uint64(out, (uint64) ev->commit_lsn);
+	appendStringInfoCharMacro(out, '"');
 }
 
 /*
@@ -115,7 +118,9 @@ write_source(StringInfo out, EsDecodingData *data, const EsEvent *ev)
 static void
 write_op_and_time(StringInfo out, EsDecodingData *data, char op)
 {
-	appendStringInfo(out, ",\"op\":\"%c\"", op);
+	appendBinaryStringInfo(out, ",\"op\":\"", 7);
+	appendStringInfoCharMacro(out, op);
+	appendStringInfoCharMacro(out, '"');
 	if (data->opts.include_timestamp)
 	{
 		appendStringInfoString(out, ",\"ts_ms\":");
