@@ -14,6 +14,13 @@
 # with 1, 8, 64 and 256 partitions, batch 100; the time and the slowest
 # single poll are printed against partitions = 1.
 #
+# Growth: a stream's log is filled to each size of GROWTH (default 100k,
+# 1M and 5M events, segments of 1M), and at each size 200 polls of 100
+# with a commit each, near the log's end, and 200 reads of 100 events at
+# random ids are timed inside the server; their median and p99, and the
+# medians over the smallest size's.  The cost of a read or a poll should
+# not grow with the log.
+#
 # Latency: pgbench inserts rows at a fixed rate for DURATION seconds while
 # a consumer waits in poll(); each event's latency is the time from its
 # source transaction's commit to the return of the poll that delivered it.
@@ -27,7 +34,8 @@
 #                                     PGMQ_SRC=.../pgmq/pgmq-extension
 #                                     PARTS="1 8 64 256"
 #                                     LATENCY="100:on 5000:on 100:off 100:on:busy 100:off:busy"
-#                                     SECTIONS="throughput partitions latency")
+#                                     GROWTH="100000 1000000 5000000"
+#                                     SECTIONS="throughput partitions growth latency")
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -36,7 +44,8 @@ EVENTS=${EVENTS:-200000}
 DURATION=${DURATION:-10}
 PARTS=${PARTS:-1 8 64 256}
 LATENCY=${LATENCY:-100:on 5000:on 100:off 100:on:busy 100:off:busy}
-SECTIONS=${SECTIONS:-throughput partitions latency}
+GROWTH=${GROWTH:-100000 1000000 5000000}
+SECTIONS=${SECTIONS:-throughput partitions growth latency}
 section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 es_base_packages
@@ -153,6 +162,62 @@ for parts in $PARTS; do
 	[ -n "$base" ] || base=$tp
 	printf '%-20s %10.2f %12.0f %11.1f ms %9.2fx\n' "$parts" "$tp" "$(echo "$EVENTS / $tp" | bc -l)" \
 		"$(psql_b -c "SELECT max(ms) FROM poll_times WHERE parts = $parts")" "$(echo "$tp / $base" | bc -l)"
+done
+fi
+
+if section growth; then
+echo "== reads and polls as the log grows (segments of 1M events)"
+psql_b <<'SQL'
+CREATE TABLE grow (id bigserial PRIMARY KEY, payload text);
+SET eventstream.segment_size = 1000000;
+SELECT eventstream.create_stream('grow', '{grow}') \g /dev/null
+RESET eventstream.segment_size;
+SELECT eventstream.create_consumer('gc', 'grow') \g /dev/null
+CREATE TABLE grow_times (size bigint, what text, ms double precision);
+CREATE PROCEDURE measure_growth(size bigint, n int) LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz;
+  last bigint;
+  after bigint;
+BEGIN
+  PERFORM eventstream.seek('gc', greatest(0, size - 100 * n - 1000));
+  COMMIT;
+  FOR i IN 1..n LOOP
+    t0 := clock_timestamp();
+    SELECT max(id) INTO last FROM eventstream.poll('gc', 100);
+    PERFORM eventstream.commit('gc', last);
+    INSERT INTO grow_times VALUES (size, 'poll 100 + commit', extract(epoch FROM clock_timestamp() - t0) * 1000);
+    COMMIT;
+  END LOOP;
+  FOR i IN 1..n LOOP
+    after := floor(random() * (size - 100))::bigint;
+    t0 := clock_timestamp();
+    PERFORM count(*) FROM eventstream.read('grow', after, 100);
+    INSERT INTO grow_times VALUES (size, 'read 100 at a random id', extract(epoch FROM clock_timestamp() - t0) * 1000);
+    COMMIT;
+  END LOOP;
+END $$;
+SQL
+printf '%-26s %10s %10s %10s %12s %12s\n' "" events segments "median ms" "p99 ms" "vs first"
+filled=0
+for size in $GROWTH; do
+	while [ "$filled" -lt "$size" ]; do
+		step=$((size - filled))
+		[ "$step" -le 100000 ] || step=100000
+		psql_b -c "INSERT INTO grow (payload) SELECT 'event ' || g FROM generate_series(1, $step) g"
+		filled=$((filled + step))
+	done
+	psql_b -c "SELECT eventstream.sync('30 min')" >/dev/null
+	psql_b -c "CALL measure_growth($size, 200)"
+	segs=$(psql_b -c "SELECT segments FROM eventstream.streams WHERE name = 'grow'")
+	psql_b -c "SELECT what, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms),
+	                  percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) /
+	                  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY f.ms) FROM grow_times f
+	                    WHERE f.what = g.what AND f.size = (SELECT min(size) FROM grow_times))
+	             FROM grow_times g WHERE size = $size GROUP BY what ORDER BY what" |
+		while IFS='|' read -r what med p99 ratio; do
+			printf '%-26s %10d %10d %10.2f %12.2f %11.2fx\n' "$what" "$size" "$segs" "$med" "$p99" "$ratio"
+		done
 done
 fi
 
