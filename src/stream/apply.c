@@ -128,31 +128,16 @@ stream_index(EsStreamSet *set, int32 id)
 static void
 load_stream_states(EsStreamSet *set, ApplyStream *states)
 {
-	static SPIPlanPtr exist_plan = NULL;
 	static SPIPlanPtr last_plan = NULL;
+	bool	   *exists = palloc(sizeof(bool) * Max(set->nstreams, 1));
 	bool		ask_log = false;
 	uint64		i;
 	int			j;
 
-	if (exist_plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare("SELECT c.id FROM " ES_SCHEMA ".stream_catalog c", 0, NULL);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "could not plan reading the stream catalog");
-		exist_plan = p;
-	}
-	if (SPI_execute_plan(exist_plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the stream catalog");
-	for (i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int			idx = stream_index(set, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-																		  SPI_tuptable->tupdesc, 1, &isnull)));
-
-		if (idx >= 0)
-			states[idx].exists = true;
-	}
+	es_streams_existing(set, exists);
+	for (j = 0; j < set->nstreams; j++)
+		states[j].exists = exists[j];
+	pfree(exists);
 	for (j = 0; j < set->nstreams; j++)
 	{
 		EsStreamDef *def = &set->streams[j];

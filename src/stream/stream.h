@@ -127,6 +127,7 @@ enum
 /* streams.c */
 extern EsStreamSet *es_streams_load(MemoryContext parent);
 extern void es_streams_free(EsStreamSet *set);
+extern void es_streams_existing(EsStreamSet *set, bool *exists);
 extern Bitmapset *es_streams_matching(EsStreamSet *set, Oid relid,
 									  const char *schema, const char *table,
 									  EsEventKind kind);

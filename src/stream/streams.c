@@ -18,19 +18,29 @@
  * remembered in a hash keyed by relid (with the names, since a rename
  * changes what matches).
  *
+ * Each apply asks which of the loaded streams still exist
+ * (es_streams_existing): by a scan of the catalog, not a query, which the
+ * worker would plan again after each of its cache resets.
+ *
  * src/stream/streams.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "stream.h"
 
@@ -207,4 +217,39 @@ es_streams_find(EsStreamSet *set, const char *name)
 			return i;
 	}
 	return -1;
+}
+
+/*
+ * es_streams_existing sets exists[i] for each stream of set still in the
+ * catalog, under a snapshot taken now (a stream dropped since the batch
+ * was decoded gets nothing).  In a transaction.
+ */
+void
+es_streams_existing(EsStreamSet *set, bool *exists)
+{
+	Oid			relid = get_relname_relid("stream_catalog", get_namespace_oid(ES_SCHEMA, false));
+	Relation	rel = table_open(relid, AccessShareLock);
+	AttrNumber	id_att = get_attnum(relid, "id");
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	int			i;
+
+	if (id_att == InvalidAttrNumber)
+		elog(ERROR, "the stream catalog has no column \"id\"");
+	for (i = 0; i < set->nstreams; i++)
+		exists[i] = false;
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		id = slot_getattr(slot, id_att, &isnull);
+
+		for (i = 0; !isnull && i < set->nstreams; i++)
+			if (set->streams[i].id == DatumGetInt32(id))
+				exists[i] = true;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
 }
