@@ -9,10 +9,11 @@ EXTENSION = pg_eventstream
 MODULE_big = pg_eventstream
 # The install script of this version, built from the SQL of each subsystem;
 # earlier versions' scripts (kept as released) and the update scripts.
-DATA_built = pg_eventstream--0.4.0.sql pg_eventstream--0.3.0--0.4.0.sql
+DATA_built = pg_eventstream--0.5.0.sql pg_eventstream--0.4.0--0.5.0.sql
 DATA = upgrade/pg_eventstream--0.1.0.sql upgrade/pg_eventstream--0.1.0--0.2.0.sql \
 	upgrade/pg_eventstream--0.2.0.sql upgrade/pg_eventstream--0.2.0--0.3.0.sql \
-	upgrade/pg_eventstream--0.3.0.sql
+	upgrade/pg_eventstream--0.3.0.sql upgrade/pg_eventstream--0.3.0--0.4.0.sql \
+	upgrade/pg_eventstream--0.4.0.sql
 PGFILEDESC = "pg_eventstream - change-data-capture event streams"
 
 # Layers (README.md, "Architecture"): each line may use only the lines above.
@@ -158,16 +159,16 @@ obj-dirs:
 	@mkdir -p $(sort $(dir $(OBJS)))
 .PHONY: obj-dirs
 
-pg_eventstream--0.4.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
+pg_eventstream--0.5.0.sql: $(addprefix $(srcdir)/,$(SQL_SOURCES))
 	cat $^ > $@
 
-# 0.3.0 to 0.4.0: the head (what changed in 0.3.0's objects besides
-# function bodies), then the files new or changed in 0.4.0, all OR
+# 0.4.0 to 0.5.0: the head (what changed in 0.4.0's objects besides
+# function bodies), then the files new or changed in 0.5.0, all OR
 # REPLACE.  Once a later version changes one of these files, freeze the
 # built update in upgrade/ (as the earlier updates are) and take it from
 # the list.
-pg_eventstream--0.3.0--0.4.0.sql: $(srcdir)/upgrade/pg_eventstream--0.3.0--0.4.0.sql \
-		$(srcdir)/src/stream/access.sql $(srcdir)/src/consumer/poll.sql
+pg_eventstream--0.4.0--0.5.0.sql: $(srcdir)/upgrade/pg_eventstream--0.4.0--0.5.0.sql \
+		$(srcdir)/src/consumer/positions.sql $(srcdir)/src/consumer/poll.sql
 	cat $^ > $@
 
 test/temp.conf: $(srcdir)/test/server_conf.sh

@@ -11,7 +11,7 @@
 #define PG_EVENTSTREAM_H
 
 /* the extension's version, as in pg_eventstream.control */
-#define PG_EVENTSTREAM_VERSION "0.4.0"
+#define PG_EVENTSTREAM_VERSION "0.5.0"
 
 /* the extension's schema, and the message prefix of emit() */
 #define ES_SCHEMA "eventstream"

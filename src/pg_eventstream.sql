@@ -1,4 +1,4 @@
-/* pg_eventstream--0.4.0.sql: SQL objects of pg_eventstream 0.4.0 */
+/* pg_eventstream--0.5.0.sql: SQL objects of pg_eventstream 0.5.0 */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION pg_eventstream" to load this file. \quit

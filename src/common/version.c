@@ -33,7 +33,7 @@
 #include "version.h"
 
 /* the catalog versions this library works with, oldest first */
-static const char *const known_versions[] = {"0.1.0", "0.2.0", "0.3.0", PG_EVENTSTREAM_VERSION};
+static const char *const known_versions[] = {"0.1.0", "0.2.0", "0.3.0", "0.4.0", PG_EVENTSTREAM_VERSION};
 
 /*
  * es_catalog_version returns the installed version of the extension in the

@@ -241,8 +241,8 @@ BEGIN
 
 	LOOP
 		seq := eventstream._stream_wake_seq(c.stream_id);
-		pos := eventstream._positions(c, member, lease);
-		SELECT min(x), max(x), count(x) INTO low, high, held FROM unnest(pos) x;
+		SELECT r.held, r.low, r.high INTO held, low, high
+		  FROM eventstream._held_range(c, member, lease) r;
 		-- the last of the next max_events events: where every partition is
 		-- this member's and at one position (always so unpartitioned), the
 		-- next ids after it, else the ones of its partitions
@@ -250,6 +250,7 @@ BEGIN
 		IF whole THEN
 			last := eventstream._next_last(c.stream_id, low, max_events);
 		ELSE
+			pos := eventstream._held_positions(c, member);
 			SELECT s.last, s.moved INTO last, moved
 			  FROM eventstream._scan_partitions(c, member, pos, low, max_events) s;
 		END IF;

@@ -42,6 +42,48 @@ AS $$
 	   AND (m.committed IS NOT NULL OR m.delivered IS NOT NULL);
 $$;
 
+-- The positions of the partitions a member holds, indexed by partition +
+-- 1, NULL for the others (leases taken first: _lease)
+CREATE OR REPLACE FUNCTION eventstream._held_positions(c eventstream.consumer_catalog, member text)
+RETURNS bigint[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ARRAY(SELECT CASE WHEN p.member = _held_positions.member THEN p.committed END
+				   FROM eventstream._partition_positions p
+				  WHERE p.consumer_id = c.id ORDER BY p.partition)
+$$;
+
+-- How many partitions a member holds, and the least and greatest of their
+-- positions, taking and renewing leases first: one pass over the
+-- partitions, no array (a poll needs the array only when the positions
+-- differ).  An unpartitioned consumer holds its one partition.
+CREATE OR REPLACE FUNCTION eventstream._held_range(c eventstream.consumer_catalog, member text, lease interval,
+	OUT held integer, OUT low bigint, OUT high bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	mine bigint;
+BEGIN
+	IF c.partitions = 1 THEN
+		SELECT 1, k.committed, k.committed INTO held, low, high
+		  FROM eventstream.consumer_catalog k WHERE k.id = c.id;
+		RETURN;
+	END IF;
+	PERFORM eventstream._lease(c, member, lease);
+	-- _partition_positions for the member's own partitions, its row read
+	-- once: through the view, the planner joined the row once per
+	-- partition (1 ms at 256 partitions instead of 0.2)
+	SELECT m.committed INTO mine FROM eventstream.consumer_members m
+	 WHERE m.consumer_id = c.id AND m.member = _held_range.member;
+	SELECT count(*), min(greatest(p.committed, mine)), max(greatest(p.committed, mine))
+	  INTO held, low, high
+	  FROM eventstream.consumer_partitions p
+	 WHERE p.consumer_id = c.id AND p.member = _held_range.member;
+END
+$$;
+
 -- The positions a poll reads from, indexed by partition + 1: an
 -- unpartitioned consumer is one partition, 0, at its committed position;
 -- a partitioned one has a position for each partition the member leases
@@ -56,9 +98,7 @@ BEGIN
 		RETURN ARRAY[(SELECT k.committed FROM eventstream.consumer_catalog k WHERE k.id = c.id)];
 	END IF;
 	PERFORM eventstream._lease(c, member, lease);
-	RETURN ARRAY(SELECT CASE WHEN p.member = _positions.member THEN p.committed END
-				   FROM eventstream._partition_positions p
-				  WHERE p.consumer_id = c.id ORDER BY p.partition);
+	RETURN eventstream._held_positions(c, member);
 END
 $$;
 
@@ -88,22 +128,24 @@ BEGIN
 				USING ERRCODE = 'null_value_not_allowed';
 		END IF;
 		-- all its partitions were delivered up to the member's row's
-		-- delivered, if set (poll); else each up to its own
+		-- delivered, if set (poll): then one row says they are committed;
+		-- else each partition up to its own (read only then: it is a pass
+		-- over all of them)
 		SELECT m.delivered INTO member_delivered FROM eventstream.consumer_members m
 		 WHERE m.consumer_id = c.id AND m.member = commit.member;
-		SELECT max(p.delivered) INTO delivered FROM eventstream.consumer_partitions p
-		 WHERE p.consumer_id = c.id AND p.member = commit.member;
-		delivered := greatest(delivered, member_delivered);
-		IF delivered IS NULL OR id > delivered THEN
-			RAISE EXCEPTION 'cannot commit consumer "%" past event %, the last one delivered to member "%"',
-				consumer, coalesce(delivered, 0), member
-				USING ERRCODE = 'object_not_in_prerequisite_state',
-					  HINT = 'Commit the id of an event poll() returned to this member.';
-		END IF;
 		IF id <= member_delivered THEN
 			UPDATE eventstream.consumer_members m SET committed = greatest(m.committed, commit.id)
 			 WHERE m.consumer_id = c.id AND m.member = commit.member;
 		ELSE
+			SELECT max(p.delivered) INTO delivered FROM eventstream.consumer_partitions p
+			 WHERE p.consumer_id = c.id AND p.member = commit.member;
+			delivered := greatest(delivered, member_delivered);
+			IF delivered IS NULL OR id > delivered THEN
+				RAISE EXCEPTION 'cannot commit consumer "%" past event %, the last one delivered to member "%"',
+					consumer, coalesce(delivered, 0), member
+					USING ERRCODE = 'object_not_in_prerequisite_state',
+						  HINT = 'Commit the id of an event poll() returned to this member.';
+			END IF;
 			UPDATE eventstream.consumer_partitions p SET committed = greatest(p.committed, least(commit.id, p.delivered))
 			 WHERE p.consumer_id = c.id AND p.member = commit.member;
 		END IF;

@@ -1,10 +1,10 @@
 # ALTER EXTENSION pg_eventstream UPDATE from 0.1.0 (its install script, as
 # released) on a live database: made and filled under 0.1.0, updated to
-# 0.2.0 while writers run, then to 0.3.0 and 0.4.0 (the updates as
+# 0.2.0 while writers run, then to 0.3.0, 0.4.0 and 0.5.0 (the updates as
 # released or built).  Every committed change is in the stream exactly once,
 # positions and the aggregate are kept, the worker carries on, aggregates a
 # catalog cannot keep yet are refused until the update that brings them, and
-# the updated catalog equals a fresh 0.4.0 one.  Then a catalog version
+# the updated catalog equals a fresh 0.5.0 one.  Then a catalog version
 # the library does not know: the SQL functions refuse it with a hint, the
 # worker waits (capturing nothing, losing nothing) until it is known again.
 
@@ -68,9 +68,12 @@ $node->safe_psql('postgres', q{ALTER EXTENSION pg_eventstream UPDATE TO '0.3.0'}
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_eventstream'}),
 	'0.3.0', 'updated to 0.3.0');
 $node->safe_psql('postgres', $distinct);
-$node->safe_psql('postgres', 'ALTER EXTENSION pg_eventstream UPDATE');
+$node->safe_psql('postgres', q{ALTER EXTENSION pg_eventstream UPDATE TO '0.4.0'});
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_eventstream'}),
 	'0.4.0', 'updated to 0.4.0');
+$node->safe_psql('postgres', 'ALTER EXTENSION pg_eventstream UPDATE');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_eventstream'}),
+	'0.5.0', 'updated to 0.5.0');
 $node->safe_psql('postgres', q{INSERT INTO rows (k, v) VALUES (1, 1); SELECT eventstream.sync('60 s')});
 
 # exactly once: one insert per row, and as many updates as were made
@@ -142,7 +145,7 @@ $node->safe_psql('fresh', 'DROP EXTENSION pg_eventstream');
 # a version the library does not know
 $node->safe_psql('postgres', q{UPDATE pg_extension SET extversion = '9.9.9' WHERE extname = 'pg_eventstream'});
 my ($ret, $stdout, $stderr) = $node->psql('postgres', q{SELECT eventstream.create_stream('x', '{public.rows}')});
-like($stderr, qr/library 0\.4\.0 does not know version 9\.9\.9 of the extension/,
+like($stderr, qr/library 0\.5\.0 does not know version 9\.9\.9 of the extension/,
 	'the SQL functions refuse an unknown catalog version');
 like($stderr, qr/HINT:  Install the pg_eventstream package of version 9\.9\.9/, '... with a hint');
 $node->poll_query_until('postgres', q{SELECT state = 'waiting: catalog version' FROM eventstream.status})
@@ -152,9 +155,9 @@ $node->safe_psql('postgres', q{INSERT INTO rows (k, v) SELECT 2, 1 FROM generate
 sleep(1);
 is($node->safe_psql('postgres', 'SELECT count(*) FROM eventstream.event_log'), $before,
 	'the worker captures nothing while the version is unknown');
-ok($node->log_contains('capture worker waits: library 0\.4\.0 does not know version 9\.9\.9'),
+ok($node->log_contains('capture worker waits: library 0\.5\.0 does not know version 9\.9\.9'),
 	'the worker says why it waits');
-$node->safe_psql('postgres', q{UPDATE pg_extension SET extversion = '0.4.0' WHERE extname = 'pg_eventstream'});
+$node->safe_psql('postgres', q{UPDATE pg_extension SET extversion = '0.5.0' WHERE extname = 'pg_eventstream'});
 $node->safe_psql('postgres', q{SELECT eventstream.sync('60 s')});
 is($node->safe_psql('postgres', 'SELECT count(*) FROM eventstream.event_log') - $before, 10,
 	'with the version known again, what waited is captured once');
