@@ -34,6 +34,7 @@
 #include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/bytea.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -492,6 +493,36 @@ es_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,
 			es_json_cstring(out, es_output_fixed(info, value));
 			break;
 	}
+}
+
+/*
+ * es_encode_value_scratch writes a non-null datum as es_encode_value does
+ * into a buffer kept for the process, and returns it, valid until the next
+ * call: for callers that copy or quote the text, without a buffer made and
+ * freed per value.  A buffer a large value grew is not kept.
+ */
+StringInfo
+es_encode_value_scratch(const EsTypeInfo *info, Datum value,
+						const EsEncodeOptions *opts)
+{
+	static StringInfo scratch = NULL;
+
+	if (scratch != NULL && scratch->maxlen > 64 * 1024)
+	{
+		pfree(scratch->data);
+		pfree(scratch);
+		scratch = NULL;
+	}
+	if (scratch == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		scratch = makeStringInfo();
+		MemoryContextSwitchTo(oldcxt);
+	}
+	resetStringInfo(scratch);
+	es_encode_value(scratch, info, value, opts);
+	return scratch;
 }
 
 /*

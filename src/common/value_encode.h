@@ -103,6 +103,8 @@ extern void es_typeinfo_init(EsTypeInfo *info, Oid typid, int32 typmod,
 							 MemoryContext mcxt);
 extern void es_encode_value(StringInfo out, const EsTypeInfo *info,
 							Datum value, const EsEncodeOptions *opts);
+extern StringInfo es_encode_value_scratch(const EsTypeInfo *info, Datum value,
+										  const EsEncodeOptions *opts);
 extern void es_encode_array_elements(StringInfo out, const EsTypeInfo *info,
 									 Datum value, const EsEncodeOptions *opts,
 									 EsValueEncoder encode);

@@ -113,30 +113,14 @@ push_encoded_string(JsonbParseState **state, JsonbIteratorToken tok,
 					const EsTypeInfo *info, Datum value,
 					const EsEncodeOptions *opts)
 {
-	static StringInfo scratch = NULL;
+	StringInfo	scratch = es_encode_value_scratch(info, value, opts);
 
-	/* written in a buffer kept for the process; the value gets a copy */
-	if (scratch == NULL)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-
-		scratch = makeStringInfo();
-		MemoryContextSwitchTo(oldcxt);
-	}
-	resetStringInfo(scratch);
-	es_encode_value(scratch, info, value, opts);
+	/* the value gets a copy: the buffer is the next value's */
 	Assert(scratch->len >= 2 && scratch->data[0] == '"' &&
 		   scratch->data[scratch->len - 1] == '"' &&
 		   memchr(scratch->data, '\\', scratch->len) == NULL);
 	push_string(state, tok, pnstrdup(scratch->data + 1, scratch->len - 2),
 				scratch->len - 2);
-	if (scratch->maxlen > 64 * 1024)
-	{
-		/* a big bytea grew it: do not keep that much for good */
-		pfree(scratch->data);
-		pfree(scratch);
-		scratch = NULL;
-	}
 }
 
 static void

@@ -51,7 +51,6 @@
 #include "utils/datetime.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
-#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/varbit.h"
@@ -436,31 +435,9 @@ es_dbz_encode_value(StringInfo out, const EsTypeInfo *info, Datum value,
 		case ES_KIND_JSON:
 		case ES_KIND_JSONB:
 			{
-				/*
-				 * a string holding the JSON text, as PostgreSQL writes it;
-				 * written in a buffer kept for the session (dropped when a
-				 * value made it large)
-				 */
-				static StringInfo json = NULL;
+				/* a string holding the JSON text, as PostgreSQL writes it */
+				StringInfo	json = es_encode_value_scratch(info, value, opts);
 
-				if (json == NULL || json->maxlen > 64 * 1024)
-				{
-					if (json != NULL)
-					{
-						pfree(json->data);
-						pfree(json);
-					}
-					json = NULL;
-				}
-				if (json == NULL)
-				{
-					MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-
-					json = makeStringInfo();
-					MemoryContextSwitchTo(oldcxt);
-				}
-				resetStringInfo(json);
-				es_encode_value(json, info, value, opts);
 				es_json_string(out, json->data, json->len);
 				return;
 			}
