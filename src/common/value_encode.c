@@ -654,20 +654,30 @@ es_encode_array_elements(StringInfo out, const EsTypeInfo *info, Datum value,
 					 values, nulls, &pos, opts, encode);
 }
 
+/*
+ * es_array_has_bounds says whether an array has a lower bound other than
+ * 1: a JSON array would lose it, so such an array is written in its text
+ * form, which keeps it (here and in value_jsonb.c alike)
+ */
+bool
+es_array_has_bounds(ArrayType *arr)
+{
+	for (int d = 0; d < ARR_NDIM(arr); d++)
+		if (ARR_LBOUND(arr)[d] != 1)
+			return true;
+	return false;
+}
+
 static void
 encode_array(StringInfo out, const EsTypeInfo *info, Datum value,
 			 const EsEncodeOptions *opts)
 {
 	ArrayType  *arr = DatumGetArrayTypeP(value);
 
-	for (int d = 0; d < ARR_NDIM(arr); d++)
+	if (es_array_has_bounds(arr))
 	{
-		if (ARR_LBOUND(arr)[d] != 1)
-		{
-			/* a JSON array would lose the bounds: the text form keeps them */
-			es_json_cstring(out, es_output_fixed(info, PointerGetDatum(arr)));
-			return;
-		}
+		es_json_cstring(out, es_output_fixed(info, PointerGetDatum(arr)));
+		return;
 	}
 	es_encode_array_elements(out, info, PointerGetDatum(arr), opts, es_encode_value);
 }

@@ -19,6 +19,7 @@
 
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 
 typedef enum EsValueKind
 {
@@ -103,6 +104,7 @@ extern void es_typeinfo_init(EsTypeInfo *info, Oid typid, int32 typmod,
 							 MemoryContext mcxt);
 extern void es_encode_value(StringInfo out, const EsTypeInfo *info,
 							Datum value, const EsEncodeOptions *opts);
+extern bool es_array_has_bounds(ArrayType *arr);
 extern StringInfo es_encode_value_scratch(const EsTypeInfo *info, Datum value,
 										  const EsEncodeOptions *opts);
 extern void es_encode_array_elements(StringInfo out, const EsTypeInfo *info,

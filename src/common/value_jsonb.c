@@ -168,14 +168,10 @@ push_array(JsonbParseState **state, JsonbIteratorToken tok,
 	int			nelems;
 	int			pos = 0;
 
-	for (int d = 0; d < ARR_NDIM(arr); d++)
+	if (es_array_has_bounds(arr))
 	{
-		if (ARR_LBOUND(arr)[d] != 1)
-		{
-			/* as value_encode.c: the text form keeps the bounds */
-			push_cstring(state, tok, es_output_fixed(info, PointerGetDatum(arr)));
-			return;
-		}
+		push_cstring(state, tok, es_output_fixed(info, PointerGetDatum(arr)));
+		return;
 	}
 	if (ARR_NDIM(arr) == 0)
 	{
